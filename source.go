@@ -1,0 +1,82 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+)
+
+// Source collects documents of one source_type ("filings", "api",
+// "database", "file"). A Source is stateless: everything it needs to resume
+// lives in the job's config and checkpoint, so that any worker process (a
+// fresh KEDA pod, say) can continue where the last run stopped.
+type Source interface {
+	// Type returns the source_type this Source serves.
+	Type() string
+	// Validate checks a job's config. It returns an EINVALID *Error with
+	// field errors (locations relative to the config, e.g. "cin") when the
+	// config is wrong. The API calls it at trigger time and the worker again
+	// before collecting.
+	Validate(ctx context.Context, config json.RawMessage) error
+	// Plan runs once per job, on its first run. It returns the total number
+	// of documents (TotalUnknown when the source cannot know it) and the
+	// initial checkpoint.
+	Plan(ctx context.Context, config json.RawMessage) (total int, checkpoint []byte, err error)
+	// Next produces document seq (1-based) given the checkpoint saved with
+	// document seq-1 (or the plan's checkpoint for seq 1). It returns
+	// ErrExhausted when a source of unknown size has no more documents.
+	// Errors are transient unless marked with Permanent or EINVALID; a
+	// RetryAfterError reschedules the job without holding its lease.
+	Next(ctx context.Context, config json.RawMessage, seq int, checkpoint []byte) (*Item, error)
+}
+
+// Item is one document produced by a Source. The worker streams Body to the
+// blob store and closes it.
+type Item struct {
+	Name         string
+	DocumentType string
+	ContentType  string
+	Body         io.ReadCloser
+	// Checkpoint is the source state after this document; it is saved with
+	// the document's metadata and passed to the next call of Next.
+	Checkpoint []byte
+}
+
+// Sources is a registry of Sources by type.
+type Sources map[string]Source
+
+// NewSources returns a registry holding srcs.
+func NewSources(srcs ...Source) Sources {
+	r := make(Sources, len(srcs))
+	for _, s := range srcs {
+		r[s.Type()] = s
+	}
+	return r
+}
+
+// Lookup returns the Source for a type, or an EINVALID error naming the
+// known types.
+func (r Sources) Lookup(sourceType string) (Source, error) {
+	if s, ok := r[sourceType]; ok {
+		return s, nil
+	}
+	return nil, &Error{
+		Code:    EINVALID,
+		Message: "unknown source_type " + sourceType,
+		Fields: []FieldError{{
+			Location: "body.source_type",
+			Message:  "unknown source type; known: " + joinKeys(r),
+			Value:    sourceType,
+		}},
+	}
+}
+
+// Types returns the registered source types in sorted order.
+func (r Sources) Types() []string {
+	out := make([]string, 0, len(r))
+	for k := range r {
+		out = append(out, k)
+	}
+	sortStrings(out)
+	return out
+}

@@ -1,0 +1,145 @@
+package intake
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the job store: the source of truth for jobs and document
+// metadata. Implementations (sqlite, postgres, mongo) pass the conformance
+// suite in internal/store/storetest.
+//
+// Every worker mutation (Heartbeat, Plan, RecordDocument, FinishRun,
+// Reschedule, Fail) is fenced by the lease owner: it succeeds only while the
+// job is processing under that owner, and returns ErrLeaseLost otherwise.
+// Stores read time from the clock they were opened with, so tests can move it.
+type Store interface {
+	// CreateJobs inserts jobs atomically: all of them or none. IDs,
+	// timestamps, status (pending), Total (TotalUnknown) and AvailableAt
+	// are set by the store. A job whose (Tenant, IdempotencyKey) already
+	// exists is not inserted; the existing job is returned in its place, so
+	// callers can compare RequestHash. The result has one job per input, in
+	// order.
+	CreateJobs(ctx context.Context, jobs []*Job) ([]*Job, error)
+	// GetJob returns a job by ID, or an ENOTFOUND error.
+	GetJob(ctx context.Context, id string) (*Job, error)
+	// ListJobs returns jobs newest first, one page at a time.
+	ListJobs(ctx context.Context, f JobFilter) (*JobPage, error)
+	// Cancel cancels a job that is not terminal and returns it. A
+	// processing job loses its lease, so its worker stops at its next
+	// fenced call. Cancelling a terminal job is an ECONFLICT error.
+	Cancel(ctx context.Context, id string) (*Job, error)
+
+	// Claim atomically moves one pending job to processing under a new
+	// lease (Runs+1, StartedAt set on the first claim) and returns it. With
+	// JobID set only that job is claimed; otherwise the pending job with the
+	// oldest AvailableAt (then ID). It returns ErrNoJob when there is none.
+	Claim(ctx context.Context, p ClaimParams) (*Job, error)
+	// Heartbeat extends the lease of a processing job by ttl.
+	Heartbeat(ctx context.Context, jobID, owner string, ttl time.Duration) error
+	// Plan records the source's plan (Total and the initial checkpoint) and
+	// sets Planned.
+	Plan(ctx context.Context, jobID, owner string, total int, checkpoint []byte) error
+	// RecordDocument stores a document's metadata and the source checkpoint
+	// after it in one atomic step, and sets Collected to doc.Seq. doc.Seq
+	// must be Collected+1; anything else is an ECONFLICT error. The store
+	// sets doc.ID when it is empty.
+	RecordDocument(ctx context.Context, owner string, doc *Document, checkpoint []byte) error
+	// FinishRun ends a successful run: the job becomes completed when done
+	// is true (Total is then set to Collected if it was unknown), pending
+	// otherwise. Attempts and LastError are reset and the lease released.
+	FinishRun(ctx context.Context, jobID, owner string, done bool) error
+	// Reschedule ends a run that should be retried: the job becomes
+	// scheduled until at, the lease is released, LastError is set, and
+	// Attempts is incremented when countAttempt is true.
+	Reschedule(ctx context.Context, jobID, owner string, at time.Time, lastErr string, countAttempt bool) error
+	// Fail ends a run for good: the job becomes failed with lastErr.
+	Fail(ctx context.Context, jobID, owner, lastErr string) error
+
+	// Maintain promotes due scheduled jobs to pending, and processing jobs
+	// whose lease expired to pending with Attempts+1 (or to failed when that
+	// reaches maxAttempts). It is idempotent and safe to run concurrently
+	// from several replicas. It returns the IDs of the jobs it made
+	// pending so that dispatch can announce them.
+	Maintain(ctx context.Context, maxAttempts int) (*MaintainResult, error)
+	// Stats counts jobs by status and reports queue health, for metrics.
+	Stats(ctx context.Context) (*Stats, error)
+
+	// GetDocument returns the document of a job by sequence number.
+	GetDocument(ctx context.Context, jobID string, seq int) (*Document, error)
+	// ListDocuments returns a job's documents in Seq order, a page at a
+	// time; the cursor is the last Seq seen.
+	ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*Document, error)
+	// ReferencedBlobKeys returns the subset of keys that some document
+	// references, so that the orphan sweep can delete the rest.
+	ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error)
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Migrator is implemented by stores with a schema: Migrate brings it up to
+// date and SchemaStatus reports whether the binary can run on it.
+type Migrator interface {
+	// Migrate applies pending migrations. Concurrent calls are safe.
+	Migrate(ctx context.Context) error
+	// SchemaStatus returns the schema version in the database and the
+	// version this binary expects.
+	SchemaStatus(ctx context.Context) (current, want int64, err error)
+}
+
+// ClaimParams says who claims, for how long, and optionally which job.
+type ClaimParams struct {
+	// Owner is a unique token for this run; it fences every later mutation.
+	Owner string
+	// LeaseTTL is how long the lease lasts without a heartbeat.
+	LeaseTTL time.Duration
+	// JobID, when set, restricts the claim to that job.
+	JobID string
+}
+
+// JobFilter selects a page of jobs.
+type JobFilter struct {
+	// Status restricts the list to one status when set.
+	Status Status
+	// Cursor is the NextCursor of the previous page; empty for the first.
+	Cursor string
+	// Limit is the page size; stores cap it at MaxPageSize.
+	Limit int
+}
+
+// MaxPageSize caps every list page.
+const MaxPageSize = 500
+
+// JobPage is one page of a job list.
+type JobPage struct {
+	Jobs []*Job
+	// NextCursor is empty on the last page.
+	NextCursor string
+}
+
+// MaintainResult reports what one maintenance pass changed.
+type MaintainResult struct {
+	// Promoted lists scheduled jobs that became pending.
+	Promoted []string
+	// Expired lists processing jobs whose lease expired and that became
+	// pending again.
+	Expired []string
+	// ExpiredFailed lists processing jobs whose lease expired on their
+	// last attempt and that failed.
+	ExpiredFailed []string
+}
+
+// Stats is a snapshot of the queue for metrics.
+type Stats struct {
+	// Jobs counts jobs by status; every status is present.
+	Jobs map[Status]int64
+	// OldestPending is the AvailableAt of the oldest pending job, zero when
+	// none is pending.
+	OldestPending time.Time
+	// Documents counts recorded documents and Bytes their total size.
+	Documents int64
+	Bytes     int64
+}
