@@ -1,0 +1,45 @@
+# intake — the documented entry points. `make help` lists them.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE      ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.date=$(DATE)
+TOOLS     ?= $(HOME)/.cache/intake-tools
+GOLANGCI  := $(TOOLS)/golangci-lint
+
+.PHONY: help run build test lint fmt bench generate clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+run: ## Run everything in one process on the embedded defaults (SQLite + files).
+	$(GO) run ./cmd/intake dev
+
+build: ## Build bin/intake (static, stripped, version stamped).
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/intake ./cmd/intake
+
+test: ## Run every test with the race detector.
+	$(GO) test -race -count=1 ./...
+
+lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and shellcheck.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run make fmt'; exit 1; }
+	$(GO) vet ./...
+	$(GOLANGCI) run ./...
+	shellcheck .ci/run scripts/*.sh
+
+fmt: ## Format the Go code.
+	gofmt -w $$(git ls-files '*.go')
+
+bench: ## Run the benchmarks (see docs/PERFORMANCE.md).
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/METRICS.md).
+	$(GO) test ./internal/config -run TestConfigDoc -update
+	$(GO) test ./internal/api -run TestOpenAPI -update
+	$(GO) test ./cmd/intake -run TestMetricsDoc -update
+
+$(GOLANGCI):
+	scripts/install-tools.sh golangci-lint
+
+clean: ## Remove build output and local data.
+	rm -rf bin data

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/api"
+	"github.com/intake-dev/intake/internal/blob"
+	"github.com/intake-dev/intake/internal/config"
+	"github.com/intake-dev/intake/internal/dispatch/poll"
+	"github.com/intake-dev/intake/internal/source/filings"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/telemetry"
+	"github.com/intake-dev/intake/internal/worker"
+)
+
+// app holds the dependencies every long-running command shares.
+type app struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	rawStore intake.Store // for migrations and schema checks
+	store    intake.Store // instrumented
+	blobs    intake.BlobStore
+	sources  intake.Sources
+	disp     intake.Dispatcher
+}
+
+// newApp opens the store, blob storage and dispatcher named by cfg. The
+// caller must Close the app.
+func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, error) {
+	logger, err := telemetry.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	a := &app{cfg: cfg, logger: logger, registry: telemetry.NewRegistry(buildInfo())}
+
+	a.rawStore, err = store.Open(ctx, cfg.StoreURL(), store.Options{Logger: logger})
+	if err != nil {
+		return nil, openError("INTAKE_DATABASE_URL", err)
+	}
+	a.store = telemetry.InstrumentStore(a.rawStore, a.registry)
+
+	raw, err := blob.Open(ctx, cfg.BlobStoreURL())
+	if err != nil {
+		a.rawStore.Close()
+		return nil, openError("INTAKE_BLOB_URL", err)
+	}
+	a.blobs = telemetry.InstrumentBlobStore(raw, a.registry)
+	a.sources = intake.NewSources(filings.New(cfg.FilingsDelay))
+	a.disp = poll.New()
+	logger.Info("intake starting",
+		"version", version,
+		"store", config.Redact(cfg.StoreURL()),
+		"blobs", config.Redact(cfg.BlobStoreURL()))
+	return a, nil
+}
+
+// openError classifies an error opening a backend: bad URLs are usage errors.
+func openError(variable string, err error) error {
+	if intake.ErrorCode(err) == intake.EINVALID {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %s", variable, intake.ErrorMessage(err))}
+	}
+	return fmt.Errorf("%s: %w", variable, err)
+}
+
+// Close releases every backend.
+func (a *app) Close() {
+	_ = a.disp.Close()
+	_ = a.blobs.Close()
+	_ = a.store.Close()
+}
+
+// migrate applies the schema migrations, when the store has a schema.
+func (a *app) migrate(ctx context.Context) error {
+	m, ok := a.rawStore.(intake.Migrator)
+	if !ok {
+		return nil
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// checkSchema refuses to run on a schema older than this binary expects. A
+// newer schema is fine: migrations are expand/contract, so release N's
+// schema serves release N-1's binary (a rolled-back binary keeps working).
+func (a *app) checkSchema(ctx context.Context) error {
+	m, ok := a.rawStore.(intake.Migrator)
+	if !ok {
+		return nil
+	}
+	current, want, err := m.SchemaStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	if current < want {
+		return &exitError{code: exitUsage, err: fmt.Errorf(
+			"the job store schema is at version %d, this binary needs %d: run `intake migrate` first", current, want)}
+	}
+	return nil
+}
+
+// apiHandler builds the API, UI and /metrics handler.
+func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
+	a.registry.MustRegister(telemetry.NewQueueCollector(a.store, 2*time.Second, 5*time.Second, a.logger))
+	h, err := api.NewServer(api.Config{
+		APIKeys:      a.cfg.APIKeys,
+		AuthDisabled: authDisabled,
+		Version:      version,
+	}, api.Deps{
+		Store:      a.store,
+		Blobs:      a.blobs,
+		Sources:    a.sources,
+		Dispatcher: a.disp,
+		Logger:     a.logger,
+		Registerer: a.registry,
+		Metrics:    a.metricsHandler(),
+	})
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return h, nil
+}
+
+func (a *app) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{
+		Registry:          a.registry,
+		EnableOpenMetrics: true,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelError),
+	})
+}
+
+func (a *app) worker() (*worker.Worker, error) {
+	host, _ := os.Hostname()
+	return worker.New(worker.Config{
+		Concurrency:   a.cfg.WorkerConcurrency,
+		LeaseTTL:      a.cfg.LeaseTTL,
+		BatchFraction: a.cfg.BatchFraction,
+		MaxAttempts:   a.cfg.MaxAttempts,
+		PollInterval:  a.cfg.WorkerPollInterval,
+		ShutdownGrace: a.cfg.ShutdownTimeout,
+		Identity:      host,
+	}, a.store, a.blobs, a.sources, a.disp, a.logger, a.registry)
+}
+
+func (a *app) maintainer() (*worker.Maintainer, error) {
+	return worker.NewMaintainer(worker.MaintainerConfig{
+		Interval:    a.cfg.MaintenanceInterval,
+		MaxAttempts: a.cfg.MaxAttempts,
+		OrphanGrace: 2*a.cfg.LeaseTTL + time.Minute,
+	}, a.store, a.blobs, a.disp, a.logger, a.registry)
+}
+
+// httpServer returns a server with the timeouts and limits every listener
+// of intake uses.
+func httpServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Document downloads stream blobs; allow large ones to finish.
+		WriteTimeout:   5 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveHTTP serves h on ln until ctx is done, then shuts down gracefully
+// within grace.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, logger *slog.Logger) error {
+	srv := httpServer(h, logger)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// listen opens a TCP listener, turning a busy port into a clear error.
+func listen(variable, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", variable, addr, err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,392 @@
+// intake web UI: create and trigger jobs, watch them progress, open one and
+// download its documents. Plain DOM, no framework, no external requests.
+"use strict";
+
+const KEY_STORAGE = "intake.apiKey";
+const POLL_MS = 1500;
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+const $ = (id) => document.getElementById(id);
+
+// ---- API access with the bearer key --------------------------------------
+
+let keyPrompt = null; // the pending key dialog, shared by concurrent calls
+
+function askForKey() {
+  if (keyPrompt) return keyPrompt;
+  const dialog = $("key-dialog");
+  keyPrompt = new Promise((resolve, reject) => {
+    $("key-input").value = "";
+    dialog.addEventListener("close", function onClose() {
+      dialog.removeEventListener("close", onClose);
+      keyPrompt = null;
+      const key = $("key-input").value.trim();
+      if (dialog.returnValue === "save" && key) {
+        sessionStorage.setItem(KEY_STORAGE, key);
+        showKeyState();
+        state.polling = true;
+        resolve();
+      } else {
+        // Stop asking on every refresh; the header button asks again.
+        state.polling = false;
+        reject(new Error("An API key is needed."));
+      }
+    });
+    dialog.showModal();
+  });
+  return keyPrompt;
+}
+
+// api fetches path with the stored key; on 401 it asks for a key and retries.
+async function api(path, options = {}) {
+  for (;;) {
+    const headers = new Headers(options.headers || {});
+    const key = sessionStorage.getItem(KEY_STORAGE);
+    if (key) headers.set("Authorization", "Bearer " + key);
+    let body = options.body;
+    if (options.json !== undefined) {
+      headers.set("Content-Type", "application/json");
+      body = JSON.stringify(options.json);
+    }
+    const res = await fetch(path, { method: options.method || "GET", headers, body });
+    if (res.status !== 401) return res;
+    sessionStorage.removeItem(KEY_STORAGE);
+    showKeyState();
+    await askForKey();
+  }
+}
+
+// problemText turns an error response (problem+json or {"error"}) into text
+// and a list of field errors.
+async function problemText(res) {
+  try {
+    const p = await res.json();
+    const fields = (p.errors || []).map((e) => `${e.location || "request"}: ${e.message}`);
+    return { text: p.detail || p.error || p.title || res.statusText, fields };
+  } catch {
+    return { text: `${res.status} ${res.statusText}`, fields: [] };
+  }
+}
+
+function showKeyState() {
+  const has = !!sessionStorage.getItem(KEY_STORAGE);
+  const b = $("key-button");
+  b.textContent = has ? "API key ✓" : "API key";
+  b.classList.toggle("has-key", has);
+}
+
+// ---- Small DOM helpers ----------------------------------------------------
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") e.className = v;
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function flash(target, kind, text, fields = []) {
+  target.className = "flash " + kind;
+  target.replaceChildren(text);
+  if (fields.length) target.append(el("ul", {}, ...fields.map((f) => el("li", {}, f))));
+}
+
+function age(iso) {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return s + "s";
+  if (s < 3600) return Math.floor(s / 60) + "m " + (s % 60) + "s";
+  if (s < 86400) return Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m";
+  return Math.floor(s / 86400) + "d";
+}
+
+function bytes(n) {
+  if (n < 1024) return n + " B";
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KiB";
+  return (n / 1024 / 1024).toFixed(1) + " MiB";
+}
+
+function badge(status) {
+  return el("span", { class: "badge " + status }, status);
+}
+
+function progressBar(job) {
+  const p = job.progress;
+  const pct = Math.min(100, p.percent || 0);
+  const bar = el("div", { class: "bar " + job.status }, el("span"));
+  bar.firstChild.style.width = pct + "%";
+  const label = p.total == null ? `${p.collected} / ?` : `${p.collected}/${p.total} · ${pct}%`;
+  return el("div", { class: "progress" }, bar, el("span", { class: "pct" }, label));
+}
+
+// ---- Jobs table -----------------------------------------------------------
+
+const state = { selected: null, pages: 1, polling: true };
+
+async function loadJobs() {
+  const filter = $("status-filter").value;
+  let cursor = "";
+  const jobs = [];
+  let next = "";
+  for (let i = 0; i < state.pages; i++) {
+    const q = new URLSearchParams({ limit: "50" });
+    if (filter) q.set("status", filter);
+    if (cursor) q.set("cursor", cursor);
+    const res = await api("api/v1/jobs?" + q);
+    if (!res.ok) throw new Error((await problemText(res)).text);
+    const page = await res.json();
+    jobs.push(...page.jobs);
+    next = page.next_cursor || "";
+    if (!next) break;
+    cursor = next;
+  }
+  renderJobs(jobs, next);
+}
+
+function renderJobs(jobs, next) {
+  const rows = jobs.map((j) =>
+    el("tr", {
+      dataset: { jobId: j.job_id, status: j.status, percent: String(j.progress.percent) },
+      class: j.job_id === state.selected ? "selected" : "",
+      onclick: () => openJob(j.job_id),
+    },
+    el("td", {}, el("code", { title: j.job_id }, j.job_id.slice(-12))),
+    el("td", { class: "col-source" }, j.source_type),
+    el("td", {}, badge(j.status)),
+    el("td", { class: "col-progress" }, progressBar(j)),
+    el("td", { class: "num" }, j.runs),
+    el("td", { class: "num col-age", title: j.created_at }, age(j.created_at))));
+  $("jobs-body").replaceChildren(...rows);
+  $("jobs-empty").hidden = jobs.length > 0;
+  $("jobs-more").hidden = !next;
+}
+
+async function poll() {
+  try {
+    if (!document.hidden && state.polling) {
+      await loadJobs();
+      if (state.selected) await refreshDetail();
+    }
+    $("live").classList.toggle("paused", !state.polling);
+  } catch (err) {
+    $("live").classList.add("paused");
+    console.warn("refresh failed:", err.message);
+  }
+  setTimeout(poll, POLL_MS);
+}
+
+// ---- Job detail -----------------------------------------------------------
+
+const detail = { job: null, docsCursor: "", docsLoaded: false };
+
+async function openJob(id) {
+  state.selected = id;
+  detail.job = null;
+  detail.docsCursor = "";
+  detail.docsLoaded = false;
+  $("docs-body").replaceChildren();
+  $("docs-table").hidden = true;
+  $("detail").hidden = false;
+  for (const tr of $("jobs-body").children) tr.classList.toggle("selected", tr.dataset.jobId === id);
+  await refreshDetail();
+  $("detail").scrollIntoView({ behavior: "smooth", block: "nearest" });
+}
+
+async function refreshDetail() {
+  const id = state.selected;
+  const res = await api("api/v1/jobs/status/" + encodeURIComponent(id));
+  if (!res.ok) {
+    flashDetailError((await problemText(res)).text);
+    return;
+  }
+  const job = await res.json();
+  if (state.selected !== id) return;
+  detail.job = job;
+  renderDetail(job);
+  if (job.status === "completed" && !detail.docsLoaded) await loadDocuments(false);
+  if (job.status !== "completed") {
+    $("docs-note").textContent = job.status === "failed" || job.status === "cancelled"
+      ? `The job is ${job.status}; its result is not available.`
+      : "Documents are listed once the job has completed.";
+  }
+}
+
+function renderDetail(job) {
+  $("detail-id").textContent = job.job_id;
+  const p = job.progress;
+  const facts = [
+    ["Status", badge(job.status)],
+    ["Source", job.source_type],
+    ["Progress", p.total == null ? `${p.collected} collected` : `${p.collected} of ${p.total} (${p.percent}%)`],
+    ["Runs", job.runs],
+    ["Attempts", job.attempts],
+    ["Created", new Date(job.created_at).toLocaleString()],
+    ["Started", job.started_at ? new Date(job.started_at).toLocaleString() : "—"],
+    ["Finished", job.completed_at ? new Date(job.completed_at).toLocaleString() : "—"],
+  ];
+  $("detail-facts").replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
+  const errBox = $("detail-error");
+  errBox.hidden = !job.last_error;
+  errBox.textContent = job.last_error ? "Last error: " + job.last_error : "";
+  $("detail-cancel").hidden = TERMINAL.has(job.status);
+}
+
+function flashDetailError(text) {
+  const errBox = $("detail-error");
+  errBox.hidden = false;
+  errBox.textContent = text;
+}
+
+async function loadDocuments(more) {
+  const id = state.selected;
+  const q = new URLSearchParams({ limit: "100" });
+  if (more && detail.docsCursor) q.set("cursor", detail.docsCursor);
+  const res = await api(`api/v1/jobs/result/${encodeURIComponent(id)}?${q}`);
+  if (!res.ok) {
+    $("docs-note").textContent = (await problemText(res)).text;
+    return;
+  }
+  const result = await res.json();
+  if (state.selected !== id) return;
+  detail.docsLoaded = true;
+  detail.docsCursor = result.next_cursor || "";
+  const rows = result.documents.map((d) =>
+    el("tr", { dataset: { seq: String(d.seq) } },
+      el("td", { class: "num" }, d.seq),
+      el("td", {}, d.name),
+      el("td", {}, d.document_type),
+      el("td", { class: "num" }, bytes(d.size_bytes)),
+      el("td", { class: "col-sha" }, el("span", { class: "sha", title: d.sha256 }, d.sha256.slice(0, 16) + "…")),
+      el("td", {}, el("a", { class: "download", href: d.links.content, onclick: (ev) => download(ev, d) }, "Download"))));
+  if (more) $("docs-body").append(...rows);
+  else $("docs-body").replaceChildren(...rows);
+  $("docs-table").hidden = false;
+  $("docs-more").hidden = !detail.docsCursor;
+  const s = result.summary;
+  $("docs-note").textContent = `${s.documents} documents collected in ${s.runs} runs, ${s.duration_seconds.toFixed(1)} s from creation to completion.`;
+}
+
+// download fetches a document with the key (a plain link cannot send it)
+// and saves it under its name.
+async function download(ev, doc) {
+  ev.preventDefault();
+  const res = await api(doc.links.content);
+  if (!res.ok) {
+    flashDetailError((await problemText(res)).text);
+    return;
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a", { href: url, download: doc.name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function cancelSelected() {
+  const id = state.selected;
+  if (!id || !confirm("Cancel this job? A running batch stops at its next document.")) return;
+  const res = await api(`api/v1/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
+  if (!res.ok) flashDetailError((await problemText(res)).text);
+  await refreshDetail();
+  await loadJobs();
+}
+
+// ---- Create and trigger ---------------------------------------------------
+
+async function createJobs(num, button) {
+  const target = $("create-flash");
+  document.querySelectorAll(".create-buttons button").forEach((b) => (b.disabled = true));
+  try {
+    const res = await api("create-job", { method: "POST", json: { num_jobs: num } });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      flash(target, "err", body.error || body.detail || `${res.status} ${res.statusText}`);
+      return;
+    }
+    const names = body.jobs.map((j) => j.companyName).join(", ");
+    flash(target, "ok", `${body.message}: ${names}`);
+    await loadJobs();
+  } catch (err) {
+    flash(target, "err", err.message);
+  } finally {
+    document.querySelectorAll(".create-buttons button").forEach((b) => (b.disabled = false));
+    button.blur();
+  }
+}
+
+let examples = {};
+
+async function loadSources() {
+  const select = $("source-type");
+  const res = await api("api/v1/sources");
+  if (!res.ok) return;
+  const { sources } = await res.json();
+  examples = Object.fromEntries(sources.map((s) => [s.type, s.example || {}]));
+  select.replaceChildren(...sources.map((s) => el("option", { value: s.type }, s.type)));
+  showExample();
+}
+
+function showExample() {
+  const ex = examples[$("source-type").value];
+  $("source-config").value = JSON.stringify(ex || {}, null, 2);
+}
+
+async function trigger(ev) {
+  ev.preventDefault();
+  const target = $("trigger-flash");
+  let config;
+  try {
+    config = JSON.parse($("source-config").value || "{}");
+  } catch (err) {
+    flash(target, "err", "Config is not valid JSON: " + err.message);
+    return;
+  }
+  const headers = {};
+  const idem = $("idem-key").value.trim();
+  if (idem) headers["Idempotency-Key"] = idem;
+  $("trigger-submit").disabled = true;
+  try {
+    const res = await api("api/v1/jobs/trigger", {
+      method: "POST", headers, json: { source_type: $("source-type").value, config },
+    });
+    if (!res.ok) {
+      const p = await problemText(res);
+      flash(target, "err", p.text, p.fields);
+      return;
+    }
+    const body = await res.json();
+    flash(target, "ok", `Job ${body.job_id.slice(-12)} is ${body.status}.`);
+    await loadJobs();
+    await openJob(body.job_id);
+  } catch (err) {
+    flash(target, "err", err.message);
+  } finally {
+    $("trigger-submit").disabled = false;
+  }
+}
+
+// ---- Wiring ---------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  showKeyState();
+  document.querySelectorAll(".create-buttons button").forEach((b) =>
+    b.addEventListener("click", () => createJobs(Number(b.dataset.num), b)));
+  $("trigger-form").addEventListener("submit", trigger);
+  $("source-type").addEventListener("change", showExample);
+  $("status-filter").addEventListener("change", () => { state.pages = 1; loadJobs().catch(() => {}); });
+  $("jobs-more").addEventListener("click", () => { state.pages++; loadJobs().catch(() => {}); });
+  $("docs-more").addEventListener("click", () => loadDocuments(true));
+  $("detail-close").addEventListener("click", () => {
+    state.selected = null;
+    $("detail").hidden = true;
+    for (const tr of $("jobs-body").children) tr.classList.remove("selected");
+  });
+  $("detail-cancel").addEventListener("click", cancelSelected);
+  $("key-button").addEventListener("click", () => askForKey().then(() => loadSources()).catch(() => {}));
+  loadSources().catch(() => {});
+  poll();
+});

@@ -1,0 +1,476 @@
+// Package fileblob implements intake.BlobStore on a local directory.
+//
+// Each blob is a plain file at its key below the root, so an operator can
+// read, copy or checksum it with ordinary tools. Its content type and
+// SHA-256 live in a sidecar file in the same directory, named "." + the
+// blob's file name + ".meta.json". Blob keys never have a segment that
+// starts with a dot (intake.ValidateBlobKey), so sidecars and temporary
+// files can never collide with a key and no key has to be reserved.
+//
+// Every access goes through an os.Root, so no key, symlink or ".." can
+// reach outside the root directory. Put streams to a temporary file
+// (".~tmp-" + random hex) in the key's directory, fsyncs it, renames it over
+// the key and fsyncs the directory: readers see the old blob or the new
+// one, never a partial file. A failed Put removes its temporary file; List
+// removes those that a crash left behind once they are a day old.
+//
+// Consistency between a blob and its sidecar: within one process, Put,
+// Get, Delete and List serialise on a per-key lock around the renames, so
+// they always see a blob with its own metadata. The sidecar also records
+// the size and modification time of the data file it describes; a sidecar
+// that does not match (a crash between the two renames, or two processes
+// writing the same key at once) is ignored as if it were missing. A blob
+// without a usable sidecar is still served, as application/octet-stream
+// with an empty SHA256: hashing it would mean reading the whole blob before
+// the caller reads a byte, and intake keeps every document's hash in the
+// job store anyway.
+//
+// Keys that would need a file and a directory of the same name ("a" and
+// "a/b") cannot both exist; the second Put fails with ECONFLICT. Directories
+// emptied by Delete are left in place.
+package fileblob
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/intake-dev/intake"
+)
+
+// DefaultContentType is stored for blobs put without a content type and
+// reported for blobs without a usable sidecar.
+const DefaultContentType = "application/octet-stream"
+
+const (
+	tempPrefix    = ".~tmp-"
+	sidecarSuffix = ".meta.json"
+	// staleTempAge is how long a temporary file may go unmodified before
+	// List treats it as left behind by a crashed Put and removes it.
+	staleTempAge = 24 * time.Hour
+	copyBufSize  = 256 << 10
+	lockStripes  = 64
+)
+
+// Bucket is a blob store rooted at a local directory. It is safe for
+// concurrent use.
+type Bucket struct {
+	root  *os.Root
+	locks [lockStripes]sync.RWMutex
+	bufs  sync.Pool
+}
+
+var _ intake.BlobStore = (*Bucket)(nil)
+
+// Open returns a Bucket rooted at dir, creating the directory if needed.
+func Open(dir string) (*Bucket, error) {
+	if dir == "" {
+		return nil, intake.Errorf(intake.EINVALID, "open file blob store: empty directory")
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, intake.WrapError(intake.EUNAVAILABLE, err, "open file blob store %q", dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, intake.WrapError(intake.EUNAVAILABLE, err, "open file blob store %q", dir)
+	}
+	b := &Bucket{root: root}
+	b.bufs.New = func() any { return new([copyBufSize]byte) }
+	return b, nil
+}
+
+// sidecar is the metadata kept beside each blob. Size and ModTime identify
+// the data file it was written for.
+type sidecar struct {
+	ContentType string    `json:"content_type"`
+	SHA256      string    `json:"sha256"`
+	Size        int64     `json:"size"`
+	ModTime     time.Time `json:"mod_time"`
+}
+
+// Put streams r to a temporary file while hashing it, then renames the file
+// and its sidecar into place. When r fails or ctx ends, nothing at key
+// changes and r's error is returned wrapped, its code intact.
+func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error) {
+	if err := intake.ValidateBlobKey(key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("put blob %q: %w", key, err)
+	}
+	if contentType == "" {
+		contentType = DefaultContentType
+	}
+	dir := path.Dir(key)
+	if err := b.root.MkdirAll(dir, 0o750); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return nil, intake.WrapError(intake.ECONFLICT, err, "put blob %q: a key above it exists", key)
+		}
+		return nil, classify(err, "put blob %q: create directory", key)
+	}
+
+	dataTmp, fi, sum, err := b.writeTemp(ctx, dir, r)
+	if err != nil {
+		return nil, fmt.Errorf("put blob %q: %w", key, err)
+	}
+	meta := sidecar{ContentType: contentType, SHA256: sum, Size: fi.Size(), ModTime: fi.ModTime()}
+	metaJSON, err := json.Marshal(meta)
+	if err != nil {
+		_ = b.root.Remove(dataTmp)
+		return nil, intake.WrapError(intake.EINTERNAL, err, "put blob %q: encode metadata", key)
+	}
+	metaTmp, _, _, err := b.writeTemp(ctx, dir, bytes.NewReader(metaJSON))
+	if err != nil {
+		_ = b.root.Remove(dataTmp)
+		return nil, fmt.Errorf("put blob %q: %w", key, err)
+	}
+
+	if err := b.commit(key, dataTmp, metaTmp); err != nil {
+		_ = b.root.Remove(dataTmp)
+		_ = b.root.Remove(metaTmp)
+		return nil, err
+	}
+	if err := b.syncDir(dir); err != nil {
+		return nil, classify(err, "put blob %q: sync directory", key)
+	}
+	return &intake.BlobInfo{
+		Key:         key,
+		Size:        meta.Size,
+		ContentType: meta.ContentType,
+		SHA256:      meta.SHA256,
+		ModTime:     meta.ModTime,
+	}, nil
+}
+
+// commit renames the data file and then its sidecar into place under the
+// key's lock.
+func (b *Bucket) commit(key, dataTmp, metaTmp string) error {
+	mu := b.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := b.root.Rename(dataTmp, key); err != nil {
+		if fi, serr := b.root.Lstat(key); serr == nil && fi.IsDir() {
+			return intake.WrapError(intake.ECONFLICT, err, "put blob %q: a key below it exists", key)
+		}
+		return classify(err, "put blob %q: rename", key)
+	}
+	if err := b.root.Rename(metaTmp, sidecarName(key)); err != nil {
+		return classify(err, "put blob %q: rename metadata", key)
+	}
+	return nil
+}
+
+// writeTemp copies r into a new temporary file in dir, fsyncs and closes
+// it, and returns its name, its final FileInfo and the hex SHA-256 of what
+// was written. The file is removed on error.
+func (b *Bucket) writeTemp(ctx context.Context, dir string, r io.Reader) (name string, fi fs.FileInfo, sum string, err error) {
+	var rnd [12]byte
+	_, _ = rand.Read(rnd[:])
+	name = path.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
+	f, err := b.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", nil, "", classify(err, "create temporary file")
+	}
+	tmp := name // the error returns below clear name
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = b.root.Remove(tmp)
+		}
+	}()
+
+	h := sha256.New()
+	buf := b.bufs.Get().(*[copyBufSize]byte)
+	defer b.bufs.Put(buf)
+	for {
+		if err = ctx.Err(); err != nil {
+			return "", nil, "", err
+		}
+		n, rerr := r.Read(buf[:])
+		if n > 0 {
+			h.Write(buf[:n])
+			if _, err = f.Write(buf[:n]); err != nil {
+				return "", nil, "", classify(err, "write content")
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// Keep the reader's error, and its code, for the caller.
+			err = fmt.Errorf("read content: %w", rerr)
+			return "", nil, "", err
+		}
+	}
+	if err = f.Sync(); err != nil {
+		return "", nil, "", classify(err, "sync temporary file")
+	}
+	if fi, err = f.Stat(); err != nil {
+		return "", nil, "", classify(err, "stat temporary file")
+	}
+	if err = f.Close(); err != nil {
+		return "", nil, "", classify(err, "close temporary file")
+	}
+	return name, fi, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Get opens the blob at key. The returned ReadCloser is an *os.File, so
+// callers may also seek it (for HTTP range requests, say).
+func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, *intake.BlobInfo, error) {
+	if err := intake.ValidateBlobKey(key); err != nil {
+		return nil, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("get blob %q: %w", key, err)
+	}
+	mu := b.lock(key)
+	mu.RLock()
+	defer mu.RUnlock()
+	f, err := b.root.Open(key)
+	if err != nil {
+		return nil, nil, classify(err, "get blob %q", key)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, classify(err, "get blob %q: stat", key)
+	}
+	if !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, nil, intake.Errorf(intake.ENOTFOUND, "blob %q not found", key)
+	}
+	return f, b.info(key, fi), nil
+}
+
+// Delete removes the blob at key and its sidecar. A missing key, or a key
+// that names a directory of other blobs, is not an error.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if err := intake.ValidateBlobKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete blob %q: %w", key, err)
+	}
+	mu := b.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	fi, err := b.root.Lstat(key)
+	switch {
+	case isNotExist(err):
+	case err != nil:
+		return classify(err, "delete blob %q", key)
+	case fi.IsDir():
+		return nil
+	default:
+		if err := b.root.Remove(key); err != nil && !isNotExist(err) {
+			return classify(err, "delete blob %q", key)
+		}
+	}
+	if err := b.root.Remove(sidecarName(key)); err != nil && !isNotExist(err) {
+		return classify(err, "delete blob %q: metadata", key)
+	}
+	return nil
+}
+
+// List calls fn for every blob whose key starts with prefix, in key order.
+// It walks only the directories that can hold such keys. Along the way it
+// removes temporary files that have not been modified for a day: they were
+// left behind by a Put that crashed.
+func (b *Bucket) List(ctx context.Context, prefix string, fn func(*intake.BlobInfo) error) error {
+	dir := ""
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		dir = prefix[:i]
+		if !validKey(dir) {
+			return nil // no valid key lies below an invalid directory
+		}
+	}
+	return b.walk(ctx, dir, prefix, fn)
+}
+
+func (b *Bucket) walk(ctx context.Context, dir, prefix string, fn func(*intake.BlobInfo) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("list blobs: %w", err)
+	}
+	name := dir
+	if name == "" {
+		name = "."
+	}
+	d, err := b.root.Open(name)
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return classify(err, "list blobs in %q", dir)
+	}
+	entries, err := d.ReadDir(-1)
+	_ = d.Close()
+	if err != nil {
+		if isNotExist(err) {
+			return nil
+		}
+		return classify(err, "list blobs in %q", dir)
+	}
+	// Sort by key order: a directory's keys all continue with "/", which
+	// sorts after "-" and "." but before digits and letters.
+	sortName := func(e fs.DirEntry) string {
+		if e.IsDir() {
+			return e.Name() + "/"
+		}
+		return e.Name()
+	}
+	slices.SortFunc(entries, func(x, y fs.DirEntry) int { return strings.Compare(sortName(x), sortName(y)) })
+
+	for _, e := range entries {
+		key := path.Join(dir, e.Name())
+		if strings.HasPrefix(e.Name(), tempPrefix) {
+			b.removeIfStale(key, e)
+			continue
+		}
+		if intake.ValidateBlobKey(e.Name()) != nil {
+			continue // sidecars and foreign files
+		}
+		if e.IsDir() {
+			sub := key + "/"
+			if strings.HasPrefix(sub, prefix) || strings.HasPrefix(prefix, sub) {
+				if err := b.walk(ctx, key, prefix, fn); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !e.Type().IsRegular() || !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("list blobs: %w", err)
+		}
+		info, err := b.stat(key)
+		if isNotExist(err) {
+			continue // deleted since ReadDir
+		}
+		if err != nil {
+			return classify(err, "list blobs: stat %q", key)
+		}
+		if err := fn(info); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stat returns the BlobInfo of the regular file at key.
+func (b *Bucket) stat(key string) (*intake.BlobInfo, error) {
+	mu := b.lock(key)
+	mu.RLock()
+	defer mu.RUnlock()
+	fi, err := b.root.Lstat(key)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fs.ErrNotExist
+	}
+	return b.info(key, fi), nil
+}
+
+func (b *Bucket) removeIfStale(name string, e fs.DirEntry) {
+	if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
+		_ = b.root.Remove(name)
+	}
+}
+
+// info builds the BlobInfo of the data file fi at key from its sidecar,
+// falling back to DefaultContentType and no hash when the sidecar is
+// missing, unreadable, or describes another file. The caller holds the
+// key's lock.
+func (b *Bucket) info(key string, fi fs.FileInfo) *intake.BlobInfo {
+	info := &intake.BlobInfo{Key: key, Size: fi.Size(), ContentType: DefaultContentType, ModTime: fi.ModTime()}
+	raw, err := b.root.ReadFile(sidecarName(key))
+	if err != nil {
+		return info
+	}
+	var m sidecar
+	if json.Unmarshal(raw, &m) != nil || m.Size != fi.Size() || !m.ModTime.Equal(fi.ModTime()) {
+		return info
+	}
+	info.ContentType, info.SHA256 = m.ContentType, m.SHA256
+	return info
+}
+
+// Ping checks that the root directory is still there.
+func (b *Bucket) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ping file blob store: %w", err)
+	}
+	if _, err := b.root.Stat("."); err != nil {
+		return intake.WrapError(intake.EUNAVAILABLE, err, "ping file blob store")
+	}
+	return nil
+}
+
+// Close releases the root directory.
+func (b *Bucket) Close() error {
+	if err := b.root.Close(); err != nil {
+		return fmt.Errorf("close file blob store: %w", err)
+	}
+	return nil
+}
+
+func (b *Bucket) syncDir(dir string) error {
+	d, err := b.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (b *Bucket) lock(key string) *sync.RWMutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return &b.locks[h.Sum32()%lockStripes]
+}
+
+func sidecarName(key string) string {
+	dir, file := path.Split(key)
+	return dir + "." + file + sidecarSuffix
+}
+
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// classify wraps a file system error with the domain code that fits it.
+func classify(err error, format string, args ...any) error {
+	code := intake.EUNAVAILABLE
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+	case isNotExist(err):
+		code = intake.ENOTFOUND
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		code = intake.EINVALID
+	}
+	return intake.WrapError(code, err, format, args...)
+}
+
+// validKey reports whether key is a valid blob key.
+func validKey(key string) bool { return intake.ValidateBlobKey(key) == nil }

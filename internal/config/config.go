@@ -1,0 +1,272 @@
+// Package config reads intake's configuration from the environment
+// (12-factor). Every variable is documented by its struct tag; docs/CONFIG.md
+// is generated from those tags (see Markdown) and a test keeps it current.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/intake-dev/intake"
+)
+
+// Config is the whole configuration of an intake process. Tags:
+//   - env: the variable name; envDefault: its default;
+//   - alias: older names accepted when the variable is unset (seed 004's
+//     starter names), in order of precedence;
+//   - secret: "true" when the value may hold a secret; such variables may
+//     also be given as <NAME>_FILE, the path of a file holding the value
+//     (Docker and Kubernetes secrets), and are never logged;
+//   - desc: one sentence for docs/CONFIG.md.
+type Config struct {
+	HTTPAddr      string `env:"INTAKE_HTTP_ADDR" envDefault:"127.0.0.1:8000" desc:"Address of the API, web UI and /metrics listener of serve and dev. The container images set 0.0.0.0:8000."`
+	MetricsAddr   string `env:"INTAKE_METRICS_ADDR" envDefault:":9100" desc:"Address of the worker's own /metrics and /health listener (work); empty disables it. dev serves /metrics on the API port."`
+	DataDir       string `env:"INTAKE_DATA_DIR" envDefault:"./data" desc:"Directory of the embedded defaults (SQLite database and file blobs). Must be local disk: SQLite's locking is unreliable on network filesystems."`
+	DatabaseURL   string `env:"INTAKE_DATABASE_URL" alias:"MONGO_URI" secret:"true" desc:"Job store URL: sqlite://PATH (default sqlite://$INTAKE_DATA_DIR/intake.db)."`
+	BlobURL       string `env:"INTAKE_BLOB_URL" alias:"AZURE_BLOB_CONN" secret:"true" desc:"Blob storage URL: file://PATH (default file://$INTAKE_DATA_DIR/blobs)."`
+	BlobContainer string `env:"INTAKE_BLOB_CONTAINER" alias:"AZURE_CONTAINER" envDefault:"documents" desc:"Container name used with an Azure connection string."`
+
+	Auth    string   `env:"INTAKE_AUTH" envDefault:"enabled" desc:"enabled or disabled. serve refuses to start without INTAKE_API_KEYS unless this is disabled; dev defaults to disabled and listens on loopback only."`
+	APIKeys []string `env:"INTAKE_API_KEYS" envSeparator:"," secret:"true" desc:"Comma-separated bearer keys accepted on /api/* and /create-job."`
+
+	BatchFraction       intake.Fraction `env:"INTAKE_BATCH_FRACTION" envDefault:"0.35" desc:"Share of a job's documents collected per run, in (0, 1], at most four decimals."`
+	LeaseTTL            time.Duration   `env:"INTAKE_LEASE_TTL" envDefault:"60s" desc:"How long a claimed job stays leased without a heartbeat; workers heartbeat every third of it."`
+	MaxAttempts         int             `env:"INTAKE_MAX_ATTEMPTS" envDefault:"5" desc:"Failed runs (errors or expired leases) after which a job fails for good."`
+	WorkerConcurrency   int             `env:"INTAKE_WORKER_CONCURRENCY" envDefault:"4" desc:"Jobs a long-running worker (work, dev) processes at once."`
+	WorkerPollInterval  time.Duration   `env:"INTAKE_WORKER_POLL_INTERVAL" envDefault:"1s" desc:"How often an idle worker polls the store for pending jobs."`
+	MaintenanceInterval time.Duration   `env:"INTAKE_MAINTENANCE_INTERVAL" envDefault:"5s" desc:"How often serve, work and dev promote due scheduled jobs and expired leases to pending."`
+	ShutdownTimeout     time.Duration   `env:"INTAKE_SHUTDOWN_TIMEOUT" envDefault:"25s" desc:"Grace period on SIGTERM/SIGINT: HTTP requests and in-flight documents get this long to finish before they are abandoned."`
+	JobID               string          `env:"INTAKE_JOB_ID" alias:"JOB_ID" desc:"The job work --once claims when no argument names one (KEDA passes it)."`
+
+	FilingsDelay time.Duration `env:"INTAKE_FILINGS_DELAY" envDefault:"1s" desc:"Simulated download latency per filings document; 0 disables it."`
+
+	LogLevel  string `env:"INTAKE_LOG_LEVEL" envDefault:"info" desc:"debug, info, warn or error."`
+	LogFormat string `env:"INTAKE_LOG_FORMAT" envDefault:"json" desc:"json or text."`
+}
+
+// Load reads the configuration from environ (os.Environ's form). Errors
+// name the offending variable in one line.
+func Load(environ []string) (*Config, error) {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	if err := resolve(vars); err != nil {
+		return nil, err
+	}
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
+		return nil, describe(err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// resolve applies the <NAME>_FILE forms of secret variables and the aliases,
+// so that the parser sees plain variables. Precedence: the variable itself,
+// its _FILE form, then each alias (and its _FILE form).
+func resolve(vars map[string]string) error {
+	for _, f := range fields() {
+		names := append([]string{f.Name}, f.Aliases...)
+		for _, name := range names {
+			if v, ok := vars[name]; ok && v != "" {
+				vars[f.Name] = v
+				break
+			}
+			if !f.Secret {
+				continue
+			}
+			if path, ok := vars[name+"_FILE"]; ok && path != "" {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return fmt.Errorf("%s_FILE: %w", name, unwrapPathError(err))
+				}
+				vars[f.Name] = strings.TrimRight(string(b), "\r\n")
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("read %s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// describe turns the parser's errors into one line naming the variable.
+func describe(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) || len(agg.Errors) == 0 {
+		return err
+	}
+	byField := map[string]string{}
+	for _, f := range fields() {
+		byField[f.Field] = f.Name
+	}
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			inner := pe.Err
+			var pv env.ParseValueError
+			if errors.As(inner, &pv) && pv.Err != nil {
+				inner = pv.Err
+			}
+			msgs = append(msgs, fmt.Sprintf("%s: %v", byField[pe.Name], inner))
+			continue
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Auth != "enabled" && c.Auth != "disabled":
+		return fmt.Errorf("INTAKE_AUTH: must be enabled or disabled, not %q", c.Auth)
+	case c.LeaseTTL < time.Second:
+		return fmt.Errorf("INTAKE_LEASE_TTL: must be at least 1s, not %s", c.LeaseTTL)
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("INTAKE_MAX_ATTEMPTS: must be at least 1, not %d", c.MaxAttempts)
+	case c.WorkerConcurrency < 1 || c.WorkerConcurrency > 256:
+		return fmt.Errorf("INTAKE_WORKER_CONCURRENCY: must be between 1 and 256, not %d", c.WorkerConcurrency)
+	case c.WorkerPollInterval < 10*time.Millisecond:
+		return fmt.Errorf("INTAKE_WORKER_POLL_INTERVAL: must be at least 10ms, not %s", c.WorkerPollInterval)
+	case c.MaintenanceInterval < 100*time.Millisecond:
+		return fmt.Errorf("INTAKE_MAINTENANCE_INTERVAL: must be at least 100ms, not %s", c.MaintenanceInterval)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("INTAKE_SHUTDOWN_TIMEOUT: must not be negative, not %s", c.ShutdownTimeout)
+	case c.FilingsDelay < 0:
+		return fmt.Errorf("INTAKE_FILINGS_DELAY: must not be negative, not %s", c.FilingsDelay)
+	case c.DataDir == "":
+		return errors.New("INTAKE_DATA_DIR: must not be empty")
+	}
+	for _, a := range []struct{ name, addr string }{{"INTAKE_HTTP_ADDR", c.HTTPAddr}, {"INTAKE_METRICS_ADDR", c.MetricsAddr}} {
+		if a.addr == "" && a.name == "INTAKE_METRICS_ADDR" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s: not host:port: %q", a.name, a.addr)
+		}
+	}
+	for i, k := range c.APIKeys {
+		if strings.TrimSpace(k) == "" {
+			return fmt.Errorf("INTAKE_API_KEYS: key %d is empty", i+1)
+		}
+		c.APIKeys[i] = strings.TrimSpace(k)
+	}
+	return nil
+}
+
+// StoreURL returns the job store URL, defaulting to SQLite in DataDir.
+func (c *Config) StoreURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "intake.db"))
+}
+
+// BlobStoreURL returns the blob storage URL, defaulting to files in DataDir.
+func (c *Config) BlobStoreURL() string {
+	if c.BlobURL != "" {
+		return c.BlobURL
+	}
+	return "file://" + filepath.ToSlash(filepath.Join(c.DataDir, "blobs"))
+}
+
+// AuthDisabled reports whether authentication is switched off.
+func (c *Config) AuthDisabled() bool { return c.Auth == "disabled" }
+
+// Redact returns s with the password of any URL userinfo and any
+// AccountKey/SharedAccessSignature/password value of a connection string
+// replaced by "xxxxx", so configuration can be logged.
+func Redact(s string) string {
+	if s == "" {
+		return s
+	}
+	if strings.Contains(s, ";") && strings.Contains(s, "=") && !strings.Contains(s, "://") ||
+		strings.Contains(strings.ToLower(s), "accountkey=") {
+		parts := strings.Split(s, ";")
+		for i, p := range parts {
+			k, _, ok := strings.Cut(p, "=")
+			if !ok {
+				continue
+			}
+			switch strings.ToLower(strings.TrimSpace(k)) {
+			case "accountkey", "sharedaccesssignature", "password", "pwd":
+				parts[i] = k + "=xxxxx"
+			}
+		}
+		return strings.Join(parts, ";")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	for k := range q {
+		switch strings.ToLower(k) {
+		case "password", "sig", "accountkey", "secret", "token":
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Field documents one configuration variable.
+type Field struct {
+	Field   string // struct field name
+	Name    string // environment variable
+	Default string
+	Aliases []string
+	Secret  bool
+	Desc    string
+}
+
+func fields() []Field {
+	t := reflect.TypeFor[Config]()
+	out := make([]Field, 0, t.NumField())
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("env"), ",")
+		if name == "" {
+			continue
+		}
+		f := Field{
+			Field:   sf.Name,
+			Name:    name,
+			Default: sf.Tag.Get("envDefault"),
+			Secret:  sf.Tag.Get("secret") == "true",
+			Desc:    sf.Tag.Get("desc"),
+		}
+		if a := sf.Tag.Get("alias"); a != "" {
+			f.Aliases = strings.Split(a, ",")
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// Fields returns the documentation of every variable, in struct order.
+func Fields() []Field { return fields() }

@@ -1,0 +1,426 @@
+package filings
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intake-dev/intake"
+)
+
+func config(t testing.TB, cin, name string) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(Config{CIN: cin, CompanyName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// collect plans a job and returns every document with its bytes.
+func collect(t testing.TB, s *Source, cfg json.RawMessage) ([]*intake.Item, [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	total, cp, err := s.Plan(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	if cp != nil {
+		t.Fatalf("Plan checkpoint = %q, want nil", cp)
+	}
+	items := make([]*intake.Item, total)
+	bodies := make([][]byte, total)
+	for seq := 1; seq <= total; seq++ {
+		it, err := s.Next(ctx, cfg, seq, nil)
+		if err != nil {
+			t.Fatalf("Next(%d): %v", seq, err)
+		}
+		b, err := io.ReadAll(it.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := it.Body.Close(); err != nil {
+			t.Fatal(err)
+		}
+		items[seq-1], bodies[seq-1] = it, b
+	}
+	return items, bodies
+}
+
+func digest(bodies [][]byte) string {
+	h := sha256.New()
+	for _, b := range bodies {
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestDeterministic(t *testing.T) {
+	t.Parallel()
+	cfg := config(t, "L27100MH1998PLC112233", "Sahyadri Steel Limited")
+	items1, bodies1 := collect(t, New(0), cfg)
+	items2, bodies2 := collect(t, New(0), cfg)
+	if len(bodies1) != len(bodies2) {
+		t.Fatalf("totals differ: %d and %d", len(bodies1), len(bodies2))
+	}
+	for i := range bodies1 {
+		if !bytes.Equal(bodies1[i], bodies2[i]) || items1[i].Name != items2[i].Name || items1[i].DocumentType != items2[i].DocumentType {
+			t.Errorf("document %d differs between runs", i+1)
+		}
+	}
+
+	// Out-of-order regeneration (a fresh pod resuming at seq 7) gives the
+	// same bytes as an in-order run.
+	it, err := New(0).Next(context.Background(), cfg, 7, []byte("ignored"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(it.Body)
+	if !bytes.Equal(b, bodies1[6]) {
+		t.Error("document 7 regenerated alone differs from the in-order run")
+	}
+
+	// Another company differs.
+	_, other := collect(t, New(0), config(t, "L27100MH1998PLC112234", "Sahyadri Steel Limited"))
+	if bytes.Equal(other[0], bodies1[0]) || digest(other) == digest(bodies1) {
+		t.Error("two CINs produced the same documents")
+	}
+}
+
+// TestGolden pins the bytes of one company's filings, so that a change to
+// the generator (or to PCG) that would alter re-runs of existing jobs is
+// noticed. Update the digest only for an intended change of the simulation.
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	items, bodies := collect(t, New(0), config(t, "L62011KA2004PLC034567", "Deccan Infotech Limited"))
+	const wantTotal, wantDigest = 40, "477d31b5b552909783b974cae6d8dd56625a247e4fd34a130d8ba1ddc96f78ee"
+	if got := digest(bodies); len(items) != wantTotal || got != wantDigest {
+		t.Errorf("total %d, digest %s; want %d, %s", len(items), got, wantTotal, wantDigest)
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Z0-9-]+_[0-9]{4}-[0-9]{2}-[0-9]{2}_SRN-[A-Z0-9]{9}\.txt$`)
+
+func TestDocuments(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	cins := []string{
+		"U74999DL1900OPC000001", // oldest valid year, one-person company
+		"U62011KA" + strconv.Itoa(time.Now().Year()) + "PTC000002", // incorporated this year
+		"U15122TN2019PTC123456", // private, unlisted, INC-20A
+		"L99999ZZ2010PLC654321", // industry and state unknown to the tables
+	}
+	for range 60 {
+		cin, _ := NewCompany(r)
+		cins = append(cins, cin)
+	}
+	known := FormTypes()
+	seenForms := map[string]bool{}
+	for _, cin := range cins {
+		t.Run(cin, func(t *testing.T) {
+			name := "Test Company " + cin[15:] + " Limited"
+			items, bodies := collect(t, New(0), config(t, cin, name))
+			if n := len(items); n < minFilings || n > maxFilings {
+				t.Errorf("total = %d, want %d..%d", n, minFilings, maxFilings)
+			}
+			names := map[string]bool{}
+			var prev string
+			for i, it := range items {
+				if !slices.Contains(known, it.DocumentType) {
+					t.Errorf("doc %d: unknown form type %q", i+1, it.DocumentType)
+				}
+				seenForms[it.DocumentType] = true
+				if !nameRE.MatchString(it.Name) || names[it.Name] {
+					t.Errorf("doc %d: bad or duplicate name %q", i+1, it.Name)
+				}
+				names[it.Name] = true
+				date := it.Name[strings.IndexByte(it.Name, '_')+1:][:10]
+				if date < prev {
+					t.Errorf("doc %d: filed %s before its predecessor (%s)", i+1, date, prev)
+				}
+				prev = date
+				if it.ContentType != ContentType || it.Checkpoint != nil {
+					t.Errorf("doc %d: content type %q, checkpoint %q", i+1, it.ContentType, it.Checkpoint)
+				}
+				b := bodies[i]
+				if len(b) < 500 || len(b) > 8<<10 {
+					t.Errorf("doc %d: %d bytes, want a few hundred to a few thousand", i+1, len(b))
+				}
+				for _, want := range []string{"FORM NO. " + it.DocumentType + "\n", cin, name, "SRN"} {
+					if !bytes.Contains(b, []byte(want)) {
+						t.Errorf("doc %d: content lacks %q", i+1, want)
+					}
+				}
+			}
+		})
+	}
+	for _, f := range known {
+		if !seenForms[f] {
+			t.Errorf("form %s never generated over %d companies", f, len(cins))
+		}
+	}
+}
+
+func TestTotalsRange(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	seen := map[int]bool{}
+	for range 2000 {
+		cin, name := NewCompany(r)
+		total, _, err := New(0).Plan(context.Background(), config(t, cin, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total < minFilings || total > maxFilings {
+			t.Fatalf("%s: total %d, want %d..%d", cin, total, minFilings, maxFilings)
+		}
+		seen[total] = true
+	}
+	if len(seen) != maxFilings-minFilings+1 {
+		t.Errorf("totals seen: %d distinct values, want every one of %d..%d", len(seen), minFilings, maxFilings)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	year := time.Now().Year()
+	tests := []struct {
+		name   string
+		config string
+		want   []string // field error locations; nil means valid
+	}{
+		{"valid", `{"cin":"L27100MH1998PLC112233","company_name":"Sahyadri Steel Limited"}`, nil},
+		{"unlisted private", `{"cin":"U72200KA2015PTC081234","company_name":"Acme Private Limited"}`, nil},
+		{"trailing newline", "{\"cin\":\"L27100MH1998PLC112233\",\"company_name\":\"A\"}\n", nil},
+		{"name trimmed", `{"cin":"L27100MH1998PLC112233","company_name":"  Acme Limited "}`, nil},
+		{"current year", fmt.Sprintf(`{"cin":"L27100MH%dPLC112233","company_name":"A"}`, year), nil},
+		{"year 1900", `{"cin":"L27100MH1900PLC112233","company_name":"A"}`, nil},
+		{"not an object", `["L27100MH1998PLC112233"]`, []string{""}},
+		{"null", `null`, []string{""}},
+		{"empty", ``, []string{""}},
+		{"trailing brace", `{"cin":"L27100MH1998PLC112233","company_name":"A"}}`, []string{""}},
+		{"trailing data", `{"cin":"L27100MH1998PLC112233","company_name":"A"} {}`, []string{""}},
+		{"missing both", `{}`, []string{"cin", "company_name"}},
+		{"unknown fields", `{"cin":"L27100MH1998PLC112233","company_name":"A","zeta":1,"alpha":2}`, []string{"alpha", "zeta"}},
+		{"case matters", `{"CIN":"L27100MH1998PLC112233","company_name":"A"}`, []string{"cin", "CIN"}},
+		{"cin not a string", `{"cin":123,"company_name":"A"}`, []string{"cin"}},
+		{"cin null", `{"cin":null,"company_name":"A"}`, []string{"cin"}},
+		{"cin lower case", `{"cin":"l27100mh1998plc112233","company_name":"A"}`, []string{"cin"}},
+		{"cin too long", `{"cin":"L27100MH1998PLC1122334","company_name":"A"}`, []string{"cin"}},
+		{"cin bad listing", `{"cin":"X27100MH1998PLC112233","company_name":"A"}`, []string{"cin"}},
+		{"cin year 1899", `{"cin":"L27100MH1899PLC112233","company_name":"A"}`, []string{"cin"}},
+		{"cin next year", fmt.Sprintf(`{"cin":"L27100MH%dPLC112233","company_name":"A"}`, year+1), []string{"cin"}},
+		{"name empty", `{"cin":"L27100MH1998PLC112233","company_name":""}`, []string{"company_name"}},
+		{"name blank", `{"cin":"L27100MH1998PLC112233","company_name":" \t "}`, []string{"company_name"}},
+		{"name too long", `{"cin":"L27100MH1998PLC112233","company_name":"` + strings.Repeat("é", 201) + `"}`, []string{"company_name"}},
+		{"name 200 runes", `{"cin":"L27100MH1998PLC112233","company_name":"` + strings.Repeat("é", 200) + `"}`, nil},
+		{"name control char", `{"cin":"L27100MH1998PLC112233","company_name":"A\nB"}`, []string{"company_name"}},
+		{"everything wrong", `{"cin":"bad","company_name":7,"x":true}`, []string{"cin", "company_name", "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := New(0).Validate(context.Background(), json.RawMessage(tt.config))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			var e *intake.Error
+			if !errors.As(err, &e) || e.Code != intake.EINVALID {
+				t.Fatalf("Validate = %v, want an EINVALID *intake.Error", err)
+			}
+			if !intake.IsPermanent(err) {
+				t.Error("validation error is not permanent")
+			}
+			var got []string
+			for _, f := range e.Fields {
+				if f.Message == "" {
+					t.Errorf("field %q has no message", f.Location)
+				}
+				got = append(got, f.Location)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("locations = %q, want %q (%+v)", got, tt.want, e.Fields)
+			}
+		})
+	}
+}
+
+func TestValidCIN(t *testing.T) {
+	t.Parallel()
+	year := time.Now().Year()
+	tests := []struct {
+		cin  string
+		want bool
+	}{
+		{"L27100MH1998PLC112233", true},
+		{"U72200KA2015PTC081234", true},
+		{"L27100MH1900PLC112233", true},
+		{fmt.Sprintf("L27100MH%dPLC112233", year), true},
+		{fmt.Sprintf("L27100MH%dPLC112233", year+1), false},
+		{"L27100MH1899PLC112233", false},
+		{"L27100MH0000PLC112233", false},
+		{"L27100MH199XPLC112233", false},
+		{"L2710MH1998PLC112233", false},
+		{"L27100M01998PLC112233", false},
+		{"L27100MH1998PL1112233", false},
+		{" L27100MH1998PLC112233", false},
+		{"L27100MH1998PLC112233\n", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := ValidCIN(tt.cin); got != tt.want {
+			t.Errorf("ValidCIN(%q) = %v, want %v", tt.cin, got, tt.want)
+		}
+	}
+}
+
+// starterCIN is the shape seed 004's starter generated: L, 5 digits, 2
+// letters, a year from 1980 to 2020, 3 letters, 6 digits.
+var starterCIN = regexp.MustCompile(`^L[0-9]{5}[A-Z]{2}(198[0-9]|199[0-9]|200[0-9]|201[0-9]|2020)[A-Z]{3}[0-9]{6}$`)
+
+func TestNewCompany(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	classes := map[string]int{}
+	years := map[string]bool{}
+	for range 2000 {
+		cin, name := NewCompany(r)
+		if !ValidCIN(cin) || !starterCIN.MatchString(cin) {
+			t.Fatalf("NewCompany CIN %q has the wrong shape", cin)
+		}
+		class := cin[12:15]
+		classes[class]++
+		years[cin[8:12]] = true
+		wantSuffix := map[string]string{"PLC": " Limited", "PTC": " Private Limited"}[class]
+		if wantSuffix == "" || !strings.HasSuffix(name, wantSuffix) || (class == "PLC" && strings.HasSuffix(name, " Private Limited")) {
+			t.Errorf("%s: name %q does not fit class %s", cin, name, class)
+		}
+		if err := New(0).Validate(context.Background(), config(t, cin, name)); err != nil {
+			t.Errorf("NewCompany output %q, %q fails validation: %v", cin, name, err)
+		}
+	}
+	if classes["PLC"] == 0 || classes["PTC"] == 0 {
+		t.Errorf("classes drawn: %v, want both PLC and PTC", classes)
+	}
+	if len(years) != 41 {
+		t.Errorf("%d distinct years drawn, want all 41 of 1980..2020", len(years))
+	}
+	if cin, name := NewCompany(nil); !starterCIN.MatchString(cin) || name == "" {
+		t.Errorf("NewCompany(nil) = %q, %q", cin, name)
+	}
+}
+
+func TestNextErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := config(t, "L27100MH1998PLC112233", "Sahyadri Steel Limited")
+	total, _, err := New(0).Plan(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []int{0, -1, total + 1} {
+		if _, err := New(0).Next(ctx, cfg, seq, nil); intake.ErrorCode(err) != intake.EINVALID {
+			t.Errorf("Next(seq %d) = %v, want EINVALID", seq, err)
+		}
+	}
+	bad := json.RawMessage(`{"cin":"nope","company_name":"A"}`)
+	if _, err := New(0).Next(ctx, bad, 1, nil); intake.ErrorCode(err) != intake.EINVALID {
+		t.Errorf("Next(invalid config) = %v, want EINVALID", err)
+	}
+	if _, _, err := New(0).Plan(ctx, bad); intake.ErrorCode(err) != intake.EINVALID {
+		t.Errorf("Plan(invalid config) = %v, want EINVALID", err)
+	}
+}
+
+func TestDelay(t *testing.T) {
+	t.Parallel()
+	cfg := config(t, "L27100MH1998PLC112233", "Sahyadri Steel Limited")
+
+	t.Run("cancelled while sleeping", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		it, err := New(time.Hour).Next(ctx, cfg, 1, nil)
+		if !errors.Is(err, context.DeadlineExceeded) || it != nil {
+			t.Fatalf("Next = %v, %v; want nil, context.DeadlineExceeded", it, err)
+		}
+	})
+	t.Run("cancelled before", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := New(0).Next(ctx, cfg, 1, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("sleeps", func(t *testing.T) {
+		t.Parallel()
+		const delay = 30 * time.Millisecond
+		start := time.Now()
+		if _, err := New(delay).Next(context.Background(), cfg, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		if elapsed := time.Since(start); elapsed < delay {
+			t.Errorf("Next returned after %v, before the %v delay", elapsed, delay)
+		}
+	})
+}
+
+func TestType(t *testing.T) {
+	t.Parallel()
+	if got := New(0).Type(); got != "filings" {
+		t.Errorf("Type() = %q", got)
+	}
+}
+
+// TestConfigSchemaTags keeps the OpenAPI pattern in step with validation.
+func TestConfigSchemaTags(t *testing.T) {
+	t.Parallel()
+	f, _ := reflect.TypeFor[Config]().FieldByName("CIN")
+	if got := f.Tag.Get("pattern"); got != cinRE.String() {
+		t.Errorf("CIN pattern tag %q, validation uses %q", got, cinRE.String())
+	}
+	if ex := f.Tag.Get("example"); !ValidCIN(ex) {
+		t.Errorf("CIN example %q is not valid", ex)
+	}
+	n, _ := reflect.TypeFor[Config]().FieldByName("CompanyName")
+	if got := n.Tag.Get("maxLength"); got != strconv.Itoa(maxNameLen) {
+		t.Errorf("company_name maxLength tag %q, validation uses %d", got, maxNameLen)
+	}
+}
+
+func TestINR(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "INR 0"},
+		{999, "INR 999"},
+		{1000, "INR 1,000"},
+		{100000, "INR 1,00,000"},
+		{123456789, "INR 12,34,56,789"},
+		{-1234567, "INR -12,34,567"},
+	}
+	for _, tt := range tests {
+		if got := inr(tt.in); got != tt.want {
+			t.Errorf("inr(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

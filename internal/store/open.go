@@ -1,0 +1,134 @@
+// Package store opens the job store that a database URL names. Each backend
+// lives in a subpackage (sqlite; postgres and mongo later) and passes the
+// conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/sqlite"
+)
+
+// Options configures the store that Open returns.
+type Options struct {
+	// Clock is the store's only source of time; time.Now when nil.
+	Clock func() time.Time
+	// Logger receives the store's logs; discarded when nil.
+	Logger *slog.Logger
+}
+
+// planned maps the schemes of backends that are designed but not built yet
+// to their names.
+var planned = map[string]string{
+	"postgres":    "PostgreSQL",
+	"postgresql":  "PostgreSQL",
+	"mongodb":     "MongoDB",
+	"mongodb+srv": "MongoDB",
+}
+
+// Open opens the store that rawURL names by its scheme:
+//
+//	sqlite://PATH   an SQLite file; PATH is everything after "sqlite://", so
+//	                sqlite://data/intake.db and sqlite://./data/intake.db are
+//	                relative and sqlite:///var/lib/intake/intake.db absolute.
+//	                The file's directory is created when missing.
+//
+// PostgreSQL (postgres://, postgresql://) and MongoDB (mongodb://,
+// mongodb+srv://) are planned; their URLs are EINVALID errors for now. The
+// store is not migrated: stores with a schema implement intake.Migrator.
+// Errors never include a URL's password.
+func Open(ctx context.Context, rawURL string, opts Options) (intake.Store, error) {
+	scheme, path, err := parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	switch scheme {
+	case "sqlite":
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, intake.WrapError(intake.EUNAVAILABLE, err, "open store: create directory %s", dir)
+			}
+		}
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Clock: opts.Clock, Logger: opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
+	default: // parse accepts no other scheme
+		return nil, intake.Errorf(intake.EINTERNAL, "open store: scheme %q has no implementation", scheme)
+	}
+}
+
+// parse splits a database URL into its lowercased scheme and, for sqlite,
+// the file path. It rejects planned and unknown schemes.
+func parse(rawURL string) (scheme, path string, err error) {
+	if strings.TrimSpace(rawURL) == "" {
+		return "", "", intake.Errorf(intake.EINVALID, "database URL is empty; use sqlite://PATH")
+	}
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok || scheme == "" || strings.ContainsAny(scheme, "/@:") {
+		return "", "", intake.Errorf(intake.EINVALID, "database URL %q has no scheme; use sqlite://PATH", Redact(rawURL))
+	}
+	scheme = strings.ToLower(scheme)
+	if name, ok := planned[scheme]; ok {
+		return "", "", intake.Errorf(intake.EINVALID,
+			"database URL %s: the %s store is planned but not built yet; use sqlite://PATH", Redact(rawURL), name)
+	}
+	if scheme != "sqlite" {
+		return "", "", intake.Errorf(intake.EINVALID,
+			"database URL scheme %q is not supported; accepted: sqlite:// (postgres://, postgresql://, mongodb:// and mongodb+srv:// are planned)",
+			scheme)
+	}
+	if rest == "" {
+		return "", "", intake.Errorf(intake.EINVALID, "database URL %q has no path; use sqlite://PATH", rawURL)
+	}
+	return scheme, rest, nil
+}
+
+// Redact returns rawURL with its secrets replaced by "xxxxx", for logs and
+// errors: the password of the userinfo, and the value of any query
+// parameter whose name mentions a password, secret or token (libpq accepts
+// ?password=). It assumes the worst of malformed URLs: when the userinfo
+// cannot be told from the rest, everything before the last "@" goes.
+func Redact(rawURL string) string {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		if at := strings.LastIndex(rawURL, "@"); at >= 0 {
+			return "xxxxx" + rawURL[at:]
+		}
+		return redactQuery(rawURL)
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if user, _, hasPassword := strings.Cut(rest[:at], ":"); hasPassword {
+			if strings.ContainsAny(user, "/?#") { // not a plain user name
+				user = "xxxxx"
+			}
+			rest = user + ":xxxxx" + rest[at:]
+		}
+	}
+	return scheme + "://" + redactQuery(rest)
+}
+
+// redactQuery replaces the values of secret-looking query parameters.
+func redactQuery(s string) string {
+	base, query, ok := strings.Cut(s, "?")
+	if !ok {
+		return s
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		name, _, hasValue := strings.Cut(p, "=")
+		n := strings.ToLower(name)
+		if hasValue && (strings.Contains(n, "pass") || strings.Contains(n, "secret") || strings.Contains(n, "token")) {
+			params[i] = name + "=xxxxx"
+		}
+	}
+	return base + "?" + strings.Join(params, "&")
+}

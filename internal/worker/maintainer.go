@@ -1,0 +1,272 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intake-dev/intake"
+)
+
+// MaintainerConfig configures a Maintainer. Zero fields take the documented
+// defaults.
+type MaintainerConfig struct {
+	// Interval is the time between maintenance passes. Default 5s.
+	Interval time.Duration
+	// MaxAttempts is passed to Store.Maintain: a job whose lease expired on
+	// its last attempt fails. Default 5, as for the Worker.
+	MaxAttempts int
+	// OrphanInterval is the time between orphan-blob sweeps; a negative
+	// value disables them. Default 10m.
+	OrphanInterval time.Duration
+	// LeaseTTL is the workers' lease TTL, used for OrphanGrace's default.
+	// Default 60s.
+	LeaseTTL time.Duration
+	// OrphanGrace is how old an unreferenced blob must be before the sweep
+	// deletes it, so that a run between Put and RecordDocument keeps its
+	// blob. Default 2×LeaseTTL + 1m.
+	OrphanGrace time.Duration
+	// OrphanBatch is how many blob keys one ReferencedBlobKeys call checks.
+	// Default 500.
+	OrphanBatch int
+	// Clock returns the current time, compared with blob modification
+	// times. Default time.Now.
+	Clock func() time.Time
+}
+
+// Defaults of MaintainerConfig.
+const (
+	DefaultMaintainInterval = 5 * time.Second
+	DefaultOrphanInterval   = 10 * time.Minute
+	DefaultOrphanBatch      = 500
+)
+
+func (c MaintainerConfig) withDefaults() (MaintainerConfig, error) {
+	if c.Interval == 0 {
+		c.Interval = DefaultMaintainInterval
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.OrphanInterval == 0 {
+		c.OrphanInterval = DefaultOrphanInterval
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.OrphanGrace == 0 {
+		c.OrphanGrace = 2*c.LeaseTTL + time.Minute
+	}
+	if c.OrphanBatch == 0 {
+		c.OrphanBatch = DefaultOrphanBatch
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	switch {
+	case c.Interval < 0:
+		return c, intake.Errorf(intake.EINVALID, "maintenance interval must be positive, got %s", c.Interval)
+	case c.MaxAttempts < 1:
+		return c, intake.Errorf(intake.EINVALID, "max attempts must be at least 1, got %d", c.MaxAttempts)
+	case c.OrphanGrace < 0:
+		return c, intake.Errorf(intake.EINVALID, "orphan grace must not be negative, got %s", c.OrphanGrace)
+	case c.OrphanBatch < 1 || c.OrphanBatch > intake.MaxPageSize:
+		return c, intake.Errorf(intake.EINVALID, "orphan batch must be in [1, %d], got %d", intake.MaxPageSize, c.OrphanBatch)
+	}
+	return c, nil
+}
+
+// Maintainer runs the maintenance loop: it promotes due scheduled jobs and
+// jobs whose lease expired back to pending and announces them, and sweeps
+// blobs that no document references. Several replicas may run it at once.
+type Maintainer struct {
+	cfg     MaintainerConfig
+	store   intake.Store
+	blobs   intake.BlobStore
+	disp    intake.Dispatcher
+	logger  *slog.Logger
+	metrics *maintainerMetrics
+}
+
+// NewMaintainer returns a Maintainer. Its metrics are registered on reg as
+// New does for a Worker.
+func NewMaintainer(cfg MaintainerConfig, store intake.Store, blobs intake.BlobStore, disp intake.Dispatcher, logger *slog.Logger, reg prometheus.Registerer) (*Maintainer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("new maintainer: %w", err)
+	}
+	if store == nil || blobs == nil || disp == nil || logger == nil {
+		return nil, intake.Errorf(intake.EINVALID, "new maintainer: store, blobs, dispatcher and logger are required")
+	}
+	m, err := newMaintainerMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("new maintainer: %w", err)
+	}
+	return &Maintainer{cfg: cfg, store: store, blobs: blobs, disp: disp, logger: logger.With("component", "maintainer"), metrics: m}, nil
+}
+
+// Run makes a maintenance pass every Interval, and an orphan sweep every
+// OrphanInterval (the first after a random part of it, so that replicas
+// started together spread out), until ctx is done. Failed passes are
+// logged and retried at the next tick. It returns nil when ctx is done.
+func (m *Maintainer) Run(ctx context.Context) error {
+	tick := time.NewTicker(m.cfg.Interval)
+	defer tick.Stop()
+	sweep := time.NewTimer(time.Hour)
+	sweep.Stop() // a stopped timer never fires: sweeps stay disabled
+	if m.cfg.OrphanInterval > 0 {
+		sweep.Reset(rand.N(m.cfg.OrphanInterval) + time.Second) //nolint:gosec // jitter needs no cryptographic randomness
+	}
+	defer sweep.Stop()
+	m.logger.Info("maintenance loop started", "interval", m.cfg.Interval, "orphan_interval", m.cfg.OrphanInterval)
+	for {
+		if err := m.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			m.logger.Error("maintenance pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-sweep.C:
+			sweep.Reset(m.cfg.OrphanInterval)
+			if _, err := m.SweepOrphans(ctx); err != nil && ctx.Err() == nil {
+				m.logger.Error("orphan sweep", "err", err)
+			}
+		}
+	}
+}
+
+// RunOnce makes one maintenance pass (Store.Maintain) and notifies the
+// dispatcher of every job it made pending.
+func (m *Maintainer) RunOnce(ctx context.Context) error {
+	res, err := m.store.Maintain(ctx, m.cfg.MaxAttempts)
+	if err != nil {
+		m.metrics.runs.WithLabelValues("maintain", "error").Inc()
+		return fmt.Errorf("maintain jobs: %w", err)
+	}
+	m.metrics.runs.WithLabelValues("maintain", "ok").Inc()
+	m.metrics.jobs.WithLabelValues("promoted").Add(float64(len(res.Promoted)))
+	m.metrics.jobs.WithLabelValues("lease_expired").Add(float64(len(res.Expired)))
+	m.metrics.jobs.WithLabelValues("lease_expired_failed").Add(float64(len(res.ExpiredFailed)))
+	if n := len(res.Promoted) + len(res.Expired) + len(res.ExpiredFailed); n == 0 {
+		return nil
+	}
+	m.logger.Info("maintenance pass", "promoted", len(res.Promoted), "lease_expired", len(res.Expired),
+		"lease_expired_failed", len(res.ExpiredFailed))
+	for _, id := range res.ExpiredFailed {
+		m.logger.Warn("job failed: lease expired on its last attempt", "job_id", id)
+	}
+	if ids := slices.Concat(res.Promoted, res.Expired); len(ids) > 0 {
+		// The store is the source of truth and workers poll regardless: a
+		// lost notification costs latency only.
+		if err := m.disp.Notify(ctx, ids...); err != nil {
+			m.logger.Warn("notify pending jobs", "jobs", len(ids), "err", err)
+		}
+	}
+	return nil
+}
+
+// SweepOrphans deletes the blobs under "jobs/" that are older than
+// OrphanGrace and that no document references: blobs of runs that lost
+// their lease, crashed or failed between Put and RecordDocument. It checks
+// references OrphanBatch keys at a time and returns how many blobs it
+// deleted.
+func (m *Maintainer) SweepOrphans(ctx context.Context) (deleted int, err error) {
+	defer func() {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		m.metrics.runs.WithLabelValues("orphan_sweep", outcome).Inc()
+		m.metrics.orphans.Add(float64(deleted))
+	}()
+	cutoff := m.cfg.Clock().Add(-m.cfg.OrphanGrace)
+	var orphans, batch []string
+	check := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		refs, err := m.store.ReferencedBlobKeys(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("check blob references: %w", err)
+		}
+		for _, k := range batch {
+			if !refs[k] {
+				orphans = append(orphans, k)
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	// Only the few orphans are kept across pages; referenced keys are
+	// dropped as soon as they are checked. Deleting after the listing
+	// keeps List free of concurrent modification.
+	err = m.blobs.List(ctx, "jobs/", func(b *intake.BlobInfo) error {
+		if b.ModTime.After(cutoff) {
+			return nil
+		}
+		batch = append(batch, b.Key)
+		if len(batch) < m.cfg.OrphanBatch {
+			return nil
+		}
+		return check()
+	})
+	if err == nil {
+		err = check()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sweep orphan blobs: %w", err)
+	}
+	var errs []error
+	for _, k := range orphans {
+		if err := m.blobs.Delete(ctx, k); err != nil {
+			errs = append(errs, fmt.Errorf("delete orphan blob %s: %w", k, err))
+			continue
+		}
+		deleted++
+	}
+	if deleted > 0 {
+		m.logger.Info("orphan blobs deleted", "deleted", deleted)
+	}
+	return deleted, errors.Join(errs...)
+}
+
+type maintainerMetrics struct {
+	jobs    *prometheus.CounterVec
+	orphans prometheus.Counter
+	runs    *prometheus.CounterVec
+}
+
+func newMaintainerMetrics(reg prometheus.Registerer) (*maintainerMetrics, error) {
+	m := &maintainerMetrics{
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_maintenance_jobs_total",
+			Help: "Jobs changed by maintenance, by action: promoted (scheduled and due), lease_expired (back to pending) or lease_expired_failed.",
+		}, []string{"action"}),
+		orphans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "intake_maintenance_orphan_blobs_deleted_total",
+			Help: "Blobs deleted by the orphan sweep because no document references them.",
+		}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_maintenance_runs_total",
+			Help: "Maintenance tasks run, by task (maintain or orphan_sweep) and outcome (ok or error).",
+		}, []string{"task", "outcome"}),
+	}
+	var errs [3]error
+	m.jobs, errs[0] = register(reg, m.jobs)
+	m.orphans, errs[1] = register(reg, m.orphans)
+	m.runs, errs[2] = register(reg, m.runs)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	for _, a := range []string{"promoted", "lease_expired", "lease_expired_failed"} {
+		m.jobs.WithLabelValues(a)
+	}
+	return m, nil
+}

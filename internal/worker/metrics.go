@@ -1,0 +1,109 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// workerMetrics are the Worker's collectors. Labels are bounded:
+// source_type is a registered type or "unknown", outcome and kind are the
+// constants in run.go.
+type workerMetrics struct {
+	claims      *prometheus.CounterVec
+	runs        *prometheus.CounterVec
+	runDuration *prometheus.HistogramVec
+	batchSize   *prometheus.HistogramVec
+	activeRuns  prometheus.Gauge
+	documents   *prometheus.CounterVec
+	bytes       *prometheus.CounterVec
+	docErrors   *prometheus.CounterVec
+	completion  *prometheus.HistogramVec
+}
+
+func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerMetrics, error) {
+	m := &workerMetrics{
+		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_worker_claims_total",
+			Help: "Claim attempts by result: claimed, empty (no pending job) or error.",
+		}, []string{"result"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_worker_runs_total",
+			Help: "Finished runs (one batch of one job) by source type and outcome.",
+		}, []string{"source_type", "outcome"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "intake_worker_run_duration_seconds",
+			Help:    "Duration of a run from claim to release, by source type and outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14), // 50ms to ~7min
+		}, []string{"source_type", "outcome"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "intake_worker_batch_size",
+			Help:    "Documents a run set out to collect, by source type.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+		}, []string{"source_type"}),
+		activeRuns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "intake_worker_active_runs",
+			Help: "Runs in progress in this process.",
+		}),
+		documents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_documents_collected_total",
+			Help: "Documents collected, stored and recorded, by source type.",
+		}, []string{"source_type"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_document_bytes_total",
+			Help: "Bytes of recorded documents written to blob storage, by source type.",
+		}, []string{"source_type"}),
+		docErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_document_errors_total",
+			Help: "Failed collection steps by source type and kind: source, blob, store, retry_after or permanent.",
+		}, []string{"source_type", "kind"}),
+		completion: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "intake_job_completion_seconds",
+			Help:    "Time from a job's creation to its completion, by source type.",
+			Buckets: prometheus.ExponentialBuckets(1, 2.5, 12), // 1s to ~6.6h
+		}, []string{"source_type"}),
+	}
+	var errs [9]error
+	m.claims, errs[0] = register(reg, m.claims)
+	m.runs, errs[1] = register(reg, m.runs)
+	m.runDuration, errs[2] = register(reg, m.runDuration)
+	m.batchSize, errs[3] = register(reg, m.batchSize)
+	m.activeRuns, errs[4] = register(reg, m.activeRuns)
+	m.documents, errs[5] = register(reg, m.documents)
+	m.bytes, errs[6] = register(reg, m.bytes)
+	m.docErrors, errs[7] = register(reg, m.docErrors)
+	m.completion, errs[8] = register(reg, m.completion)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	// Export zeros for the series dashboards expect before the first event.
+	for _, r := range []string{"claimed", "empty", "error"} {
+		m.claims.WithLabelValues(r)
+	}
+	for _, t := range sourceTypes {
+		m.documents.WithLabelValues(t)
+		m.bytes.WithLabelValues(t)
+	}
+	return m, nil
+}
+
+// register registers c on reg, or returns the collector reg already holds
+// under the same description, so that two Workers (or Maintainers) in one
+// process share their metrics. A nil reg registers nothing.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if reg == nil {
+		return c, nil
+	}
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("register metrics: %w", err)
+}

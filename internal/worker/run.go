@@ -1,0 +1,431 @@
+package worker
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/intake-dev/intake"
+)
+
+// Outcomes of a run, the values of the outcome label.
+const (
+	outcomeCompleted = "completed" // every document collected
+	outcomePending   = "pending"   // batch done, more to collect
+	outcomeScheduled = "scheduled" // transient error or RetryAfterError: retried later
+	outcomeFailed    = "failed"    // permanent error, invalid config, or attempts used up
+	outcomeLeaseLost = "lease_lost"
+	outcomeDrained   = "drained" // the worker stopped; the job went back to pending
+)
+
+// Kinds of document errors, the values of the kind label.
+const (
+	kindSource     = "source"
+	kindBlob       = "blob"
+	kindStore      = "store"
+	kindRetryAfter = "retry_after"
+	kindPermanent  = "permanent"
+)
+
+// run is the state of one claim of one job.
+type run struct {
+	job        *intake.Job
+	owner      string
+	source     intake.Source
+	label      string // bounded source_type label
+	batch      int
+	collected  int
+	checkpoint []byte
+	done       bool // the source has nothing more to give
+	drained    bool // stopped early because the worker is stopping
+}
+
+// runOne claims a job and runs one batch of it. stop ends the batch between
+// documents; hard cancels the document in flight.
+func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) {
+	if stop.Err() != nil {
+		return false, nil
+	}
+	owner := w.newOwner()
+	job, err := w.store.Claim(hard, intake.ClaimParams{Owner: owner, LeaseTTL: w.cfg.LeaseTTL, JobID: jobID})
+	switch {
+	case errors.Is(err, intake.ErrNoJob) || intake.ErrorCode(err) == intake.ENOTFOUND:
+		w.metrics.claims.WithLabelValues("empty").Inc()
+		return false, nil
+	case err != nil:
+		w.metrics.claims.WithLabelValues("error").Inc()
+		return false, fmt.Errorf("claim job: %w", err)
+	}
+	w.metrics.claims.WithLabelValues("claimed").Inc()
+	w.metrics.activeRuns.Inc()
+	defer w.metrics.activeRuns.Dec()
+
+	start := time.Now()
+	r := &run{
+		job:        job,
+		owner:      owner,
+		label:      w.sourceLabel(job.SourceType),
+		collected:  job.Collected,
+		checkpoint: job.Checkpoint,
+	}
+
+	// The run collects under runCtx, which the heartbeat cancels with
+	// ErrLeaseLost when the job is taken over or cancelled.
+	runCtx, cancelRun := context.WithCancelCause(hard)
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeat(runCtx, cancelRun, job.ID, owner) })
+	collectErr := w.collect(stop, runCtx, r)
+	cancelRun(context.Canceled)
+	hb.Wait()
+	switch cause := context.Cause(runCtx); {
+	case collectErr == nil:
+	case isLeaseLost(cause):
+		collectErr = cause
+	case hard.Err() != nil:
+		collectErr = fmt.Errorf("document abandoned, %w: %w", context.Cause(hard), collectErr)
+	}
+
+	outcome, err := w.finish(hard, r, collectErr)
+	elapsed := time.Since(start)
+	w.metrics.runs.WithLabelValues(r.label, outcome).Inc()
+	w.metrics.runDuration.WithLabelValues(r.label, outcome).Observe(elapsed.Seconds())
+
+	level := slog.LevelInfo
+	switch {
+	case err != nil || outcome == outcomeFailed:
+		level = slog.LevelError
+	case collectErr != nil || outcome == outcomeLeaseLost:
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("job_id", job.ID), slog.String("source_type", job.SourceType),
+		slog.Int("run", job.Runs), slog.Int("batch", r.batch),
+		slog.Int("collected", r.collected), slog.Int("total", r.job.Total),
+		slog.String("outcome", outcome), slog.Duration("duration", elapsed),
+	}
+	if collectErr != nil {
+		attrs = append(attrs, slog.String("cause", collectErr.Error()))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	w.logger.LogAttrs(context.WithoutCancel(hard), level, "run finished", attrs...)
+	return true, err
+}
+
+// collect validates and plans the job and collects its next batch. It
+// returns nil when the batch ended normally (r.done and r.drained say how).
+func (w *Worker) collect(stop, ctx context.Context, r *run) error {
+	src, err := w.sources.Lookup(r.job.SourceType)
+	if err != nil {
+		return fmt.Errorf("look up source: %w", err)
+	}
+	r.source = src
+	if err := src.Validate(ctx, r.job.Config); err != nil {
+		return fmt.Errorf("validate config: %w", err)
+	}
+	if !r.job.Planned {
+		total, checkpoint, err := src.Plan(ctx, r.job.Config)
+		if err != nil {
+			w.countDocError(ctx, r, err, kindSource)
+			return fmt.Errorf("plan job: %w", err)
+		}
+		if total < 0 {
+			total = intake.TotalUnknown
+		}
+		if err := w.store.Plan(ctx, r.job.ID, r.owner, total, checkpoint); err != nil {
+			w.countDocError(ctx, r, err, kindStore)
+			return fmt.Errorf("record plan: %w", err)
+		}
+		r.job.Planned, r.job.Total, r.checkpoint = true, total, checkpoint
+	}
+	r.batch = intake.BatchSize(r.job.Total, r.collected, w.cfg.BatchFraction, w.cfg.UnknownBatch)
+	w.metrics.batchSize.WithLabelValues(r.label).Observe(float64(r.batch))
+	for range r.batch {
+		select {
+		case <-stop.Done(): // the worker is stopping: end the batch here
+			r.drained = true
+			return nil
+		default:
+		}
+		exhausted, err := w.collectDocument(ctx, r)
+		if err != nil {
+			return err
+		}
+		if exhausted {
+			r.done = true
+			return nil
+		}
+	}
+	r.done = r.job.Total != intake.TotalUnknown && r.collected >= r.job.Total
+	return nil
+}
+
+// collectDocument produces, stores and records document r.collected+1.
+// The blob is recorded only after Put succeeded, and deleted again (best
+// effort) when recording fails, so a recorded document always has its blob.
+// It reports exhausted when the source has no more documents.
+func (w *Worker) collectDocument(ctx context.Context, r *run) (exhausted bool, err error) {
+	seq := r.collected + 1
+	item, err := r.source.Next(ctx, r.job.Config, seq, r.checkpoint)
+	if errors.Is(err, intake.ErrExhausted) {
+		return true, nil
+	}
+	if err != nil {
+		w.countDocError(ctx, r, err, kindSource)
+		return false, fmt.Errorf("collect document %d: %w", seq, err)
+	}
+	if item.Body == nil {
+		w.countDocError(ctx, r, nil, kindPermanent)
+		return false, intake.Permanent(fmt.Errorf("collect document %d: source returned no body", seq))
+	}
+	defer item.Body.Close()
+	contentType := item.ContentType
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	key := intake.DocumentBlobKey(r.job.ID, seq, r.owner)
+	info, err := w.blobs.Put(ctx, key, item.Body, contentType)
+	if err != nil {
+		w.countDocError(ctx, r, err, kindBlob)
+		// A failed Put may still have written (a timeout after commit, a
+		// cancellation after the write); the key is this run's alone.
+		w.discardBlob(ctx, key)
+		return false, fmt.Errorf("store document %d: %w", seq, err)
+	}
+	doc := &intake.Document{
+		JobID:        r.job.ID,
+		Seq:          seq,
+		Name:         item.Name,
+		DocumentType: item.DocumentType,
+		ContentType:  info.ContentType,
+		SizeBytes:    info.Size,
+		SHA256:       info.SHA256,
+		BlobKey:      key,
+		CollectedAt:  w.cfg.Clock().UTC(),
+	}
+	if err := w.store.RecordDocument(ctx, r.owner, doc, item.Checkpoint); err != nil {
+		w.countDocError(ctx, r, err, kindStore)
+		w.discardBlob(ctx, key)
+		return false, err // the store's error names the job and document
+	}
+	r.collected, r.checkpoint = seq, item.Checkpoint
+	w.metrics.documents.WithLabelValues(r.label).Inc()
+	w.metrics.bytes.WithLabelValues(r.label).Add(float64(info.Size))
+	return false, nil
+}
+
+// discardBlob deletes a blob whose document was not recorded, unless the
+// store says some document references it after all (a record that
+// committed but reported an error). Failures are left to the orphan sweep.
+func (w *Worker) discardBlob(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	refs, err := w.store.ReferencedBlobKeys(ctx, []string{key})
+	if err == nil && !refs[key] {
+		err = w.blobs.Delete(ctx, key)
+	}
+	if err != nil {
+		w.logger.Warn("discard unrecorded blob; the orphan sweep will retry", "key", key, "err", err)
+	}
+}
+
+// finish ends the run in the store according to how collection ended and
+// returns the outcome. Its store calls run on a detached context with a
+// short timeout, since hard may be cancelled by now.
+func (w *Worker) finish(hard context.Context, r *run, collectErr error) (string, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(hard), releaseTimeout)
+	defer cancel()
+	job := r.job
+
+	outcome, err := w.release(ctx, hard, r, collectErr)
+	switch {
+	case isLeaseLost(err):
+		return outcomeLeaseLost, nil
+	case err != nil:
+		return outcome, err
+	}
+	switch outcome {
+	case outcomeCompleted:
+		if !job.CreatedAt.IsZero() {
+			w.metrics.completion.WithLabelValues(r.label).Observe(w.cfg.Clock().Sub(job.CreatedAt).Seconds())
+		}
+	case outcomePending, outcomeDrained:
+		if err := w.disp.Notify(ctx, job.ID); err != nil {
+			w.logger.Warn("notify pending job", "job_id", job.ID, "err", err)
+		}
+	}
+	return outcome, nil
+}
+
+// release makes the one store call that ends the run and returns the
+// intended outcome with that call's error.
+func (w *Worker) release(ctx, hard context.Context, r *run, collectErr error) (string, error) {
+	job, owner := r.job, r.owner
+	var retryAfter *intake.RetryAfterError
+	switch {
+	case collectErr == nil:
+		outcome := outcomePending
+		if r.done {
+			outcome = outcomeCompleted
+		} else if r.drained {
+			outcome = outcomeDrained
+		}
+		if err := w.store.FinishRun(ctx, job.ID, owner, r.done); err != nil {
+			return outcome, fmt.Errorf("finish run of job %s: %w", job.ID, err)
+		}
+		return outcome, nil
+	case isLeaseLost(collectErr):
+		return outcomeLeaseLost, collectErr
+	case hard.Err() != nil:
+		// ShutdownGrace elapsed: the document in flight was abandoned.
+		if err := w.store.FinishRun(ctx, job.ID, owner, false); err != nil {
+			return outcomeDrained, fmt.Errorf("release drained job %s: %w", job.ID, err)
+		}
+		return outcomeDrained, nil
+	case errors.As(collectErr, &retryAfter):
+		at := w.cfg.Clock().Add(max(0, retryAfter.After))
+		if err := w.store.Reschedule(ctx, job.ID, owner, at, lastError(collectErr), false); err != nil {
+			return outcomeScheduled, fmt.Errorf("reschedule job %s: %w", job.ID, err)
+		}
+		return outcomeScheduled, nil
+	case intake.IsPermanent(collectErr):
+		if err := w.store.Fail(ctx, job.ID, owner, lastError(collectErr)); err != nil {
+			return outcomeFailed, fmt.Errorf("fail job %s: %w", job.ID, err)
+		}
+		return outcomeFailed, nil
+	case job.Attempts+1 >= w.cfg.MaxAttempts:
+		msg := fmt.Sprintf("giving up after %d attempts: %s", job.Attempts+1, lastError(collectErr))
+		if err := w.store.Fail(ctx, job.ID, owner, msg); err != nil {
+			return outcomeFailed, fmt.Errorf("fail job %s: %w", job.ID, err)
+		}
+		return outcomeFailed, nil
+	default:
+		at := w.cfg.Clock().Add(w.backoff(job.Attempts))
+		if err := w.store.Reschedule(ctx, job.ID, owner, at, lastError(collectErr), true); err != nil {
+			return outcomeScheduled, fmt.Errorf("reschedule job %s: %w", job.ID, err)
+		}
+		return outcomeScheduled, nil
+	}
+}
+
+// heartbeat renews the lease every HeartbeatInterval until ctx is done. It
+// cancels the run with ErrLeaseLost when the store says the lease is gone,
+// or when no renewal has succeeded for a whole LeaseTTL.
+func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, jobID, owner string) {
+	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := w.store.Heartbeat(ctx, jobID, owner, w.cfg.LeaseTTL)
+		switch {
+		case err == nil:
+			renewed = time.Now()
+		case isLeaseLost(err):
+			cancel(intake.ErrLeaseLost)
+			return
+		case ctx.Err() != nil:
+			return
+		default:
+			w.logger.Warn("heartbeat", "job_id", jobID, "err", err)
+			if time.Since(renewed) >= w.cfg.LeaseTTL {
+				cancel(intake.WrapError(intake.ELEASELOST, err, "lease not renewed for %s", w.cfg.LeaseTTL))
+				return
+			}
+		}
+	}
+}
+
+// backoff returns the wait before retrying a job that has failed attempts
+// times before: full jitter over min(BackoffMax, BackoffBase×2^attempts).
+func (w *Worker) backoff(attempts int) time.Duration {
+	ceiling := w.cfg.BackoffMax
+	if attempts < 62 {
+		if d := w.cfg.BackoffBase << attempts; d > 0 && d>>attempts == w.cfg.BackoffBase && d < ceiling {
+			ceiling = d
+		}
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1) //nolint:gosec // jitter needs no cryptographic randomness
+}
+
+// countDocError counts a failed step of a run by kind, unless the run was
+// cancelled (lease lost, grace elapsed) and err is only the echo of that.
+func (w *Worker) countDocError(ctx context.Context, r *run, err error, kind string) {
+	if ctx.Err() != nil || isLeaseLost(err) {
+		return
+	}
+	var retryAfter *intake.RetryAfterError
+	switch {
+	case errors.As(err, &retryAfter):
+		kind = kindRetryAfter
+	case err != nil && intake.IsPermanent(err):
+		kind = kindPermanent
+	}
+	w.metrics.docErrors.WithLabelValues(r.label, kind).Inc()
+}
+
+// sourceLabel bounds the source_type label to the registered types.
+func (w *Worker) sourceLabel(sourceType string) string {
+	if _, ok := w.sources[sourceType]; ok {
+		return sourceType
+	}
+	return "unknown"
+}
+
+// newOwner returns a lease owner unique to one run: the identity and a
+// random suffix, only [A-Za-z0-9._-] since it appears in blob keys.
+func (w *Worker) newOwner() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // never fails since Go 1.24
+	return w.cfg.Identity + "-" + hex.EncodeToString(b[:])
+}
+
+// sanitizeIdentity maps an identity to at most 48 characters of
+// [A-Za-z0-9._-] that start with a letter or digit.
+func sanitizeIdentity(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '-'
+	}, s)
+	s = strings.TrimLeft(s, "._-")
+	if len(s) > 48 {
+		s = s[:48]
+	}
+	if s == "" {
+		return "worker"
+	}
+	return s
+}
+
+func isLeaseLost(err error) bool {
+	return err != nil && (errors.Is(err, intake.ErrLeaseLost) || intake.ErrorCode(err) == intake.ELEASELOST)
+}
+
+// maxLastError bounds the last_error saved with a job.
+const maxLastError = 1000
+
+func lastError(err error) string {
+	s := err.Error()
+	if len(s) <= maxLastError {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLastError], "") + "…"
+}
