@@ -33,10 +33,9 @@ fmt: ## Format the Go code.
 bench: ## Run the benchmarks (see docs/PERFORMANCE.md).
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/METRICS.md).
+generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/img/ui.png).
 	$(GO) test ./internal/config -run TestConfigDoc -update
-	$(GO) test ./internal/api -run TestOpenAPI -update
-	$(GO) test ./cmd/intake -run TestMetricsDoc -update
+	$(GO) test ./internal/api -run 'TestOpenAPI|TestWebUI' -update
 
 $(GOLANGCI):
 	scripts/install-tools.sh golangci-lint

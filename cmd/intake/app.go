@@ -160,7 +160,7 @@ func (a *app) maintainer() (*worker.Maintainer, error) {
 	return worker.NewMaintainer(worker.MaintainerConfig{
 		Interval:    a.cfg.MaintenanceInterval,
 		MaxAttempts: a.cfg.MaxAttempts,
-		OrphanGrace: 2*a.cfg.LeaseTTL + time.Minute,
+		LeaseTTL:    a.cfg.LeaseTTL,
 	}, a.store, a.blobs, a.disp, a.logger, a.registry)
 }
 
@@ -203,8 +203,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.
 }
 
 // listen opens a TCP listener, turning a busy port into a clear error.
-func listen(variable, addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+func listen(ctx context.Context, variable, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", variable, addr, err)
 	}

@@ -48,7 +48,7 @@ func runServe(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen("INTAKE_HTTP_ADDR", cfg.HTTPAddr)
+	ln, err := listen(ctx, "INTAKE_HTTP_ADDR", cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func runWork(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.MetricsAddr != "" {
-		ln, err := listen("INTAKE_METRICS_ADDR", cfg.MetricsAddr)
+		ln, err := listen(ctx, "INTAKE_METRICS_ADDR", cfg.MetricsAddr)
 		if err != nil {
 			return err
 		}
@@ -164,7 +164,7 @@ func runDev(ctx context.Context, cfg *config.Config, environ []string, stdout, s
 	if err != nil {
 		return err
 	}
-	ln, err := listen("INTAKE_HTTP_ADDR", cfg.HTTPAddr)
+	ln, err := listen(ctx, "INTAKE_HTTP_ADDR", cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		return usageError("%s: %v", cmd, err)
 	}
-	if fs.NArg() > 0 && !(cmd == "work" && once && fs.NArg() == 1) {
+	oneJobID := cmd == "work" && once && fs.NArg() == 1
+	if fs.NArg() > 0 && !oneJobID {
 		return usageError("%s: unexpected arguments: %s", cmd, strings.Join(fs.Args(), " "))
 	}
 

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -15,7 +16,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/source/filings"
 	"github.com/intake-dev/intake/internal/testenv"
+	"github.com/intake-dev/intake/internal/worker"
 )
 
 // browser starts headless Chromium for the test and returns a context that
@@ -92,30 +95,24 @@ func (b *browser) done(t *testing.T) {
 	}
 }
 
-// work runs batches of pending jobs like a worker pool of one, slowly
-// enough that progress shows between polls, until ctx ends.
+// work runs the real worker pool against the bundle's store and blobs until
+// ctx ends, with a small per-document delay so progress shows between polls.
 func work(ctx context.Context, t *testing.T, bn *bundle) {
-	for ctx.Err() == nil {
-		_, err := runBatch(ctx, bn.store, bn.blobs, bn.sources, "")
-		switch {
-		case err == nil:
-		case intake.ErrorCode(err) == intake.ENOTFOUND:
-		case ctx.Err() != nil:
-			return
-		default:
-			t.Errorf("worker: %v", err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(150 * time.Millisecond):
-		}
+	w, err := worker.New(worker.Config{Concurrency: 2, PollInterval: 100 * time.Millisecond},
+		bn.store, bn.blobs, intake.NewSources(filings.New(15*time.Millisecond)), bn.disp,
+		slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if err := w.Run(ctx); err != nil {
+		t.Errorf("worker: %v", err)
 	}
 }
 
 // TestWebUI drives the UI in headless Chromium: it answers the key prompt,
-// clicks "Create 3", watches three rows reach 100 % while a worker collects
-// them, opens a job and sees its documents. With -update it writes
+// clicks "Create 3", watches three rows reach 100 % while the real worker
+// pool collects them, opens a job and sees its documents. With -update it writes
 // docs/img/ui.png.
 func TestWebUI(t *testing.T) {
 	t.Parallel()

@@ -84,6 +84,9 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 	for _, t := range sourceTypes {
 		m.documents.WithLabelValues(t)
 		m.bytes.WithLabelValues(t)
+		for _, k := range errorKinds {
+			m.docErrors.WithLabelValues(t, k)
+		}
 	}
 	return m, nil
 }

@@ -34,6 +34,9 @@ const (
 	kindPermanent  = "permanent"
 )
 
+// errorKinds lists every kind, so that their series start at zero.
+var errorKinds = []string{kindSource, kindBlob, kindStore, kindRetryAfter, kindPermanent}
+
 // run is the state of one claim of one job.
 type run struct {
 	job        *intake.Job

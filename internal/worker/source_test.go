@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,12 +183,7 @@ func (d *recordingDispatcher) Notify(ctx context.Context, ids ...string) error {
 func (d *recordingDispatcher) notified(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, v := range d.ids {
-		if v == id {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(d.ids, id)
 }
 
 // testClock is the store's and the worker's clock in tests: it moves only

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMetricsDoc checks docs/METRICS.md against what a running dev process
+// exports after it has completed a job: every intake_* family is
+// documented, and every documented metric is exported.
+func TestMetricsDoc(t *testing.T) {
+	t.Parallel()
+	s := startDev(t)
+	var created struct {
+		Jobs []struct {
+			JobID string `json:"jobId"`
+		} `json:"jobs"`
+	}
+	if code := postJSON(t, s.base+"/create-job", `{"num_jobs": 1}`, &created); code != http.StatusOK || len(created.Jobs) != 1 {
+		t.Fatalf("create-job: HTTP %d", code)
+	}
+	waitCompleted(t, s.base, created.Jobs[0].JobID, 60*time.Second)
+	// The queue snapshot is cached for 5 s; the families exist regardless.
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	exported := map[string]bool{}
+	typeLine := regexp.MustCompile(`^# TYPE (intake_\w+) `)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if m := typeLine.FindStringSubmatch(sc.Text()); m != nil {
+			exported[m[1]] = true
+		}
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+
+	doc, err := os.ReadFile("../../docs/METRICS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	row := regexp.MustCompile("^\\| `(intake_\\w+)` \\|")
+	for _, line := range strings.Split(string(doc), "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			documented[m[1]] = true
+		}
+	}
+	var missing, stale []string
+	for name := range exported {
+		if !documented[name] {
+			missing = append(missing, name)
+		}
+	}
+	for name := range documented {
+		if !exported[name] {
+			stale = append(stale, name)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	if len(missing) > 0 {
+		t.Errorf("exported but not in docs/METRICS.md: %v", missing)
+	}
+	if len(stale) > 0 {
+		t.Errorf("in docs/METRICS.md but not exported: %v", stale)
+	}
+	if len(documented) < 25 {
+		t.Errorf("only %d metrics documented; the table did not parse", len(documented))
+	}
+}
