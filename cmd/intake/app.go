@@ -152,6 +152,8 @@ func (a *app) worker() (*worker.Worker, error) {
 		MaxAttempts:   a.cfg.MaxAttempts,
 		PollInterval:  a.cfg.WorkerPollInterval,
 		ShutdownGrace: a.cfg.ShutdownTimeout,
+		BackoffBase:   a.cfg.RetryBackoffBase,
+		BackoffMax:    a.cfg.RetryBackoffMax,
 		Identity:      host,
 	}, a.store, a.blobs, a.sources, a.disp, a.logger, a.registry)
 }

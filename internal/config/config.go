@@ -28,12 +28,19 @@ import (
 //     (Docker and Kubernetes secrets), and are never logged;
 //   - desc: one sentence for docs/CONFIG.md.
 type Config struct {
-	HTTPAddr      string `env:"INTAKE_HTTP_ADDR" envDefault:"127.0.0.1:8000" desc:"Address of the API, web UI and /metrics listener of serve and dev. The container images set 0.0.0.0:8000."`
-	MetricsAddr   string `env:"INTAKE_METRICS_ADDR" envDefault:":9100" desc:"Address of the worker's own /metrics and /health listener (work); empty disables it. dev serves /metrics on the API port."`
-	DataDir       string `env:"INTAKE_DATA_DIR" envDefault:"./data" desc:"Directory of the embedded defaults (SQLite database and file blobs). Must be local disk: SQLite's locking is unreliable on network filesystems."`
-	DatabaseURL   string `env:"INTAKE_DATABASE_URL" alias:"MONGO_URI" secret:"true" desc:"Job store URL: sqlite://PATH (default sqlite://$INTAKE_DATA_DIR/intake.db)."`
-	BlobURL       string `env:"INTAKE_BLOB_URL" alias:"AZURE_BLOB_CONN" secret:"true" desc:"Blob storage URL: file://PATH (default file://$INTAKE_DATA_DIR/blobs)."`
-	BlobContainer string `env:"INTAKE_BLOB_CONTAINER" alias:"AZURE_CONTAINER" envDefault:"documents" desc:"Container name used with an Azure connection string."`
+	HTTPAddr                 string        `env:"INTAKE_HTTP_ADDR" envDefault:"127.0.0.1:8000" desc:"Address of the API, web UI and /metrics listener of serve and dev. The container images set 0.0.0.0:8000."`
+	MetricsAddr              string        `env:"INTAKE_METRICS_ADDR" envDefault:":9100" desc:"Address of the worker's own /metrics and /health listener (work); empty disables it. dev serves /metrics on the API port."`
+	DataDir                  string        `env:"INTAKE_DATA_DIR" envDefault:"./data" desc:"Directory of the embedded defaults (SQLite database and file blobs). Must be local disk: SQLite's locking is unreliable on network filesystems."`
+	DatabaseURL              string        `env:"INTAKE_DATABASE_URL" alias:"MONGO_URI" secret:"true" desc:"Job store URL: sqlite://PATH (default sqlite://$INTAKE_DATA_DIR/intake.db), postgres://… (or postgresql://), mongodb://… or mongodb+srv://… (database from the path, default intake)."`
+	DatabaseMaxConns         int32         `env:"INTAKE_DATABASE_MAX_CONNS" envDefault:"0" desc:"PostgreSQL pool size; 0 keeps pgxpool's default (the larger of 4 and the number of CPUs) or pool_max_conns in the URL."`
+	DatabaseStatementTimeout time.Duration `env:"INTAKE_DATABASE_STATEMENT_TIMEOUT" envDefault:"30s" desc:"PostgreSQL statement_timeout of every connection; a statement over it fails and the API answers 503."`
+	BlobURL                  string        `env:"INTAKE_BLOB_URL" alias:"AZURE_BLOB_CONN" secret:"true" desc:"Blob storage: file://PATH (default file://$INTAKE_DATA_DIR/blobs), an azblob:// URL, or an Azure Storage connection string (Azure's or Azurite's)."`
+	BlobContainer            string        `env:"INTAKE_BLOB_CONTAINER" alias:"AZURE_CONTAINER" envDefault:"documents" desc:"Azure Blob Storage container used with a connection string."`
+	BlobCreateContainer      bool          `env:"INTAKE_BLOB_CREATE_CONTAINER" envDefault:"true" desc:"Create the Azure container at start when it is missing; false for accounts whose key may not create containers."`
+
+	Dispatch    string `env:"INTAKE_DISPATCH" envDefault:"auto" desc:"How workers are woken: auto (Redis Streams when INTAKE_REDIS_URL is set, else polling), poll, redis, or pgnotify (PostgreSQL LISTEN/NOTIFY on the job store's database). Workers poll the store in every mode."`
+	RedisURL    string `env:"INTAKE_REDIS_URL" secret:"true" desc:"Redis URL (redis:// or rediss://) for Redis Streams dispatch."`
+	RedisStream string `env:"INTAKE_REDIS_STREAM" envDefault:"intake:pending" desc:"Redis stream that announces pending jobs; one per deployment."`
 
 	Auth    string   `env:"INTAKE_AUTH" envDefault:"enabled" desc:"enabled or disabled. serve refuses to start without INTAKE_API_KEYS unless this is disabled; dev defaults to disabled and listens on loopback only."`
 	APIKeys []string `env:"INTAKE_API_KEYS" envSeparator:"," secret:"true" desc:"Comma-separated bearer keys accepted on /api/* and /create-job."`
@@ -45,6 +52,8 @@ type Config struct {
 	WorkerPollInterval  time.Duration   `env:"INTAKE_WORKER_POLL_INTERVAL" envDefault:"1s" desc:"How often an idle worker polls the store for pending jobs."`
 	MaintenanceInterval time.Duration   `env:"INTAKE_MAINTENANCE_INTERVAL" envDefault:"5s" desc:"How often serve, work and dev promote due scheduled jobs and expired leases to pending."`
 	ShutdownTimeout     time.Duration   `env:"INTAKE_SHUTDOWN_TIMEOUT" envDefault:"25s" desc:"Grace period on SIGTERM/SIGINT: HTTP requests and in-flight documents get this long to finish before they are abandoned."`
+	RetryBackoffBase    time.Duration   `env:"INTAKE_RETRY_BACKOFF_BASE" envDefault:"5s" desc:"First retry delay of a failed run; it doubles per attempt, with full jitter."`
+	RetryBackoffMax     time.Duration   `env:"INTAKE_RETRY_BACKOFF_MAX" envDefault:"10m" desc:"Largest retry delay."`
 	JobID               string          `env:"INTAKE_JOB_ID" alias:"JOB_ID" desc:"The job work --once claims when no argument names one (KEDA passes it)."`
 
 	FilingsDelay time.Duration `env:"INTAKE_FILINGS_DELAY" envDefault:"1s" desc:"Simulated download latency per filings document; 0 disables it."`
@@ -155,6 +164,16 @@ func (c *Config) validate() error {
 		return fmt.Errorf("INTAKE_SHUTDOWN_TIMEOUT: must not be negative, not %s", c.ShutdownTimeout)
 	case c.FilingsDelay < 0:
 		return fmt.Errorf("INTAKE_FILINGS_DELAY: must not be negative, not %s", c.FilingsDelay)
+	case c.Dispatch != "auto" && c.Dispatch != "poll" && c.Dispatch != "redis" && c.Dispatch != "pgnotify":
+		return fmt.Errorf("INTAKE_DISPATCH: must be auto, poll, redis or pgnotify, not %q", c.Dispatch)
+	case c.Dispatch == "redis" && c.RedisURL == "":
+		return errors.New("INTAKE_DISPATCH: redis needs INTAKE_REDIS_URL")
+	case c.DatabaseMaxConns < 0:
+		return fmt.Errorf("INTAKE_DATABASE_MAX_CONNS: must not be negative, not %d", c.DatabaseMaxConns)
+	case c.DatabaseStatementTimeout < 0:
+		return fmt.Errorf("INTAKE_DATABASE_STATEMENT_TIMEOUT: must not be negative, not %s", c.DatabaseStatementTimeout)
+	case c.RetryBackoffBase <= 0 || c.RetryBackoffMax < c.RetryBackoffBase:
+		return fmt.Errorf("INTAKE_RETRY_BACKOFF_BASE: must be positive and at most INTAKE_RETRY_BACKOFF_MAX (%s), not %s", c.RetryBackoffMax, c.RetryBackoffBase)
 	case c.DataDir == "":
 		return errors.New("INTAKE_DATA_DIR: must not be empty")
 	}

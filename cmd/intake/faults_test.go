@@ -1,0 +1,352 @@
+package main
+
+// Fault tests with real processes: a worker killed mid-batch, a PostgreSQL
+// restart and an Azurite outage while jobs run. Each fault hits a backend
+// instance of the test's own (a SQLite file, a private PostgreSQL cluster,
+// a private Azurite), so it never disturbs tests running in parallel.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/testenv"
+)
+
+// runsToComplete returns how many runs a job of total documents needs from
+// collected on, at the default batch fraction.
+func runsToComplete(total, collected int) int {
+	runs := 0
+	for collected < total {
+		collected += intake.BatchSize(total, collected, intake.DefaultBatchFraction, 0)
+		runs++
+	}
+	return runs
+}
+
+// TestFaultKillWorker kills a worker with SIGKILL in the middle of a batch.
+// The maintenance loop of serve expires its lease, a second worker takes
+// the job over at the next document, and the job completes with exactly
+// total documents, each matching its sha256.
+func TestFaultKillWorker(t *testing.T) {
+	t.Parallel()
+	bin := intakeBinary(t)
+	env := processEnv(append(sqliteFile(t).env,
+		"INTAKE_LEASE_TTL=2s",
+		"INTAKE_MAINTENANCE_INTERVAL=200ms",
+		"INTAKE_FILINGS_DELAY=100ms",
+		"INTAKE_WORKER_CONCURRENCY=1",
+	)...)
+	migrateProc(t, bin, env)
+	serve, api := startServe(t, bin, env)
+	worker1, _ := startWork(t, "work (killed)", bin, env)
+
+	ids := api.createJobs(t)
+	id := ids[0]
+
+	// Wait until the first run of the job has recorded some of its batch
+	// but has at least two documents of it left, then kill the worker.
+	var before jobState
+	deadline := time.Now().Add(completeTimeout)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s never got mid-batch: %+v", id, before)
+		}
+		before = api.mustStatus(t, id)
+		batch := intake.BatchSize(before.Progress.Total, 0, intake.DefaultBatchFraction, 0)
+		if before.Status == "processing" && before.Runs == 1 && before.Progress.Collected >= 1 && before.Progress.Collected <= batch-2 {
+			break
+		}
+		if before.Runs > 1 || before.Status == "completed" {
+			t.Fatalf("job %s passed its first batch before the test saw it mid-batch: %+v", id, before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	worker1.kill(t)
+
+	// Only serve runs a maintenance loop now: the job comes back to pending
+	// once the lease (2s) expires, with the dead run counted as an attempt.
+	var expired jobState
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		expired = api.mustStatus(t, id)
+		if expired.Status == "pending" {
+			break
+		}
+		if expired.Status != "processing" || time.Now().After(deadline) {
+			t.Fatalf("job %s after SIGKILL of its worker: %+v, want processing until the lease expires, then pending", id, expired)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if expired.Attempts != 1 || expired.Runs != 1 || expired.Progress.Collected < before.Progress.Collected {
+		t.Errorf("after the lease expired: %+v, want attempts 1, runs 1, collected >= %d", expired, before.Progress.Collected)
+	}
+	if n := metric(t, api.base+"/metrics", "intake_maintenance_jobs_total", "action", "lease_expired"); n < 1 {
+		t.Errorf("serve's intake_maintenance_jobs_total{action=\"lease_expired\"} = %v, want >= 1", n)
+	}
+
+	worker2, _ := startWork(t, "work (takeover)", bin, env)
+	states := api.waitAll(t, ids, completeTimeout)
+	st := states[id]
+	if want := 1 + runsToComplete(st.Progress.Total, expired.Progress.Collected); st.Runs != want {
+		t.Errorf("job %s took %d runs, want %d: the killed run plus %d from document %d on",
+			id, st.Runs, want, want-1, expired.Progress.Collected+1)
+	}
+	for _, id := range ids {
+		api.verifyJob(t, id, states[id])
+	}
+	worker2.terminate(t)
+	serve.terminate(t)
+	t.Logf("killed the worker at %d of %d documents; the lease expired at %d; %d runs in all",
+		before.Progress.Collected, before.Progress.Total, expired.Progress.Collected, st.Runs)
+}
+
+// pgCluster is a private PostgreSQL cluster that a test may stop and start.
+type pgCluster struct {
+	bin  string // directory of initdb and pg_ctl
+	dir  string // owned by the postgres user: data/, the socket, the log
+	port int
+	user string // the user to run pg_ctl as, "" for the current one
+}
+
+// startPGCluster initdbs and starts a private cluster on a free loopback
+// port, stopped and removed at cleanup. It calls testenv.Missing when
+// PostgreSQL's server binaries (or, as root, runuser and a postgres user)
+// are not installed.
+func startPGCluster(t *testing.T) *pgCluster {
+	t.Helper()
+	initdbs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(initdbs) == 0 {
+		testenv.Missing(t, "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb)", "apt-get install postgresql")
+	}
+	slices.SortFunc(initdbs, func(a, b string) int { return pgMajor(a) - pgMajor(b) })
+	c := &pgCluster{bin: filepath.Dir(initdbs[len(initdbs)-1]), port: freePort(t)}
+
+	dir, err := os.MkdirTemp("", "intake-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.dir = dir
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if os.Geteuid() == 0 {
+		// PostgreSQL refuses to run as root.
+		if _, err := exec.LookPath("runuser"); err != nil {
+			testenv.Missing(t, "runuser", "apt-get install util-linux")
+		}
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			testenv.Missing(t, "a postgres user", "apt-get install postgresql")
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		c.user = "postgres"
+	}
+	data := filepath.Join(dir, "data")
+	c.run(t, 60*time.Second, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
+	conf := fmt.Sprintf("\n# intake fault test: loopback only, socket in the test's directory.\n"+
+		"listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"+
+		"fsync = off\nshared_buffers = 16MB\nmax_connections = 50\n", c.port, dir)
+	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(conf)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.start(t)
+	t.Cleanup(func() {
+		cmd := c.command(context.Background(), "pg_ctl", "-D", data, "-m", "immediate", "-w", "-t", "30", "stop")
+		if out, err := cmd.CombinedOutput(); err != nil && c.ready() {
+			t.Errorf("stop the private PostgreSQL: %v\n%s", err, out)
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
+			t.Logf("--- private PostgreSQL log:\n%s", tail(string(log), 16<<10))
+		}
+	})
+	return c
+}
+
+// pgMajor returns the major version in a path /usr/lib/postgresql/N/bin/x.
+func pgMajor(path string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
+	return n
+}
+
+// command returns a command running one of the cluster's binaries as the
+// cluster's user.
+func (c *pgCluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	path := filepath.Join(c.bin, name)
+	if c.user != "" {
+		return exec.CommandContext(ctx, "runuser", append([]string{"-u", c.user, "--", path}, args...)...)
+	}
+	return exec.CommandContext(ctx, path, args...)
+}
+
+// run runs one of the cluster's binaries and fails the test if it fails.
+func (c *pgCluster) run(t *testing.T, timeout time.Duration, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if out, err := c.command(ctx, name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// start starts the cluster and waits until it accepts connections.
+func (c *pgCluster) start(t *testing.T) {
+	t.Helper()
+	c.run(t, 60*time.Second, "pg_ctl", "-D", filepath.Join(c.dir, "data"), "-l", filepath.Join(c.dir, "postgres.log"), "-w", "-t", "30", "start")
+}
+
+// stop stops the cluster the way an operator's restart does (fast:
+// sessions are disconnected, in-flight transactions roll back).
+func (c *pgCluster) stop(t *testing.T) {
+	t.Helper()
+	c.run(t, 60*time.Second, "pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", "fast", "-w", "-t", "30", "stop")
+}
+
+// ready reports whether the cluster accepts TCP connections.
+func (c *pgCluster) ready() bool {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.port), time.Second)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
+}
+
+// url returns the URL of the cluster's postgres database.
+func (c *pgCluster) url() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
+}
+
+// outageProbe polls a job's status through the API while a dependency is
+// down and tallies the answers.
+type outageProbe struct {
+	calls, unavailable, withRetryAfter, internal, other int
+	codes                                               map[int]int
+}
+
+func (o *outageProbe) probe(api *apiClient, id string) {
+	if o.codes == nil {
+		o.codes = map[int]int{}
+	}
+	o.calls++
+	_, code, hdr, _ := api.status(id)
+	o.codes[code]++
+	switch {
+	case code == http.StatusServiceUnavailable:
+		o.unavailable++
+		if hdr.Get("Retry-After") != "" {
+			o.withRetryAfter++
+		}
+	case code == http.StatusInternalServerError:
+		o.internal++
+	case code != http.StatusOK:
+		o.other++
+	}
+}
+
+// TestFaultRestartPostgres stops a private PostgreSQL for a few seconds
+// while serve and work process jobs on it. Meanwhile the API answers 503
+// with Retry-After, never 500; afterwards every job completes with all its
+// documents intact.
+func TestFaultRestartPostgres(t *testing.T) {
+	t.Parallel()
+	bin := intakeBinary(t)
+	pg := startPGCluster(t)
+	env := processEnv(
+		"INTAKE_DATA_DIR="+t.TempDir(),
+		"INTAKE_DATABASE_URL="+pg.url(),
+		"INTAKE_BLOB_URL=file://"+filepath.ToSlash(filepath.Join(t.TempDir(), "blobs")),
+		"INTAKE_DISPATCH=poll",
+		"INTAKE_LEASE_TTL=2s",
+		"INTAKE_FILINGS_DELAY=100ms",
+		"INTAKE_WORKER_CONCURRENCY=3",
+		"INTAKE_MAX_ATTEMPTS=20",
+		"INTAKE_RETRY_BACKOFF_BASE=500ms",
+		"INTAKE_RETRY_BACKOFF_MAX=5s",
+	)
+	migrateProc(t, bin, env)
+	serve, api := startServe(t, bin, env)
+	work, _ := startWork(t, "work", bin, env)
+	ids := api.createJobs(t)
+	waitCollected(t, api, ids, 3)
+
+	stopped := time.Now()
+	pg.stop(t)
+	var probe outageProbe
+	for time.Since(stopped) < 3*time.Second {
+		probe.probe(api, ids[0])
+		time.Sleep(100 * time.Millisecond)
+	}
+	pg.start(t)
+	outage := time.Since(stopped)
+	// The first calls after the restart may still meet dead pooled
+	// connections; they too must be 503s, not 500s.
+	for range 10 {
+		probe.probe(api, ids[0])
+		time.Sleep(50 * time.Millisecond)
+	}
+	if probe.withRetryAfter == 0 || probe.internal > 0 || probe.other > 0 {
+		t.Errorf("status calls during and right after the outage, by HTTP status: %v; want at least one 503 with Retry-After and no other error", probe.codes)
+	}
+	if probe.unavailable != probe.withRetryAfter {
+		t.Errorf("%d of %d 503 answers lacked Retry-After", probe.unavailable-probe.withRetryAfter, probe.unavailable)
+	}
+
+	recovered := time.Now()
+	states := api.waitAll(t, ids, completeTimeout)
+	for _, id := range ids {
+		api.verifyJob(t, id, states[id])
+	}
+	work.terminate(t)
+	serve.terminate(t)
+	t.Logf("PostgreSQL down for %s; status calls by HTTP status %v; all jobs completed %s after the restart",
+		outage.Round(time.Millisecond), probe.codes, time.Since(recovered).Round(time.Millisecond))
+}
+
+// waitCollected waits until the jobs have recorded at least n documents
+// between them, so that a fault lands mid-run, and fails if any job has
+// completed by then (the fault would prove less).
+func waitCollected(t *testing.T, api *apiClient, ids []string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(completeTimeout)
+	for time.Now().Before(deadline) {
+		sum, completed := 0, 0
+		for _, id := range ids {
+			st := api.mustStatus(t, id)
+			sum += st.Progress.Collected
+			if st.Status == "completed" {
+				completed++
+			}
+		}
+		if completed > 0 {
+			t.Fatalf("%d jobs completed before the fault could be injected", completed)
+		}
+		if sum >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the jobs did not record %d documents within %s", n, completeTimeout)
+}
