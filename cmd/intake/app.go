@@ -18,7 +18,6 @@ import (
 	"github.com/intake-dev/intake/internal/api"
 	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/config"
-	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/source/filings"
 	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/telemetry"
@@ -46,24 +45,39 @@ func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, er
 	}
 	a := &app{cfg: cfg, logger: logger, registry: telemetry.NewRegistry(buildInfo())}
 
-	a.rawStore, err = store.Open(ctx, cfg.StoreURL(), store.Options{Logger: logger})
+	a.rawStore, err = store.Open(ctx, cfg.StoreURL(), store.Options{
+		Logger:           logger,
+		MaxConns:         cfg.DatabaseMaxConns,
+		StatementTimeout: cfg.DatabaseStatementTimeout,
+	})
 	if err != nil {
 		return nil, openError("INTAKE_DATABASE_URL", err)
 	}
 	a.store = telemetry.InstrumentStore(a.rawStore, a.registry)
 
-	raw, err := blob.Open(ctx, cfg.BlobStoreURL())
+	raw, err := blob.Open(ctx, cfg.BlobStoreURL(), blob.Options{
+		Container:       cfg.BlobContainer,
+		CreateContainer: cfg.BlobCreateContainer,
+		Logger:          logger,
+	})
 	if err != nil {
 		a.rawStore.Close()
 		return nil, openError("INTAKE_BLOB_URL", err)
 	}
 	a.blobs = telemetry.InstrumentBlobStore(raw, a.registry)
 	a.sources = intake.NewSources(filings.New(cfg.FilingsDelay))
-	a.disp = poll.New()
+	disp, mode, err := openDispatcher(ctx, cfg, logger)
+	if err != nil {
+		a.blobs.Close()
+		a.rawStore.Close()
+		return nil, err
+	}
+	a.disp = disp
 	logger.Info("intake starting",
 		"version", version,
 		"store", config.Redact(cfg.StoreURL()),
-		"blobs", config.Redact(cfg.BlobStoreURL()))
+		"blobs", config.Redact(cfg.BlobStoreURL()),
+		"dispatch", mode)
 	return a, nil
 }
 

@@ -6,24 +6,42 @@ package blob
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob/azureblob"
 	"github.com/intake-dev/intake/internal/blob/fileblob"
 )
 
 // Schemes lists the URL forms that Open accepts.
-const Schemes = "file://PATH"
+const Schemes = "file://PATH, azblob://… or an Azure Storage connection string"
+
+// Options configures the blob store that Open returns.
+type Options struct {
+	// Container is the Azure container used with a connection string; an
+	// azblob:// URL names its own. Empty means azureblob.DefaultContainer.
+	Container string
+	// CreateContainer lets Open create a missing Azure container.
+	CreateContainer bool
+	// Logger receives the store's few logs; discarded when nil.
+	Logger *slog.Logger
+}
 
 // Open returns the blob store that rawURL names:
 //
 //   - file://PATH is a fileblob.Bucket rooted at PATH, which is everything
 //     after "file://", relative ("file://data/blobs") or absolute
-//     ("file:///var/lib/intake/blobs").
+//     ("file:///var/lib/intake/blobs");
+//   - an Azure Storage connection string (Azure's or Azurite's) is an
+//     azureblob.Bucket on opts.Container;
+//   - azblob://ACCOUNT.blob.core.windows.net/CONTAINER?SAS and
+//     azblob://CONTAINER?endpoint=URL are azureblob.Buckets as
+//     azureblob.ParseURL describes.
 //
-// Azure Blob Storage (azblob:// URLs and connection strings) is not built
-// yet. Errors are EINVALID and never repeat rawURL, which may hold a secret.
-func Open(ctx context.Context, rawURL string) (intake.BlobStore, error) {
+// Errors are EINVALID for a malformed URL and never repeat rawURL, which may
+// hold a secret.
+func Open(ctx context.Context, rawURL string, opts Options) (intake.BlobStore, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
@@ -34,8 +52,24 @@ func Open(ctx context.Context, rawURL string) (intake.BlobStore, error) {
 		return fileblob.Open(dir)
 	}
 	if isAzure(rawURL) {
-		return nil, intake.Errorf(intake.EINVALID,
-			"blob URL: Azure Blob Storage support is not built yet; use %s", Schemes)
+		cfg, err := azureblob.ParseURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(rawURL, "azblob://") && opts.Container != "" {
+			cfg.Container = opts.Container
+		}
+		if cfg.ConnectionString == "" && cfg.ServiceURL == "" {
+			return nil, intake.Errorf(intake.EINVALID,
+				"blob URL azblob://CONTAINER needs credentials: use a connection string with INTAKE_BLOB_CONTAINER, or azblob://ACCOUNT.blob.core.windows.net/CONTAINER?SAS")
+		}
+		cfg.CreateContainer = cfg.CreateContainer && opts.CreateContainer
+		cfg.Logger = opts.Logger
+		b, err := azureblob.Open(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open azure blob store: %w", err)
+		}
+		return b, nil
 	}
 	scheme, _, ok := strings.Cut(rawURL, "://")
 	if !ok {

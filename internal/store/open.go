@@ -1,6 +1,6 @@
 // Package store opens the job store that a database URL names. Each backend
-// lives in a subpackage (sqlite; postgres and mongo later) and passes the
-// conformance suite in storetest.
+// lives in a subpackage (sqlite, postgres, mongo) and passes the conformance
+// suite in storetest.
 package store
 
 import (
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/mongo"
+	"github.com/intake-dev/intake/internal/store/postgres"
 	"github.com/intake-dev/intake/internal/store/sqlite"
 )
 
@@ -22,16 +24,16 @@ type Options struct {
 	Clock func() time.Time
 	// Logger receives the store's logs; discarded when nil.
 	Logger *slog.Logger
+	// MaxConns is the PostgreSQL pool size; 0 keeps the URL's
+	// pool_max_conns or pgxpool's default.
+	MaxConns int32
+	// StatementTimeout is PostgreSQL's statement_timeout; 0 means
+	// postgres.DefaultStatementTimeout.
+	StatementTimeout time.Duration
 }
 
-// planned maps the schemes of backends that are designed but not built yet
-// to their names.
-var planned = map[string]string{
-	"postgres":    "PostgreSQL",
-	"postgresql":  "PostgreSQL",
-	"mongodb":     "MongoDB",
-	"mongodb+srv": "MongoDB",
-}
+// Schemes lists the accepted database URL forms, for error messages.
+const Schemes = "sqlite://PATH, postgres://…, postgresql://…, mongodb://… or mongodb+srv://…"
 
 // Open opens the store that rawURL names by its scheme:
 //
@@ -39,11 +41,12 @@ var planned = map[string]string{
 //	                sqlite://data/intake.db and sqlite://./data/intake.db are
 //	                relative and sqlite:///var/lib/intake/intake.db absolute.
 //	                The file's directory is created when missing.
+//	postgres://…    PostgreSQL (also postgresql://), any pgx URL parameter.
+//	mongodb://…     MongoDB (also mongodb+srv:// for Atlas); the database is
+//	                the URL's path, default "intake".
 //
-// PostgreSQL (postgres://, postgresql://) and MongoDB (mongodb://,
-// mongodb+srv://) are planned; their URLs are EINVALID errors for now. The
-// store is not migrated: stores with a schema implement intake.Migrator.
-// Errors never include a URL's password.
+// The store is not migrated: stores with a schema implement
+// intake.Migrator. Errors never include a URL's password.
 func Open(ctx context.Context, rawURL string, opts Options) (intake.Store, error) {
 	scheme, path, err := parse(rawURL)
 	if err != nil {
@@ -61,13 +64,28 @@ func Open(ctx context.Context, rawURL string, opts Options) (intake.Store, error
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		return s, nil
+	case "postgres", "postgresql":
+		s, err := postgres.Open(ctx, postgres.Config{
+			URL: rawURL, Clock: opts.Clock, Logger: opts.Logger,
+			MaxConns: opts.MaxConns, StatementTimeout: opts.StatementTimeout,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
+	case "mongodb", "mongodb+srv":
+		s, err := mongo.Open(ctx, mongo.Config{URI: rawURL, Clock: opts.Clock, Logger: opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
 	default: // parse accepts no other scheme
 		return nil, intake.Errorf(intake.EINTERNAL, "open store: scheme %q has no implementation", scheme)
 	}
 }
 
 // parse splits a database URL into its lowercased scheme and, for sqlite,
-// the file path. It rejects planned and unknown schemes.
+// the file path. It rejects unknown schemes.
 func parse(rawURL string) (scheme, path string, err error) {
 	if strings.TrimSpace(rawURL) == "" {
 		return "", "", intake.Errorf(intake.EINVALID, "database URL is empty; use sqlite://PATH")
@@ -77,14 +95,13 @@ func parse(rawURL string) (scheme, path string, err error) {
 		return "", "", intake.Errorf(intake.EINVALID, "database URL %q has no scheme; use sqlite://PATH", Redact(rawURL))
 	}
 	scheme = strings.ToLower(scheme)
-	if name, ok := planned[scheme]; ok {
+	switch scheme {
+	case "postgres", "postgresql", "mongodb", "mongodb+srv":
+		return scheme, "", nil
+	case "sqlite":
+	default:
 		return "", "", intake.Errorf(intake.EINVALID,
-			"database URL %s: the %s store is planned but not built yet; use sqlite://PATH", Redact(rawURL), name)
-	}
-	if scheme != "sqlite" {
-		return "", "", intake.Errorf(intake.EINVALID,
-			"database URL scheme %q is not supported; accepted: sqlite:// (postgres://, postgresql://, mongodb:// and mongodb+srv:// are planned)",
-			scheme)
+			"database URL scheme %q is not supported; accepted: %s", scheme, Schemes)
 	}
 	if rest == "" {
 		return "", "", intake.Errorf(intake.EINVALID, "database URL %q has no path; use sqlite://PATH", rawURL)

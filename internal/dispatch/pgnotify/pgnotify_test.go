@@ -1,0 +1,416 @@
+package pgnotify_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/dispatch/dispatchtest"
+	"github.com/intake-dev/intake/internal/dispatch/pgnotify"
+	"github.com/intake-dev/intake/internal/testenv"
+)
+
+// postgresURL returns INTAKE_TEST_POSTGRES_URL, or skips (fails in CI).
+func postgresURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("INTAKE_TEST_POSTGRES_URL")
+	if u == "" {
+		testenv.Missing(t, "PostgreSQL (INTAKE_TEST_POSTGRES_URL)",
+			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
+	}
+	return u
+}
+
+// testBundle is one test's PostgreSQL: its URL and a channel that no other
+// test uses. Channels need no cleanup: they exist only while listened to.
+type testBundle struct {
+	url     string
+	channel string
+	logs    *logBuffer
+}
+
+func setup(t testing.TB) *testBundle {
+	t.Helper()
+	return &testBundle{url: postgresURL(t), channel: "intake_test_" + randomHex(), logs: &logBuffer{}}
+}
+
+// open opens a Dispatcher on the bundle's channel, closed at cleanup.
+func (b *testBundle) open(t testing.TB) *pgnotify.Dispatcher {
+	t.Helper()
+	d, err := pgnotify.Open(t.Context(), pgnotify.Config{URL: b.url, Channel: b.channel, Logger: b.logs.logger()})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return d
+}
+
+// admin returns a plain connection for assertions, closed at cleanup.
+func (b *testBundle) admin(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), b.url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	postgresURL(t)
+	dispatchtest.Run(t, func(t *testing.T) intake.Dispatcher {
+		b := setup(t)
+		d, err := pgnotify.Open(t.Context(), pgnotify.Config{URL: b.url, Channel: b.channel, Logger: b.logs.logger()})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return d // the suite closes it
+	})
+}
+
+func TestOpenInvalid(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cretpw"
+	tests := []struct {
+		name string
+		cfg  pgnotify.Config
+	}{
+		{"empty URL", pgnotify.Config{}},
+		{"unparseable URL", pgnotify.Config{URL: "postgres://u:" + secret + "@127.0.0.1:5432/%zz"}},
+		{"keyword/value form", pgnotify.Config{URL: "host=127.0.0.1 user=u password=" + secret}},
+		{"wrong scheme", pgnotify.Config{URL: "mysql://u:" + secret + "@127.0.0.1:5432/test"}},
+		{"bad sslmode", pgnotify.Config{URL: "postgres://u:" + secret + "@127.0.0.1:5432/test?sslmode=maybe"}},
+		{"channel too long", pgnotify.Config{URL: "postgres://u:" + secret + "@127.0.0.1:5432/test", Channel: strings.Repeat("c", 64)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := pgnotify.Open(t.Context(), tt.cfg)
+			if err == nil {
+				_ = d.Close()
+				t.Fatal("Open succeeded, want an EINVALID error")
+			}
+			if code := intake.ErrorCode(err); code != intake.EINVALID {
+				t.Errorf("Open = %v (code %q), want code %q", err, code, intake.EINVALID)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("Open's error %q contains the password", err)
+			}
+		})
+	}
+}
+
+// TestOpenMissingDatabase checks that a database that does not exist is a
+// configuration error, not an outage to wait out.
+func TestOpenMissingDatabase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	u, err := url.Parse(b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/intake_no_such_db_" + randomHex()
+	d, err := pgnotify.Open(t.Context(), pgnotify.Config{URL: u.String(), Channel: b.channel})
+	if err == nil {
+		_ = d.Close()
+		t.Fatal("Open of a missing database succeeded, want an EINVALID error")
+	}
+	if code := intake.ErrorCode(err); code != intake.EINVALID {
+		t.Errorf("Open = %v (code %q), want code %q", err, code, intake.EINVALID)
+	}
+}
+
+// TestOutage points a Dispatcher at a closed loopback port: Open succeeds
+// with one warning, Wait sleeps out its timeout without error, the
+// listener retries with backoff instead of spinning, Notify fails fast
+// with EUNAVAILABLE, and neither logs nor errors show the password.
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cretpw"
+	logs := &logBuffer{}
+	d, err := pgnotify.Open(t.Context(), pgnotify.Config{
+		URL:    "postgres://intake:" + secret + "@" + closedPort(t) + "/test?sslmode=disable",
+		Logger: logs.logger(),
+	})
+	if err != nil {
+		t.Fatalf("Open with PostgreSQL down = %v, want a Dispatcher that polls", err)
+	}
+	defer func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+
+	const waits, timeout = 8, 150 * time.Millisecond
+	start := time.Now()
+	for i := range waits {
+		begin := time.Now()
+		if err := d.Wait(t.Context(), timeout); err != nil {
+			t.Fatalf("Wait %d = %v, want nil", i, err)
+		}
+		if elapsed := time.Since(begin); elapsed < timeout {
+			t.Fatalf("Wait %d returned after %v, before its timeout %v: a worker loop would spin", i, elapsed, timeout)
+		}
+	}
+	// Open's attempt, then one after 250ms, 500ms, 1s, 2s…
+	elapsed := time.Since(start)
+	if n, most := d.Connects(), int64(2+elapsed/(250*time.Millisecond)); n < 2 || n > most {
+		t.Errorf("the listener tried to connect %d times in %v, want 2 to %d (backing off)", n, elapsed, most)
+	}
+
+	begin := time.Now()
+	err = d.Notify(t.Context(), "job-1")
+	if code := intake.ErrorCode(err); code != intake.EUNAVAILABLE {
+		t.Errorf("Notify with PostgreSQL down = %v, want code %q", err, intake.EUNAVAILABLE)
+	}
+	if elapsed := time.Since(begin); elapsed > 3*time.Second {
+		t.Errorf("Notify with PostgreSQL down took %v, want it to fail fast", elapsed)
+	}
+	if err != nil && strings.Contains(err.Error(), secret) {
+		t.Errorf("Notify's error %q contains the password", err)
+	}
+
+	out := logs.String()
+	if n := strings.Count(out, "level=WARN"); n != 1 {
+		t.Errorf("the outage logged %d warnings, want 1:\n%s", n, out)
+	}
+	if strings.Contains(out, secret) {
+		t.Errorf("the logs contain the password:\n%s", out)
+	}
+}
+
+// TestReconnect terminates the listener's backend: the Dispatcher
+// reconnects, wakes its waiters at once (notifications sent meanwhile are
+// lost), and notifications from another process wake it again.
+func TestReconnect(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	worker, api := b.open(t), b.open(t)
+	admin := b.admin(t)
+	pid := listenerPID(t, admin, b.channel)
+
+	woken := make(chan error, 1)
+	go func() { woken <- worker.Wait(t.Context(), 10*time.Second) }()
+	time.Sleep(50 * time.Millisecond) // let it wait
+	// Both Dispatchers listen under the same name; end both listeners.
+	if _, err := admin.Exec(t.Context(),
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+		pgnotify.ListenerName(b.channel)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	select {
+	case err := <-woken:
+		if err != nil {
+			t.Fatalf("Wait = %v", err)
+		}
+		if elapsed := time.Since(start); elapsed > 5*time.Second {
+			t.Errorf("the reconnected listener woke its waiter after %v, want soon after reconnecting", elapsed)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("the waiter was not woken after its listener reconnected")
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- worker.Wait(t.Context(), 10*time.Second) }()
+	notifyUntil(t, api, done)
+
+	if newPID := listenerPID(t, admin, b.channel); newPID == pid {
+		t.Errorf("the listener's backend is still %d after it was terminated", pid)
+	}
+	if logs := b.logs.String(); !strings.Contains(logs, "lost the listening connection") ||
+		!strings.Contains(logs, "listening again") {
+		t.Errorf("the logs do not tell of the lost connection and the recovery:\n%s", logs)
+	}
+}
+
+// TestOneNotificationWakesEveryProcess checks that a notification reaches
+// the waiters of every listening process (the store's claim picks one).
+func TestOneNotificationWakesEveryProcess(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	api := b.open(t)
+	workers := []*pgnotify.Dispatcher{b.open(t), b.open(t)}
+	const timeout = 5 * time.Second
+	done := make(chan error, len(workers))
+	for _, w := range workers {
+		go func() { done <- w.Wait(t.Context(), timeout) }()
+	}
+	time.Sleep(50 * time.Millisecond) // let both wait
+	start := time.Now()
+	if err := api.Notify(t.Context(), "job-1"); err != nil {
+		t.Fatal(err)
+	}
+	for range workers {
+		if err := <-done; err != nil {
+			t.Errorf("Wait = %v", err)
+		}
+	}
+	if elapsed := time.Since(start); elapsed > timeout/2 {
+		t.Errorf("one Notify woke both processes after %v, want well before their timeout %v", elapsed, timeout)
+	}
+}
+
+// TestPayload checks that a notification of many jobs stays under
+// PostgreSQL's payload limit instead of failing.
+func TestPayload(t *testing.T) {
+	t.Parallel()
+	ids := make([]string, 2000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("01JOB%021d", i)
+	}
+	tests := []struct {
+		name   string
+		ids    []string
+		want   string
+		atMost int
+	}{
+		{"none", nil, "", 0},
+		{"one", ids[:1], ids[0], len(ids[0])},
+		{"two", ids[:2], ids[0] + "," + ids[1], 2*len(ids[0]) + 1},
+		{"too many for one payload", ids, "", pgnotify.MaxPayload},
+	}
+	for _, tt := range tests {
+		got := pgnotify.Payload(tt.ids)
+		if tt.want != "" && got != tt.want {
+			t.Errorf("%s: payload = %q, want %q", tt.name, got, tt.want)
+		}
+		if len(got) > tt.atMost || (len(tt.ids) > 0 && !strings.HasPrefix(got, tt.ids[0])) {
+			t.Errorf("%s: payload of %d bytes starting %.30q, want at most %d bytes starting with the first ID", tt.name, len(got), got, tt.atMost)
+		}
+	}
+}
+
+// TestNotifyManyJobs checks that PostgreSQL accepts the payload of a
+// notification of many jobs.
+func TestNotifyManyJobs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	d := b.open(t)
+	ids := make([]string, 2000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("01JOB%021d", i)
+	}
+	if err := d.Notify(t.Context(), ids...); err != nil {
+		t.Errorf("Notify of %d jobs: %v", len(ids), err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"postgres://u@127.0.0.1:5432/test", "postgres://u@127.0.0.1:5432/test"},
+		{"postgres://u:s3cret@127.0.0.1:5432/test", "postgres://u:xxxxx@127.0.0.1:5432/test"},
+		{"postgresql://127.0.0.1/test?password=s3cret&sslmode=disable", "postgresql://127.0.0.1/test?password=xxxxx&sslmode=disable"},
+		{"postgres://u:s3cret@127.0.0.1/%zz", "(unparseable URL)"},
+		{"host=127.0.0.1 password=s3cret", "(not a URL)"},
+		{"postgres:u:s3cret@127.0.0.1", "(not a URL)"},
+	}
+	for _, tt := range tests {
+		if got := pgnotify.Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// listenerPID returns the backend PID of a listener on channel; it waits
+// for one to appear, as a listener may be reconnecting.
+func listenerPID(t *testing.T, admin *pgx.Conn, channel string) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var pid int
+		err := admin.QueryRow(t.Context(),
+			"SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY backend_start DESC LIMIT 1",
+			pgnotify.ListenerName(channel)).Scan(&pid)
+		if err == nil {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listener backend for channel %s: %v", channel, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// notifyUntil notifies every 20ms until done reports, and fails the test
+// if that takes 5 s.
+func notifyUntil(t *testing.T, d intake.Dispatcher, done <-chan error) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.After(5 * time.Second)
+	for {
+		if err := d.Notify(t.Context(), "job-1"); err != nil {
+			t.Fatalf("Notify: %v", err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Wait = %v, want nil", err)
+			}
+			return
+		case <-tick.C:
+		case <-giveUp:
+			t.Fatal("the waiter is still blocked 5s after notifications began")
+		}
+	}
+}
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// logBuffer collects a Dispatcher's logs as text, safely across goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func randomHex() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
