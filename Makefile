@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X ma
 TOOLS     ?= $(HOME)/.cache/intake-tools
 GOLANGCI  := $(TOOLS)/golangci-lint
 
-.PHONY: help run build test lint fmt bench generate clean
+.PHONY: help run build test test-short lint fmt bench generate clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -18,7 +18,11 @@ run: ## Run everything in one process on the embedded defaults (SQLite + files).
 build: ## Build bin/intake (static, stripped, version stamped).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/intake ./cmd/intake
 
-test: ## Run every test with the race detector.
+test: ## Start the test servers, then run every test with the race detector.
+	scripts/test-services.sh up
+	eval "$$(scripts/test-services.sh env)" && $(GO) test -race -count=1 ./...
+
+test-short: ## Run the tests without starting servers (integration tests skip).
 	$(GO) test -race -count=1 ./...
 
 lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and shellcheck.
