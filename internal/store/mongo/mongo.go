@@ -1,9 +1,10 @@
 // Package mongo is the MongoDB job store: seed 004's `jobs` and `documents`
 // collections behind intake.Store and intake.Migrator, with
-// go.mongodb.org/mongo-driver/v2. It runs on MongoDB 6+ (Atlas included)
-// and on MongoDB-wire servers such as FerretDB, because it needs nothing
-// beyond single-document atomicity: no transactions, no change streams, no
-// $expr and no aggregation-pipeline updates.
+// go.mongodb.org/mongo-driver/v2. It needs nothing beyond single-document
+// atomicity: no transactions, no change streams, no $expr and no
+// aggregation-pipeline updates. So it runs on any MongoDB deployment
+// (Atlas included), and, within the limits described under FerretDB
+// below, on FerretDB 1.x.
 //
 // # Schema
 //
@@ -65,8 +66,10 @@
 // Idempotency keys are unique per tenant through the unique `idem` field,
 // which every job has: "<len(tenant)>:<tenant>:<key>" for a job with a key
 // and "job:<_id>" for one without. A plain unique index on an always-present
-// field needs neither partial nor sparse indexes, which not every
-// MongoDB-wire server supports.
+// field behaves the same everywhere, where a key present only when set
+// would not: FerretDB 1.24 rejects partialFilterExpression, and its plain
+// unique index admits many documents without the field while MongoDB's
+// admits one.
 //
 // # Maintenance
 //
@@ -74,6 +77,19 @@
 // re-checks the condition (scheduled and due, or processing with an
 // expired lease), so concurrent passes on several replicas change every job
 // once, and each pass reports exactly the jobs it changed.
+//
+// # FerretDB
+//
+// FerretDB 1.x (the test server here) applies an update or findAndModify
+// by reading the matching documents and replacing them by _id, without
+// re-checking the filter, so two concurrent conditional updates of one
+// document can both succeed. Open detects it (buildInfo reports
+// ferretdbVersion) and then serialises the store's writes within the
+// process, which makes them atomic among its goroutines but not among
+// processes: on FerretDB 1.x run one intake process per database, and
+// production on MongoDB. FerretDB also pushes down only {_id: value}
+// filters to its SQLite backend, so every other query scans the
+// collection.
 package mongo
 
 import (
