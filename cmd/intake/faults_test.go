@@ -46,9 +46,9 @@ func TestFaultKillWorker(t *testing.T) {
 		"INTAKE_LEASE_TTL=2s",
 		"INTAKE_MAINTENANCE_INTERVAL=200ms",
 		"INTAKE_FILINGS_DELAY=100ms",
-		"INTAKE_WORKER_CONCURRENCY=1",
+		"INTAKE_WORKER_CONCURRENCY=4",
 	)...)
-	migrateProc(t, bin, env)
+	migrateProc(t, bin, env, 1)
 	serve, api := startServe(t, bin, env)
 	worker1, _ := startWork(t, "work (killed)", bin, env)
 
@@ -267,9 +267,10 @@ func (o *outageProbe) probe(api *apiClient, id string) {
 }
 
 // TestFaultRestartPostgres stops a private PostgreSQL for a few seconds
-// while serve and work process jobs on it. Meanwhile the API answers 503
+// while serve and work process jobs on it (with LISTEN/NOTIFY dispatch, so
+// that its listening connection dies too). Meanwhile the API answers 503
 // with Retry-After, never 500; afterwards every job completes with all its
-// documents intact.
+// documents intact, and both processes still exit 0 on SIGTERM.
 func TestFaultRestartPostgres(t *testing.T) {
 	t.Parallel()
 	bin := intakeBinary(t)
@@ -278,7 +279,7 @@ func TestFaultRestartPostgres(t *testing.T) {
 		"INTAKE_DATA_DIR="+t.TempDir(),
 		"INTAKE_DATABASE_URL="+pg.url(),
 		"INTAKE_BLOB_URL=file://"+filepath.ToSlash(filepath.Join(t.TempDir(), "blobs")),
-		"INTAKE_DISPATCH=poll",
+		"INTAKE_DISPATCH=pgnotify",
 		"INTAKE_LEASE_TTL=2s",
 		"INTAKE_FILINGS_DELAY=100ms",
 		"INTAKE_WORKER_CONCURRENCY=3",
@@ -286,9 +287,12 @@ func TestFaultRestartPostgres(t *testing.T) {
 		"INTAKE_RETRY_BACKOFF_BASE=500ms",
 		"INTAKE_RETRY_BACKOFF_MAX=5s",
 	)
-	migrateProc(t, bin, env)
+	migrateProc(t, bin, env, 1)
 	serve, api := startServe(t, bin, env)
 	work, _ := startWork(t, "work", bin, env)
+	if mode := work.waitLog(t, `"msg":"intake starting"`, `"dispatch":"([^"]+)"`); !strings.Contains(mode, "notify") {
+		t.Errorf("work started with dispatch %q, want LISTEN/NOTIFY", mode)
+	}
 	ids := api.createJobs(t)
 	waitCollected(t, api, ids, 3)
 
@@ -349,4 +353,141 @@ func waitCollected(t *testing.T, api *apiClient, ids []string, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("the jobs did not record %d documents within %s", n, completeTimeout)
+}
+
+// azurite is a private Azurite blob service that a test may stop and start.
+type azurite struct {
+	bin  string
+	dir  string // --location: blobs survive a restart, as in a real outage
+	port int
+	p    *proc
+	runs int
+}
+
+// startAzurite starts a private Azurite on a free loopback port. It calls
+// testenv.Missing when scripts/test-services.sh has not installed Azurite
+// or INTAKE_TEST_AZURITE_CONN (whose account it serves) is unset.
+func startAzurite(t *testing.T) *azurite {
+	t.Helper()
+	if os.Getenv("INTAKE_TEST_AZURITE_CONN") == "" {
+		testenv.Missing(t, "INTAKE_TEST_AZURITE_CONN (Azurite's account)", servicesHow)
+	}
+	cache := os.Getenv("INTAKE_TEST_SERVICES_CACHE")
+	if cache == "" {
+		base := os.Getenv("XDG_CACHE_HOME")
+		if base == "" {
+			home, _ := os.UserHomeDir()
+			base = filepath.Join(home, ".cache")
+		}
+		cache = filepath.Join(base, "intake", "test-services")
+	}
+	bins, _ := filepath.Glob(filepath.Join(cache, "azurite-*", "node_modules", ".bin", "azurite-blob"))
+	if len(bins) == 0 {
+		testenv.Missing(t, "Azurite (azurite-blob under "+cache+")", "run: scripts/test-services.sh up")
+	}
+	slices.Sort(bins)
+	a := &azurite{bin: bins[len(bins)-1], dir: t.TempDir(), port: freePort(t)}
+	a.start(t)
+	return a
+}
+
+// start starts Azurite and waits until it answers HTTP.
+func (a *azurite) start(t *testing.T) {
+	t.Helper()
+	a.runs++
+	// Azurite is a Node.js script: it needs PATH to find node. Without
+	// --disableTelemetry it sends telemetry to Application Insights; tests
+	// dial loopback only.
+	a.p = startProc(t, fmt.Sprintf("azurite (start %d)", a.runs), a.bin, os.Environ(),
+		"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(a.port), "--location", a.dir,
+		"--skipApiVersionCheck", "--disableProductStyleUrl", "--disableTelemetry", "--silent")
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		// Any HTTP answer (403 without a signature) means it is up.
+		if resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/devstoreaccount1?comp=list", a.port)); err == nil {
+			_ = resp.Body.Close()
+			return
+		}
+		if !a.p.running() {
+			t.Fatalf("azurite exited (%s) before answering", a.p.exitState())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("azurite did not answer on 127.0.0.1:%d within %s", a.port, startTimeout)
+}
+
+// stop stops Azurite with SIGTERM, as an orchestrator does.
+func (a *azurite) stop(t *testing.T) {
+	t.Helper()
+	a.p.terminate(t)
+}
+
+// connectionString returns INTAKE_TEST_AZURITE_CONN (Azurite's well-known
+// account) with its blob endpoint moved to the private Azurite.
+func (a *azurite) connectionString(t *testing.T) string {
+	t.Helper()
+	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
+	parts := strings.Split(strings.TrimSuffix(conn, ";"), ";")
+	found := false
+	for i, p := range parts {
+		if k, _, _ := strings.Cut(p, "="); strings.EqualFold(k, "BlobEndpoint") {
+			parts[i] = fmt.Sprintf("BlobEndpoint=http://127.0.0.1:%d/devstoreaccount1", a.port)
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("INTAKE_TEST_AZURITE_CONN has no BlobEndpoint")
+	}
+	return strings.Join(parts, ";") + ";"
+}
+
+// TestFaultStopAzurite stops a private Azurite while a worker stores
+// documents in it, for longer than the Azure SDK's own retries last (about
+// 5.5 s), so that uploads fail and batches are rescheduled. Every job
+// completes and no completed job misses a blob: every document's content
+// downloads from Azurite and matches its sha256.
+func TestFaultStopAzurite(t *testing.T) {
+	t.Parallel()
+	bin := intakeBinary(t)
+	az := startAzurite(t)
+	env := processEnv(append(sqliteFile(t).env,
+		"INTAKE_BLOB_URL="+az.connectionString(t),
+		"INTAKE_BLOB_CONTAINER=documents",
+		"INTAKE_LEASE_TTL=2s",
+		"INTAKE_FILINGS_DELAY=50ms",
+		"INTAKE_WORKER_CONCURRENCY=3",
+		"INTAKE_MAX_ATTEMPTS=20",
+		"INTAKE_RETRY_BACKOFF_BASE=500ms",
+		"INTAKE_RETRY_BACKOFF_MAX=5s",
+	)...)
+	migrateProc(t, bin, env, 1)
+	serve, api := startServe(t, bin, env)
+	work, metrics := startWork(t, "work", bin, env)
+	ids := api.createJobs(t)
+	waitCollected(t, api, ids, 3)
+
+	stopped := time.Now()
+	az.stop(t)
+	time.Sleep(8 * time.Second)
+	az.start(t)
+	outage := time.Since(stopped)
+
+	recovered := time.Now()
+	states := api.waitAll(t, ids, completeTimeout)
+	for _, id := range ids {
+		api.verifyJob(t, id, states[id])
+	}
+	// The outage must have failed uploads and batches, or this test
+	// proved nothing about them.
+	putErrors := metric(t, metrics+"/metrics", "intake_blob_operations_total", "operation", "put") -
+		metric(t, metrics+"/metrics", "intake_blob_operations_total", "operation", "put", "outcome", "ok")
+	scheduled := metric(t, metrics+"/metrics", "intake_worker_runs_total", "outcome", "scheduled")
+	if putErrors < 1 || scheduled < 1 {
+		t.Errorf("the worker saw %v failed uploads and rescheduled %v runs during the outage; want both >= 1", putErrors, scheduled)
+	}
+	work.terminate(t)
+	serve.terminate(t)
+	t.Logf("Azurite down for %s; the worker saw %v failed uploads and rescheduled %v runs; all jobs completed %s after the restart",
+		outage.Round(time.Millisecond), putErrors, scheduled, time.Since(recovered).Round(time.Millisecond))
 }
