@@ -30,6 +30,29 @@ type Source interface {
 	Next(ctx context.Context, config json.RawMessage, seq int, checkpoint []byte) (*Item, error)
 }
 
+// Bounded is implemented by Sources of unknown size that know an upper
+// bound on it, such as the api source's max_pages. For such a job the worker
+// collects the batch fraction of the bound per run instead of a fixed
+// number, and the job completes when the source is exhausted or the bound is
+// reached.
+type Bounded interface {
+	// MaxDocuments returns the most documents a job with this config can
+	// have; 0 or less means no bound.
+	MaxDocuments(config json.RawMessage) int
+}
+
+// ConfigDescriber is implemented by Sources that describe their config for
+// the OpenAPI document, where the trigger request body is a oneOf over the
+// registered source types with source_type as its discriminator.
+type ConfigDescriber interface {
+	// ConfigSchema returns the name of the config's schema component (e.g.
+	// "ApiSourceConfig") and a value of the config struct, from whose type
+	// and tags the JSON Schema is derived.
+	ConfigSchema() (name string, config any)
+	// Example returns an example config for the docs and the web UI.
+	Example() json.RawMessage
+}
+
 // Item is one document produced by a Source. The worker streams Body to the
 // blob store and closes it.
 type Item struct {

@@ -6,11 +6,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +61,16 @@ type Config struct {
 
 	FilingsDelay time.Duration `env:"INTAKE_FILINGS_DELAY" envDefault:"1s" desc:"Simulated download latency per filings document; 0 disables it."`
 
+	SourceHTTPAllow []string `env:"INTAKE_SOURCE_HTTP_ALLOW" envSeparator:"," desc:"Comma-separated CIDRs and host names the api source may reach although they are special-purpose addresses (loopback, private, link-local, …), which it refuses by default."`
+	SourceFileRoot  string   `env:"INTAKE_SOURCE_FILE_ROOT" desc:"Directory the file source reads below; empty disables the file source."`
+
+	// Secrets are the api source's header secrets, from INTAKE_SECRET_<NAME>
+	// (or _FILE) and the hosts each may be sent to, INTAKE_SECRET_<NAME>_HOSTS.
+	Secrets map[string]Secret `env:"-"`
+	// DBConnections are the database source's named connections, from
+	// INTAKE_SOURCE_DB_<NAME>_URL (or _FILE).
+	DBConnections map[string]string `env:"-"`
+
 	LogLevel  string `env:"INTAKE_LOG_LEVEL" envDefault:"info" desc:"debug, info, warn or error."`
 	LogFormat string `env:"INTAKE_LOG_FORMAT" envDefault:"json" desc:"json or text."`
 }
@@ -81,7 +94,108 @@ func Load(environ []string) (*Config, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	var err error
+	if cfg.Secrets, err = secrets(vars); err != nil {
+		return nil, err
+	}
+	if cfg.DBConnections, err = dbConnections(vars); err != nil {
+		return nil, err
+	}
 	return &cfg, nil
+}
+
+// Secret is a value the api source may send in a header, and the hosts it
+// may be sent to.
+type Secret struct {
+	Value string
+	Hosts []string
+}
+
+// LogValue keeps the secret's value out of logs.
+func (s Secret) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("value", "xxxxx"), slog.Any("hosts", s.Hosts))
+}
+
+var (
+	secretName = regexp.MustCompile(`^INTAKE_SECRET_([A-Z0-9_]+?)(_FILE|_HOSTS)?$`)
+	dbName     = regexp.MustCompile(`^INTAKE_SOURCE_DB_([A-Z0-9_]+?)_URL(_FILE)?$`)
+)
+
+// secrets collects INTAKE_SECRET_<NAME>, its _FILE form and its _HOSTS.
+// Names are case-insensitive in job configs and stored in upper case. A
+// secret without hosts is refused: a hostile config could otherwise send it
+// anywhere.
+func secrets(vars map[string]string) (map[string]Secret, error) {
+	out := map[string]Secret{}
+	hosts := map[string][]string{}
+	for k, v := range vars {
+		m := secretName.FindStringSubmatch(k)
+		if m == nil || v == "" {
+			continue
+		}
+		name := m[1]
+		switch m[2] {
+		case "_HOSTS":
+			for _, h := range strings.Split(v, ",") {
+				if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+					hosts[name] = append(hosts[name], h)
+				}
+			}
+		case "_FILE":
+			if _, direct := vars["INTAKE_SECRET_"+name]; direct {
+				continue
+			}
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, unwrapPathError(err))
+			}
+			s := out[name]
+			s.Value = strings.TrimRight(string(b), "\r\n")
+			out[name] = s
+		default:
+			s := out[name]
+			s.Value = v
+			out[name] = s
+		}
+	}
+	for name, s := range out {
+		if len(hosts[name]) == 0 {
+			return nil, fmt.Errorf("INTAKE_SECRET_%s_HOSTS: must list the hosts the secret may be sent to", name)
+		}
+		s.Hosts = hosts[name]
+		slices.Sort(s.Hosts)
+		out[name] = s
+	}
+	for name := range hosts {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("INTAKE_SECRET_%s_HOSTS: no INTAKE_SECRET_%s (or _FILE) to go with it", name, name)
+		}
+	}
+	return out, nil
+}
+
+// dbConnections collects INTAKE_SOURCE_DB_<NAME>_URL and its _FILE form.
+func dbConnections(vars map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range vars {
+		m := dbName.FindStringSubmatch(k)
+		if m == nil || v == "" {
+			continue
+		}
+		name := m[1]
+		if m[2] == "_FILE" {
+			if _, direct := vars["INTAKE_SOURCE_DB_"+name+"_URL"]; direct {
+				continue
+			}
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, unwrapPathError(err))
+			}
+			v = strings.TrimRight(string(b), "\r\n")
+		}
+		out[name] = v
+	}
+	return out, nil
 }
 
 // resolve applies the <NAME>_FILE forms of secret variables and the aliases,
@@ -269,7 +383,7 @@ func fields() []Field {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name, _, _ := strings.Cut(sf.Tag.Get("env"), ",")
-		if name == "" {
+		if name == "" || name == "-" {
 			continue
 		}
 		f := Field{

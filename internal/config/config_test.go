@@ -167,3 +167,43 @@ func TestConfigDoc(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadNamedSecretsAndConnections(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load([]string{
+		"INTAKE_SECRET_GITHUB=tok1",
+		"INTAKE_SECRET_GITHUB_HOSTS=API.github.com, uploads.github.com",
+		"INTAKE_SECRET_REGISTRY_FILE=" + tokenFile,
+		"INTAKE_SECRET_REGISTRY_HOSTS=registry.example",
+		"INTAKE_SOURCE_DB_REPORTING_URL=postgres://ro@db/reporting",
+		"INTAKE_SOURCE_DB_LEDGER_URL_FILE=" + tokenFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh := cfg.Secrets["GITHUB"]
+	if gh.Value != "tok1" || strings.Join(gh.Hosts, ",") != "api.github.com,uploads.github.com" {
+		t.Errorf("GITHUB = %+v", gh)
+	}
+	if reg := cfg.Secrets["REGISTRY"]; reg.Value != "from-file" || len(reg.Hosts) != 1 {
+		t.Errorf("REGISTRY = %+v", reg)
+	}
+	if cfg.DBConnections["REPORTING"] != "postgres://ro@db/reporting" || cfg.DBConnections["LEDGER"] != "from-file" {
+		t.Errorf("connections = %v", cfg.DBConnections)
+	}
+
+	for _, tt := range []struct{ env, want string }{
+		{"INTAKE_SECRET_X=v", "INTAKE_SECRET_X_HOSTS"},
+		{"INTAKE_SECRET_Y_HOSTS=a.example", "INTAKE_SECRET_Y_HOSTS"},
+		{"INTAKE_SOURCE_DB_Z_URL_FILE=/nonexistent", "INTAKE_SOURCE_DB_Z_URL_FILE"},
+	} {
+		if _, err := Load([]string{tt.env}); err == nil || !strings.HasPrefix(err.Error(), tt.want+":") {
+			t.Errorf("Load(%s) = %v, want an error naming %s", tt.env, err, tt.want)
+		}
+	}
+}

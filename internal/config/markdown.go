@@ -29,5 +29,18 @@ func Markdown() []byte {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, def, alias, secret, strings.ReplaceAll(f.Desc, "|", "\\|"))
 	}
+	b.WriteString(`
+## Named secrets and connections
+
+Two families of variables are named by the operator:
+
+| Variable | Secret | Description |
+|---|---|---|
+| ` + "`INTAKE_SECRET_<NAME>`" + ` (or ` + "`_FILE`" + `) | secret | A value the api source may put in a request header when a job's config references it by NAME. Never shown in job configs, responses or logs. |
+| ` + "`INTAKE_SECRET_<NAME>_HOSTS`" + ` | | Required with each secret: comma-separated host names it may be sent to. A request to any other host (redirects included) does not get it. |
+| ` + "`INTAKE_SOURCE_DB_<NAME>_URL`" + ` (or ` + "`_FILE`" + `) | secret | A database the database source may query when a job's config names the connection NAME. Jobs never carry a DSN. |
+
+NAME is upper case letters, digits and underscores.
+`)
 	return b.Bytes()
 }

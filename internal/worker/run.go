@@ -149,7 +149,7 @@ func (w *Worker) collect(stop, ctx context.Context, r *run) error {
 		}
 		r.job.Planned, r.job.Total, r.checkpoint = true, total, checkpoint
 	}
-	r.batch = intake.BatchSize(r.job.Total, r.collected, w.cfg.BatchFraction, w.cfg.UnknownBatch)
+	r.batch = w.batchSize(r)
 	w.metrics.batchSize.WithLabelValues(r.label).Observe(float64(r.batch))
 	for range r.batch {
 		select {
@@ -431,4 +431,20 @@ func lastError(err error) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:maxLastError], "") + "…"
+}
+
+// batchSize is the number of documents this run collects. A source of
+// unknown size that knows an upper bound (intake.Bounded, e.g. the api
+// source's max_pages) gets the configured fraction of that bound per run,
+// so that a job still takes a predictable number of runs; others get
+// Config.UnknownBatch.
+func (w *Worker) batchSize(r *run) int {
+	if r.job.Total == intake.TotalUnknown {
+		if b, ok := r.source.(intake.Bounded); ok {
+			if bound := b.MaxDocuments(r.job.Config); bound > 0 {
+				return max(1, intake.BatchSize(bound, min(r.collected, bound-1), w.cfg.BatchFraction, w.cfg.UnknownBatch))
+			}
+		}
+	}
+	return intake.BatchSize(r.job.Total, r.collected, w.cfg.BatchFraction, w.cfg.UnknownBatch)
 }
