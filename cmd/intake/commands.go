@@ -13,6 +13,19 @@ import (
 	"github.com/intake-dev/intake/internal/config"
 )
 
+// openChecked opens the app and refuses a schema older than the binary.
+func openChecked(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, error) {
+	a, err := newApp(ctx, cfg, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.checkSchema(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
 // runMigrate creates or upgrades the job store schema.
 func runMigrate(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
 	a, err := newApp(ctx, cfg, stderr)
@@ -32,14 +45,11 @@ func runServe(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 	if len(cfg.APIKeys) == 0 && !cfg.AuthDisabled() {
 		return usageError("serve: no API keys: set INTAKE_API_KEYS (or INTAKE_API_KEYS_FILE), or INTAKE_AUTH=disabled to run without authentication")
 	}
-	a, err := newApp(ctx, cfg, stderr)
+	a, err := openChecked(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.checkSchema(ctx); err != nil {
-		return err
-	}
 	h, err := a.apiHandler(cfg.AuthDisabled())
 	if err != nil {
 		return err
@@ -62,14 +72,11 @@ func runServe(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 // runWork runs the long-running worker pool, the maintenance loop and the
 // worker's own /metrics and /health listener.
 func runWork(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
-	a, err := newApp(ctx, cfg, stderr)
+	a, err := openChecked(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.checkSchema(ctx); err != nil {
-		return err
-	}
 	w, err := a.worker()
 	if err != nil {
 		return err
@@ -106,14 +113,11 @@ func runWorkOnce(ctx context.Context, cfg *config.Config, jobID string, stderr i
 	if jobID == "" {
 		jobID = cfg.JobID
 	}
-	a, err := newApp(ctx, cfg, stderr)
+	a, err := openChecked(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.checkSchema(ctx); err != nil {
-		return err
-	}
 	w, err := a.worker()
 	if err != nil {
 		return err
