@@ -2,9 +2,15 @@ package worker
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob/azureblob"
 )
 
 // BenchmarkRunDocuments measures documents per second through one run:
@@ -26,6 +32,41 @@ func BenchmarkRunDocuments(b *testing.B) {
 	}
 	if got := bd.job(b, job.ID); got.Status != intake.StatusCompleted || got.Collected != b.N {
 		b.Fatalf("job %s with %d of %d documents", got.Status, got.Collected, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+}
+
+// BenchmarkRunDocumentsAzurite is BenchmarkRunDocuments with the documents
+// streamed to Azure Blob Storage (Azurite) in a fresh container:
+//
+//	eval "$(scripts/test-services.sh env)"
+//	go test -run '^$' -bench RunDocumentsAzurite -benchtime 500x ./internal/worker/
+func BenchmarkRunDocumentsAzurite(b *testing.B) {
+	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
+	if conn == "" {
+		b.Skip("INTAKE_TEST_AZURITE_CONN is not set: run eval \"$(scripts/test-services.sh env)\"")
+	}
+	bd := newBundle(b)
+	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	blobs, err := azureblob.Open(b.Context(), azureblob.Config{ConnectionString: conn, Container: name, CreateContainer: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = blobs.Close()
+		if c, err := azblob.NewClientFromConnectionString(conn, nil); err == nil {
+			_, _ = c.DeleteContainer(context.Background(), name, nil)
+		}
+	})
+	bd.blobs = blobs
+	w, _ := bd.worker(b, Config{BatchFraction: 10000}, nil, &seqSource{})
+	job := bd.createJob(b, "seq", seqJob(b.N))
+	b.SetBytes(int64(len(docBody(1))))
+	b.ResetTimer()
+	claimed, err := w.RunOnce(context.Background(), job.ID)
+	b.StopTimer()
+	if err != nil || !claimed {
+		b.Fatalf("RunOnce = %v, %v", claimed, err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
 }
