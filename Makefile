@@ -39,7 +39,8 @@ bench: ## Run the benchmarks (see docs/PERFORMANCE.md).
 
 generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/img/ui.png).
 	$(GO) test ./internal/config -run TestConfigDoc -update
-	$(GO) test ./internal/api -run 'TestOpenAPI|TestWebUI' -update
+	$(GO) test ./cmd/intake -run TestOpenAPIDoc -update
+	$(GO) test ./internal/api -run TestWebUI -update
 
 $(GOLANGCI):
 	scripts/install-tools.sh golangci-lint

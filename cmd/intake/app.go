@@ -18,7 +18,6 @@ import (
 	"github.com/intake-dev/intake/internal/api"
 	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/config"
-	"github.com/intake-dev/intake/internal/source/filings"
 	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/telemetry"
 	"github.com/intake-dev/intake/internal/worker"
@@ -65,7 +64,11 @@ func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, er
 		return nil, openError("INTAKE_BLOB_URL", err)
 	}
 	a.blobs = telemetry.InstrumentBlobStore(raw, a.registry)
-	a.sources = intake.NewSources(filings.New(cfg.FilingsDelay))
+	if a.sources, err = newSources(cfg, logger); err != nil {
+		a.blobs.Close()
+		a.rawStore.Close()
+		return nil, err
+	}
 	disp, mode, err := openDispatcher(ctx, cfg, logger)
 	if err != nil {
 		a.blobs.Close()
@@ -91,6 +94,14 @@ func openError(variable string, err error) error {
 
 // Close releases every backend.
 func (a *app) Close() {
+	for _, src := range a.sources {
+		switch c := src.(type) {
+		case io.Closer:
+			_ = c.Close()
+		case interface{ Close() }:
+			c.Close()
+		}
+	}
 	_ = a.disp.Close()
 	_ = a.blobs.Close()
 	_ = a.store.Close()

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -48,15 +47,20 @@ func (n notifier) notify(ctx context.Context, ids ...string) {
 	}
 }
 
-// triggerRequest is the body of POST /api/v1/jobs/trigger.
-type triggerRequest struct {
-	SourceType string     `json:"source_type" minLength:"1" maxLength:"64" example:"filings" doc:"A registered source type; GET /api/v1/sources lists them."`
-	Config     jsonObject `json:"config" doc:"Source-specific configuration, validated by the source."`
-}
-
 type triggerInput struct {
 	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: the same key with the same body returns the same job; with a different body, 422."`
-	Body           triggerRequest
+	// RawBody is the body, validated by triggerBody.parse against the
+	// documented oneOf rather than by huma.
+	RawBody []byte
+	// contentType is the request's Content-Type, set by Resolve.
+	contentType string
+}
+
+// Resolve implements huma.Resolver: it keeps the Content-Type, which the
+// handler checks, since huma does not parse a RawBody.
+func (in *triggerInput) Resolve(ctx huma.Context) []error {
+	in.contentType = ctx.Header("Content-Type")
+	return nil
 }
 
 // triggerResponse is the 202 body of POST /api/v1/jobs/trigger.
@@ -72,21 +76,22 @@ type triggerOutput struct {
 	Body     triggerResponse
 }
 
-// handleTrigger records a job for any registered source type after the
-// source has validated its config. A replay (same Idempotency-Key and body)
-// answers with the original job; the same key with another body is a 422.
-func handleTrigger(store intake.Store, sources intake.Sources, n notifier, p *problems, m *metrics) func(context.Context, *triggerInput) (*triggerOutput, error) {
+// handleTrigger records a job for any registered source type once the body
+// has matched the alternative its source_type selects and the source has
+// validated the config. A replay (same Idempotency-Key and body) answers
+// with the original job; the same key with another body is a 422.
+func handleTrigger(store intake.Store, sources intake.Sources, body *triggerBody, n notifier, p *problems, m *metrics) func(context.Context, *triggerInput) (*triggerOutput, error) {
 	return func(ctx context.Context, in *triggerInput) (*triggerOutput, error) {
-		sourceType := in.Body.SourceType
+		req, err := body.parse(in.contentType, in.RawBody)
+		if err != nil {
+			m.createFailures.WithLabelValues(failInvalid).Inc()
+			return nil, err
+		}
+		sourceType, config := req.SourceType, req.Config
 		src, err := sources.Lookup(sourceType)
 		if err != nil {
 			m.createFailures.WithLabelValues(failInvalid).Inc()
 			return nil, p.from(ctx, err)
-		}
-		config, err := canonicalJSON(in.Body.Config)
-		if err != nil {
-			m.createFailures.WithLabelValues(failInvalid).Inc()
-			return nil, p.from(ctx, intake.WrapError(intake.EINVALID, err, "config is not valid JSON"))
 		}
 		if err := src.Validate(ctx, config); err != nil {
 			m.createFailures.WithLabelValues(failInvalid).Inc()
@@ -122,22 +127,6 @@ func handleTrigger(store intake.Store, sources intake.Sources, n notifier, p *pr
 			Body:     triggerResponse{JobID: got.ID, Status: got.Status, Links: links},
 		}, nil
 	}
-}
-
-// canonicalJSON re-encodes a JSON object with sorted keys and no
-// insignificant space, keeping numbers exactly as sent. Equal configs then
-// hash equally whatever their key order.
-func canonicalJSON(raw []byte) (json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if v == nil {
-		v = map[string]any{}
-	}
-	return json.Marshal(v)
 }
 
 // requestHash fingerprints a trigger request for idempotency checks.
@@ -391,17 +380,6 @@ type sourcesOutput struct {
 	Body sourcesBody
 }
 
-// exampler is implemented by sources that offer an example config.
-type exampler interface {
-	Example() json.RawMessage
-}
-
-// exampleConfigs are example configs for built-in source types that do
-// not offer one themselves.
-var exampleConfigs = map[string]string{
-	"filings": `{"cin": "L17110MH1973PLC019786", "company_name": "Example Industries Limited"}`,
-}
-
 // handleSources lists the registered source types with an example config
 // each, for the web UI's trigger form.
 func handleSources(sources intake.Sources) func(context.Context, *struct{}) (*sourcesOutput, error) {
@@ -410,11 +388,7 @@ func handleSources(sources intake.Sources) func(context.Context, *struct{}) (*so
 		out.Body.Sources = []sourceInfo{}
 		for _, t := range sources.Types() {
 			info := sourceInfo{Type: t}
-			if e, ok := sources[t].(exampler); ok {
-				info.Example = e.Example()
-			} else if ex, ok := exampleConfigs[t]; ok {
-				info.Example = json.RawMessage(ex)
-			}
+			info.Example = example(sources[t])
 			out.Body.Sources = append(out.Body.Sources, info)
 		}
 		return out, nil

@@ -7,6 +7,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/api/docsui"
 )
 
@@ -20,8 +21,16 @@ var bearer = []map[string][]string{{"bearer": {}}}
 // newAPI returns a huma API on mux that serves the OpenAPI document at
 // /openapi.json and /openapi.yaml (and their 3.0 downgrades). huma's own
 // docs page loads from a CDN, so it is off; /docs serves the embedded one.
-func newAPI(mux *http.ServeMux) huma.API {
+//
+// Its schema registry names the config types of sources as they describe
+// them (intake.ConfigDescriber); it fails when two sources' names collide.
+func newAPI(mux *http.ServeMux, sources intake.Sources) (huma.API, error) {
+	types, err := newConfigTypes(sources)
+	if err != nil {
+		return nil, err
+	}
 	cfg := huma.DefaultConfig("intake", apiVersion)
+	cfg.Components.Schemas = huma.NewMapRegistry(schemaPrefix, types.namer)
 	cfg.Info.Description = "Compliance document collection: record a job, workers collect its documents in batches " +
 		"(35 % of the total per run) into blob storage, and clients follow its progress and download the documents.\n\n" +
 		"Every /api route and /create-job need `Authorization: Bearer <key>`. Errors are RFC 9457 problem documents " +
@@ -43,18 +52,23 @@ func newAPI(mux *http.ServeMux) huma.API {
 		{Name: "compatibility", Description: "Seed 004's starter contract."},
 		{Name: "probes", Description: "Liveness and readiness."},
 	}
-	return humago.New(mux, cfg)
+	return humago.New(mux, cfg), nil
 }
 
 // routes registers every route of the server: the huma operations (which
 // make up the OpenAPI document), /create-job, the web UI, the docs UI and
 // /metrics. Authentication is applied by path in the middleware; the
-// operations declare it for the OpenAPI document.
-func (s *server) routes(api huma.API, mux *http.ServeMux, metricsHandler http.Handler) {
+// operations declare it for the OpenAPI document. It fails when the
+// sources' config schemas cannot be described.
+func (s *server) routes(api huma.API, mux *http.ServeMux, metricsHandler http.Handler) error {
 	store := boundedStore{Store: s.store, timeout: s.cfg.StoreTimeout}
 	p := &problems{log: s.log, store: s.store}
 	n := notifier{disp: s.disp, log: s.log}
 	maxBody := s.cfg.MaxBodyBytes
+	trigger, err := newTriggerBody(api.OpenAPI().Components.Schemas, s.sources)
+	if err != nil {
+		return err
+	}
 
 	huma.Register(api, huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: "/health", Tags: []string{"probes"},
@@ -71,15 +85,23 @@ func (s *server) routes(api huma.API, mux *http.ServeMux, metricsHandler http.Ha
 		}},
 	}, handleReady(s.ready, s.cfg.Version))
 
-	huma.Register(api, huma.Operation{
+	triggerOp := huma.Operation{
 		OperationID: "trigger-job", Method: http.MethodPost, Path: "/api/v1/jobs/trigger", Tags: []string{"jobs"},
-		Summary:       "Trigger a collection job",
-		Description:   "Records a job for a registered source type once the source has validated its config, and answers 202 at once; workers collect it in the background.",
+		Summary: "Trigger a collection job",
+		Description: "Records a job for a registered source type once the body has matched the alternative its source_type selects " +
+			"and the source has validated its config, and answers 202 at once; workers collect it in the background.",
 		DefaultStatus: http.StatusAccepted,
 		MaxBodyBytes:  maxBody,
-		Security:      bearer,
-		Errors:        []int{http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}, handleTrigger(store, s.sources, n, p, s.metrics))
+		// The handler validates the raw body against the oneOf (see
+		// triggerBody.parse).
+		SkipValidateBody: true,
+		Security:         bearer,
+		Errors:           []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+	}
+	huma.Register(api, triggerOp, handleTrigger(store, s.sources, trigger, n, p, s.metrics))
+	// huma documents a RawBody as application/octet-stream: document the
+	// oneOf the handler validates instead.
+	api.OpenAPI().Paths[triggerOp.Path].Post.RequestBody = trigger.requestBody()
 	huma.Register(api, huma.Operation{
 		OperationID: "list-jobs", Method: http.MethodGet, Path: "/api/v1/jobs", Tags: []string{"jobs"},
 		Summary:  "List jobs",
@@ -141,6 +163,7 @@ func (s *server) routes(api huma.API, mux *http.ServeMux, metricsHandler http.Ha
 	if metricsHandler != nil {
 		mux.Handle("GET /metrics", metricsHandler)
 	}
+	return nil
 }
 
 // documentCreateJob adds /create-job, served outside huma to keep its

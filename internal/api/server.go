@@ -118,8 +118,13 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
 	}
 	mux := http.NewServeMux()
-	api := newAPI(mux)
-	s.routes(api, mux, deps.Metrics)
+	api, err := newAPI(mux, deps.Sources)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.routes(api, mux, deps.Metrics); err != nil {
+		return nil, err
+	}
 	return s.middleware(mux), nil
 }
 

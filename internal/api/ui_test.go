@@ -219,3 +219,27 @@ func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 		return chromedp.Void{}, err
 	}
 }
+
+// TestWebUIExamples checks that the trigger form shows the selected source
+// type's example config, and switches it when the select changes.
+func TestWebUIExamples(t *testing.T) {
+	t.Parallel()
+	bn := newBundle(t, withSources)
+	br := newBrowser(t, bn.url)
+	const pick = `(() => { const s = document.getElementById("source-type"); s.value = "notes"; s.dispatchEvent(new Event("change")); return true; })()`
+	err := chromedp.Do(br.ctx,
+		chromedp.Navigate(bn.url+"/"),
+		chromedp.WaitVisible("#key-dialog[open]"),
+		chromedp.SendKeys("#key-input", testKey),
+		chromedp.Click("#key-save"),
+		chromedp.WaitNotPresent("#key-dialog[open]"),
+		void(chromedp.Poll[bool](`document.querySelectorAll("#source-type option").length === 3`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Poll[bool](`document.getElementById("source-config").value.includes("L17110MH1973PLC019786")`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Evaluate[bool](pick)),
+		void(chromedp.Poll[bool](`document.getElementById("source-config").value.includes("Board minutes")`, chromedp.WithPollingTimeout(10*time.Second))),
+	)
+	if err != nil {
+		t.Fatalf("drive the UI: %v", err)
+	}
+	br.done(t)
+}

@@ -1,12 +1,9 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/intake-dev/intake"
 )
@@ -124,27 +121,4 @@ func newDocumentView(d *intake.Document) documentView {
 		CollectedAt:  d.CollectedAt,
 		Links:        documentLinks{Content: fmt.Sprintf("/api/v1/jobs/%s/documents/%d/content", d.JobID, d.Seq)},
 	}
-}
-
-// jsonObject is a JSON object kept as raw bytes, so that numbers and key
-// order survive until the source reads them. Its schema is "any object".
-type jsonObject json.RawMessage
-
-// Schema implements huma.SchemaProvider.
-func (jsonObject) Schema(huma.Registry) *huma.Schema {
-	return &huma.Schema{Type: huma.TypeObject, AdditionalProperties: true}
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (o *jsonObject) UnmarshalJSON(b []byte) error {
-	*o = append((*o)[:0], b...)
-	return nil
-}
-
-// MarshalJSON implements json.Marshaler.
-func (o jsonObject) MarshalJSON() ([]byte, error) {
-	if o == nil {
-		return []byte("null"), nil
-	}
-	return o, nil
 }

@@ -424,3 +424,16 @@ func TestINR(t *testing.T) {
 		}
 	}
 }
+
+// TestExample checks that the example offered to the docs and the web UI
+// passes Validate.
+func TestExample(t *testing.T) {
+	t.Parallel()
+	s := New(0)
+	if err := s.Validate(t.Context(), s.Example()); err != nil {
+		t.Fatalf("Example() is invalid: %v", err)
+	}
+	if name, cfg := s.ConfigSchema(); name != "FilingsSourceConfig" || reflect.TypeOf(cfg) != reflect.TypeFor[Config]() {
+		t.Fatalf("ConfigSchema() = %q, %T", name, cfg)
+	}
+}

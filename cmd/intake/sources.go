@@ -1,0 +1,35 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/config"
+	"github.com/intake-dev/intake/internal/source/files"
+	"github.com/intake-dev/intake/internal/source/filings"
+	"github.com/intake-dev/intake/internal/source/httpapi"
+)
+
+// newSources builds the registry of every source type, configured by the
+// operator. A source the operator has not configured (the file source
+// without INTAKE_SOURCE_FILE_ROOT) is still registered, so that a job asking
+// for it gets a clear 422 rather than "unknown source_type".
+func newSources(cfg *config.Config, logger *slog.Logger) (intake.Sources, error) {
+	fileSrc, err := files.New(files.Options{Root: cfg.SourceFileRoot, Logger: logger})
+	if err != nil {
+		return nil, openError("INTAKE_SOURCE_FILE_ROOT", err)
+	}
+	secrets := make(map[string]httpapi.Secret, len(cfg.Secrets))
+	for name, sec := range cfg.Secrets {
+		secrets[name] = httpapi.Secret{Value: sec.Value, Hosts: sec.Hosts}
+	}
+	apiSrc, err := httpapi.New(httpapi.Options{Allow: cfg.SourceHTTPAllow, Secrets: secrets, Logger: logger})
+	if err != nil {
+		return nil, openError("INTAKE_SOURCE_HTTP_ALLOW", err)
+	}
+	return intake.NewSources(
+		filings.New(cfg.FilingsDelay),
+		apiSrc,
+		fileSrc,
+	), nil
+}
