@@ -43,7 +43,7 @@ func TestOpenAPIDoc(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatal("docs/openapi.yaml is stale: go test ./cmd/intake -run TestOpenAPIDoc -update")
 	}
-	for _, typ := range []string{"filings", "api", "file"} {
+	for _, typ := range []string{"filings", "api", "database", "file"} {
 		if _, ok := sources[typ]; !ok {
 			t.Errorf("source %q is not registered", typ)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/intake-dev/intake/internal/source/files"
 	"github.com/intake-dev/intake/internal/source/filings"
 	"github.com/intake-dev/intake/internal/source/httpapi"
+	"github.com/intake-dev/intake/internal/source/sqldb"
 )
 
 // newSources builds the registry of every source type, configured by the
@@ -27,9 +28,15 @@ func newSources(cfg *config.Config, logger *slog.Logger) (intake.Sources, error)
 	if err != nil {
 		return nil, openError("INTAKE_SOURCE_HTTP_ALLOW", err)
 	}
+	dbSrc, err := sqldb.New(sqldb.Options{Connections: cfg.DBConnections, Logger: logger})
+	if err != nil {
+		apiSrc.Close()
+		return nil, openError("INTAKE_SOURCE_DB_<NAME>_URL", err)
+	}
 	return intake.NewSources(
 		filings.New(cfg.FilingsDelay),
 		apiSrc,
+		dbSrc,
 		fileSrc,
 	), nil
 }
