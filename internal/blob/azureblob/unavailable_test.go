@@ -64,8 +64,9 @@ func checkOutage(t *testing.T, ctx context.Context, b intake.BlobStore, when str
 	t.Logf("every call failed%s with EUNAVAILABLE, the slowest after %s", when, slowest.Round(time.Millisecond))
 }
 
-// closedPort returns a loopback address on which nothing listens.
-func closedPort(t *testing.T) string {
+// freePort returns a loopback address on which nothing listens, for a
+// server the test starts.
+func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,6 +75,32 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// closedPort returns a loopback address whose every connection is reset at
+// once, as by a host whose server died. The port stays held until the test
+// ends: a port merely closed could be taken by another test's server (this
+// package starts Azurites on free ports), which would then answer.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // close with RST
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
 }
 
 // TestUnreachable points Buckets at a closed loopback port, as after
@@ -210,7 +237,7 @@ func TestAzuriteOutage(t *testing.T) {
 	t.Parallel()
 	bin := azuriteBinary(t)
 	dir := t.TempDir()
-	addr := closedPort(t)
+	addr := freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
 
 	stop := startAzurite(t, bin, port, dir, "--skipApiVersionCheck")
@@ -245,7 +272,7 @@ func TestAzuriteOutage(t *testing.T) {
 func TestAzuriteAPIVersionCheck(t *testing.T) {
 	t.Parallel()
 	bin := azuriteBinary(t)
-	addr := closedPort(t)
+	addr := freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
 	startAzurite(t, bin, port, t.TempDir())
 	_, err := azureblob.Open(t.Context(), azureblob.Config{
