@@ -43,6 +43,12 @@ func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, er
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	a := &app{cfg: cfg, logger: logger, registry: telemetry.NewRegistry(buildInfo())}
+	opened := false
+	defer func() {
+		if !opened {
+			a.Close() // whatever was opened before the failure
+		}
+	}()
 
 	a.rawStore, err = store.Open(ctx, cfg.StoreURL(), store.Options{
 		Logger:           logger,
@@ -60,19 +66,14 @@ func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, er
 		Logger:          logger,
 	})
 	if err != nil {
-		a.rawStore.Close()
 		return nil, openError("INTAKE_BLOB_URL", err)
 	}
 	a.blobs = telemetry.InstrumentBlobStore(raw, a.registry)
 	if a.sources, err = newSources(cfg, logger); err != nil {
-		a.blobs.Close()
-		a.rawStore.Close()
 		return nil, err
 	}
 	disp, mode, err := openDispatcher(ctx, cfg, logger)
 	if err != nil {
-		a.blobs.Close()
-		a.rawStore.Close()
 		return nil, err
 	}
 	a.disp = disp
@@ -81,6 +82,7 @@ func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, er
 		"store", config.Redact(cfg.StoreURL()),
 		"blobs", config.Redact(cfg.BlobStoreURL()),
 		"dispatch", mode)
+	opened = true
 	return a, nil
 }
 
@@ -92,7 +94,7 @@ func openError(variable string, err error) error {
 	return fmt.Errorf("%s: %w", variable, err)
 }
 
-// Close releases every backend.
+// Close releases every backend that was opened.
 func (a *app) Close() {
 	for _, src := range a.sources {
 		switch c := src.(type) {
@@ -102,9 +104,11 @@ func (a *app) Close() {
 			c.Close()
 		}
 	}
-	_ = a.disp.Close()
-	_ = a.blobs.Close()
-	_ = a.store.Close()
+	for _, c := range []io.Closer{a.disp, a.blobs, a.store} {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
 }
 
 // migrate applies the schema migrations, when the store has a schema.
