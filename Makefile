@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X ma
 TOOLS     ?= $(HOME)/.cache/intake-tools
 GOLANGCI  := $(TOOLS)/golangci-lint
 
-.PHONY: help run build test test-short lint fmt bench generate clean
+.PHONY: help run build test test-short lint fmt bench generate images test-images scan compose-up compose-up-mongo compose-down clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,8 @@ lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and shellcheck.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run make fmt'; exit 1; }
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
-	shellcheck .ci/run scripts/*.sh
+	shellcheck .ci/run scripts/*.sh deploy/compose/*.sh
+	yamllint -d '{extends: default, rules: {line-length: {max: 160}, document-start: disable}}' docker-compose.yml deploy/compose/mongo.yml deploy/prometheus deploy/grafana/provisioning
 
 fmt: ## Format the Go code.
 	gofmt -w $$(git ls-files '*.go')
@@ -37,10 +38,29 @@ fmt: ## Format the Go code.
 bench: ## Run the benchmarks (see docs/PERFORMANCE.md).
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/img/ui.png).
+generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/img/ui.png, the Grafana dashboard).
 	$(GO) test ./internal/config -run TestConfigDoc -update
 	$(GO) test ./cmd/intake -run TestOpenAPIDoc -update
 	$(GO) test ./internal/api -run TestWebUI -update
+	$(GO) test ./deploy/grafana -run TestDashboardUpToDate -update
+
+images: ## Build intake-api:dev and intake-worker:dev with podman (stand-in base images when none can be pulled).
+	scripts/build-images.sh
+
+test-images: ## Run the images read-only as 65532: /health, healthcheck, work --once, sizes.
+	scripts/test-images.sh
+
+scan: ## govulncheck, trivy, grype and syft on the code and images, where installed (they need internet databases).
+	scripts/test-images.sh --scan
+
+compose-up: ## Start the Compose stack (PostgreSQL, Redis, Azurite, nginx, Prometheus, Grafana).
+	deploy/compose/secrets.sh && docker compose up -d --build
+
+compose-up-mongo: ## Start the Compose stack on MongoDB instead of PostgreSQL.
+	deploy/compose/secrets.sh && docker compose -f docker-compose.yml -f deploy/compose/mongo.yml up -d --build
+
+compose-down: ## Stop the Compose stack (volumes are kept).
+	docker compose down
 
 $(GOLANGCI):
 	scripts/install-tools.sh golangci-lint

@@ -268,5 +268,10 @@ func newMaintainerMetrics(reg prometheus.Registerer) (*maintainerMetrics, error)
 	for _, a := range []string{"promoted", "lease_expired", "lease_expired_failed"} {
 		m.jobs.WithLabelValues(a)
 	}
+	for _, task := range []string{"maintain", "orphan_sweep"} {
+		for _, outcome := range []string{"ok", "error"} {
+			m.runs.WithLabelValues(task, outcome)
+		}
+	}
 	return m, nil
 }

@@ -87,6 +87,9 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 		for _, k := range errorKinds {
 			m.docErrors.WithLabelValues(t, k)
 		}
+		for _, o := range []string{outcomeCompleted, outcomePending, outcomeScheduled, outcomeFailed, outcomeLeaseLost, outcomeDrained} {
+			m.runs.WithLabelValues(t, o)
+		}
 	}
 	return m, nil
 }
