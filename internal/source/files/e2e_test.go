@@ -4,36 +4,27 @@ package files_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/api"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
-	"github.com/intake-dev/intake/internal/dispatch/poll"
+	"github.com/intake-dev/intake/internal/e2etest"
 	"github.com/intake-dev/intake/internal/source/files"
-	"github.com/intake-dev/intake/internal/store/sqlite"
-	"github.com/intake-dev/intake/internal/worker"
 )
 
 // TestEndToEnd triggers a file job through the HTTP API over a real SQLite
 // store, file blobs and a running worker, and reads its documents back.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	root := t.TempDir()
 	want := map[string]string{
 		"in/a.txt":      "alpha",
@@ -54,46 +45,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	logger := slog.New(slog.DiscardHandler)
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "intake.db"), Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := fileblob.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, err := files.New(files.Options{Root: root, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sources := intake.NewSources(src)
-	disp := poll.New()
-	reg := prometheus.NewRegistry()
-	h, err := api.NewServer(api.Config{AuthDisabled: true}, api.Deps{
-		Store: store, Blobs: blobs, Sources: sources, Dispatcher: disp, Logger: logger, Registerer: reg,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	w, err := worker.New(worker.Config{Concurrency: 2, PollInterval: 50 * time.Millisecond}, store, blobs, sources, disp, logger, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	workCtx, stop := context.WithCancel(context.Background())
-	go func() { done <- w.Run(workCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	srv := e2etest.Start(t, sources, e2etest.Options{Logger: logger})
 
 	// A hostile pattern is a 422 naming the field.
 	resp := post(t, srv.URL+"/api/v1/jobs/trigger", `{"source_type": "file", "config": {"pattern": "../../etc/*"}}`)

@@ -2,38 +2,27 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/api"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
-	"github.com/intake-dev/intake/internal/dispatch/poll"
+	"github.com/intake-dev/intake/internal/e2etest"
 	"github.com/intake-dev/intake/internal/source/httpapi"
-	"github.com/intake-dev/intake/internal/store/sqlite"
-	"github.com/intake-dev/intake/internal/worker"
 )
 
 // TestEndToEnd triggers api jobs through the HTTP API and lets a real
 // worker collect them from a loopback API into SQLite and file blobs.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	t.Cleanup(cancel)
-	dir := t.TempDir()
 
 	// The collected API: five pages linked by Link headers, bearer token
 	// required.
@@ -52,22 +41,6 @@ func TestEndToEnd(t *testing.T) {
 	}))
 	t.Cleanup(target.Close)
 
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "intake.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := fileblob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	disp := poll.New()
-	t.Cleanup(func() { disp.Close() })
-
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	src, err := httpapi.New(httpapi.Options{
@@ -81,32 +54,10 @@ func TestEndToEnd(t *testing.T) {
 	t.Cleanup(src.Close)
 	sources := intake.NewSources(src)
 
-	h, err := api.NewServer(api.Config{AuthDisabled: true}, api.Deps{
-		Store: store, Blobs: blobs, Sources: sources, Dispatcher: disp,
-		Logger: logger, Registerer: prometheus.NewRegistry(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiSrv := httptest.NewServer(h)
-	t.Cleanup(apiSrv.Close)
-
-	w, err := worker.New(worker.Config{Concurrency: 2, PollInterval: 50 * time.Millisecond},
-		store, blobs, sources, disp, logger, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	st := e2etest.Start(t, sources, e2etest.Options{Logger: logger})
 
 	// A refused address is a 422 at trigger time.
-	resp, body := call(t, http.MethodPost, apiSrv.URL+"/api/v1/jobs/trigger",
+	resp, body := call(t, http.MethodPost, st.URL+"/api/v1/jobs/trigger",
 		`{"source_type":"api","config":{"url":"http://169.254.169.254/latest/meta-data/"}}`)
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "url") {
 		t.Fatalf("trigger with metadata address: %d %s", resp.StatusCode, body)
@@ -114,7 +65,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// A job that collects the five pages.
 	cfg := fmt.Sprintf(`{"url":%q,"secret_headers":{"Authorization":"ACME_TOKEN"},"max_pages":20}`, target.URL+"/items?page=1")
-	resp, body = call(t, http.MethodPost, apiSrv.URL+"/api/v1/jobs/trigger", `{"source_type":"api","config":`+cfg+`}`)
+	resp, body = call(t, http.MethodPost, st.URL+"/api/v1/jobs/trigger", `{"source_type":"api","config":`+cfg+`}`)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("trigger: %d %s", resp.StatusCode, body)
 	}
@@ -126,7 +77,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// A job whose API answers 401 (no secret) fails with a clear error.
-	resp, body = call(t, http.MethodPost, apiSrv.URL+"/api/v1/jobs/trigger",
+	resp, body = call(t, http.MethodPost, st.URL+"/api/v1/jobs/trigger",
 		fmt.Sprintf(`{"source_type":"api","config":{"url":%q}}`, target.URL+"/items?page=1&key=QUERYVALUE"))
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("trigger: %d %s", resp.StatusCode, body)
@@ -136,16 +87,16 @@ func TestEndToEnd(t *testing.T) {
 	}
 	_ = json.Unmarshal([]byte(body), &failing)
 
-	status := waitStatus(t, apiSrv.URL, trig.JobID, "completed")
+	status := waitStatus(t, st.URL, trig.JobID, "completed")
 	if !strings.Contains(status, `"collected":5`) {
 		t.Errorf("status: %s", status)
 	}
-	status = waitStatus(t, apiSrv.URL, failing.JobID, "failed")
+	status = waitStatus(t, st.URL, failing.JobID, "failed")
 	if !strings.Contains(status, "401 Unauthorized") || strings.Contains(status, "QUERYVALUE") {
 		t.Errorf("failed job's status: %s", status)
 	}
 
-	resp, body = call(t, http.MethodGet, apiSrv.URL+"/api/v1/jobs/result/"+trig.JobID, "")
+	resp, body = call(t, http.MethodGet, st.URL+"/api/v1/jobs/result/"+trig.JobID, "")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("result: %d %s", resp.StatusCode, body)
 	}
@@ -169,7 +120,7 @@ func TestEndToEnd(t *testing.T) {
 		if d.Seq != i+1 || d.Name != fmt.Sprintf("page-%06d.json", i+1) || d.ContentType != "application/json" {
 			t.Errorf("document %d: %+v", i+1, d)
 		}
-		resp, content := call(t, http.MethodGet, apiSrv.URL+d.Links.Content, "")
+		resp, content := call(t, http.MethodGet, st.URL+d.Links.Content, "")
 		want := fmt.Sprintf(`{"page":%d,"items":["item-%d"]}`, i+1, i+1)
 		if resp.StatusCode != http.StatusOK || content != want || resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("content %d: %d %s %q", i+1, resp.StatusCode, resp.Header.Get("Content-Type"), content)

@@ -1,27 +1,17 @@
 package sqldb_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/api"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
-	"github.com/intake-dev/intake/internal/dispatch/poll"
+	"github.com/intake-dev/intake/internal/e2etest"
 	"github.com/intake-dev/intake/internal/source/sqldb"
-	"github.com/intake-dev/intake/internal/store/sqlite"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -34,46 +24,10 @@ type e2e struct {
 
 func newE2E(t *testing.T, src *sqldb.Source) *e2e {
 	t.Helper()
-	ctx := t.Context()
-	dir := t.TempDir()
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "intake.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := fileblob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	disp := poll.New()
-	t.Cleanup(func() { disp.Close() })
-	sources := intake.NewSources(src)
-	logger := slog.New(slog.DiscardHandler)
-	reg := prometheus.NewRegistry()
-
-	h, err := api.NewServer(api.Config{AuthDisabled: true}, api.Deps{
-		Store: store, Blobs: blobs, Sources: sources, Dispatcher: disp, Logger: logger, Registerer: reg,
+	st := e2etest.Start(t, intake.NewSources(src), e2etest.Options{
+		Worker: worker.Config{BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-
-	w, err := worker.New(worker.Config{Concurrency: 2, PollInterval: 50 * time.Millisecond, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond},
-		store, blobs, sources, disp, logger, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(wctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() }) // before the store closes
-	return &e2e{url: srv.URL, client: srv.Client()}
+	return &e2e{url: st.URL, client: st.Client}
 }
 
 func (e *e2e) call(t *testing.T, method, path, body string) (int, []byte, http.Header) {
