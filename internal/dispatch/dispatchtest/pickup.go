@@ -50,3 +50,29 @@ func MeasurePickup(b *testing.B, notifier, waiter intake.Dispatcher) {
 	b.ReportMetric(float64(latencies[len(latencies)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(latencies[len(latencies)*99/100].Nanoseconds()), "p99-ns")
 }
+
+// NotifyUntil notifies d every 20 ms until done delivers the result of a
+// Wait, which must be nil, and fails the test if that takes 5 s. Repeating
+// the notification tolerates the race between a Wait starting to block and
+// the first Notify, which a dispatcher may lose by design.
+func NotifyUntil(t *testing.T, d intake.Dispatcher, done <-chan error) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	stop := time.After(giveUp)
+	for {
+		if err := d.Notify(t.Context(), "job-1"); err != nil {
+			t.Fatalf("Notify: %v", err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Wait = %v, want nil", err)
+			}
+			return
+		case <-tick.C:
+		case <-stop:
+			t.Fatalf("the waiter is still blocked %v after notifications began", giveUp)
+		}
+	}
+}

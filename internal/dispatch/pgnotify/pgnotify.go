@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/dispatch/poll"
 )
 
 // DefaultChannel is the channel that Config.Channel defaults to.
@@ -91,7 +92,7 @@ type Dispatcher struct {
 	done   chan struct{}      // closed when the listener has stopped
 
 	mu     sync.Mutex
-	wake   chan struct{} // closed, and replaced, by every notification
+	local  *poll.Dispatcher // wakes this process's waiters on every notification
 	closed bool
 
 	// connects counts the listener's connection attempts.
@@ -139,7 +140,7 @@ func Open(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		logger:    logger.With("channel", channel),
 		listenCfg: listenCfg,
 		done:      make(chan struct{}),
-		wake:      make(chan struct{}),
+		local:     poll.New(),
 	}
 	d.pool, err = pgxpool.NewWithConfig(ctx, poolCfg) // connects lazily
 	if err != nil {
@@ -259,23 +260,7 @@ func payload(jobIDs []string) string {
 // ctx's error only, and after Close it still waits out its timeout, so that
 // a worker loop never spins.
 func (d *Dispatcher) Wait(ctx context.Context, timeout time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	wake := d.wake
-	d.mu.Unlock()
-
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-wake:
-		return nil
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return d.local.Wait(ctx, timeout)
 }
 
 // broadcast wakes every goroutine blocked in Wait.
@@ -285,8 +270,7 @@ func (d *Dispatcher) broadcast() {
 	if d.closed {
 		return
 	}
-	close(d.wake)
-	d.wake = make(chan struct{})
+	_ = d.local.Notify(context.Background(), "listen") // never fails
 }
 
 // Close stops the listener, closes its connection and the pool. It is

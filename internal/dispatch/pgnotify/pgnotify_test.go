@@ -231,7 +231,7 @@ func TestReconnect(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- worker.Wait(t.Context(), 10*time.Second) }()
-	notifyUntil(t, api, done)
+	dispatchtest.NotifyUntil(t, api, done)
 
 	if newPID := listenerPID(t, admin, b.channel); newPID == pid {
 		t.Errorf("the listener's backend is still %d after it was terminated", pid)
@@ -348,30 +348,6 @@ func listenerPID(t *testing.T, admin *pgx.Conn, channel string) int {
 			t.Fatalf("no listener backend for channel %s: %v", channel, err)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// notifyUntil notifies every 20ms until done reports, and fails the test
-// if that takes 5 s.
-func notifyUntil(t *testing.T, d intake.Dispatcher, done <-chan error) {
-	t.Helper()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	giveUp := time.After(5 * time.Second)
-	for {
-		if err := d.Notify(t.Context(), "job-1"); err != nil {
-			t.Fatalf("Notify: %v", err)
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("Wait = %v, want nil", err)
-			}
-			return
-		case <-tick.C:
-		case <-giveUp:
-			t.Fatal("the waiter is still blocked 5s after notifications began")
-		}
 	}
 }
 

@@ -374,7 +374,7 @@ func TestStreamDeleted(t *testing.T) {
 				go func() { done <- d.Wait(t.Context(), 10*time.Second) }()
 			}
 			start := time.Now()
-			notifyUntil(t, d, done)
+			dispatchtest.NotifyUntil(t, d, done)
 			if elapsed := time.Since(start); elapsed > 3*time.Second {
 				t.Errorf("a waiter woke %v after notifications resumed, want well under its timeout", elapsed)
 			}
@@ -457,7 +457,7 @@ func TestMoreWaitersThanConnections(t *testing.T) {
 	wg.Wait()
 	done := make(chan error, 1)
 	go func() { done <- d.Wait(t.Context(), 5*time.Second) }()
-	notifyUntil(t, d, done)
+	dispatchtest.NotifyUntil(t, d, done)
 	if err := d.Close(); err != nil { // waits for the reads still running
 		t.Fatal(err)
 	}
@@ -556,30 +556,6 @@ func TestRedact(t *testing.T) {
 	for _, tt := range tests {
 		if got := redisstream.Redact(tt.in); got != tt.want {
 			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-// notifyUntil notifies every 20ms until done reports, and fails the test
-// if that takes 5 s.
-func notifyUntil(t *testing.T, d intake.Dispatcher, done <-chan error) {
-	t.Helper()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	giveUp := time.After(5 * time.Second)
-	for {
-		if err := d.Notify(t.Context(), "job-1"); err != nil {
-			t.Fatalf("Notify: %v", err)
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("Wait = %v, want nil", err)
-			}
-			return
-		case <-tick.C:
-		case <-giveUp:
-			t.Fatal("the waiter is still blocked 5s after notifications began")
 		}
 	}
 }
