@@ -155,7 +155,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# forward SERVICE prints http://127.0.0.1:PORT forwarding to SERVICE's port 5001.
+# forward SERVICE sets $forwarded to http://127.0.0.1:PORT, a port-forward
+# to SERVICE's port 5001 that lives until the script exits. (Not a command
+# substitution: the forward must belong to this shell to be stopped.)
+forwarded=
 forward() {
   local svc=$1 out port i
   out=$(mktemp)
@@ -165,7 +168,7 @@ forward() {
     port=$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$out" | head -n1)
     if [[ -n $port ]]; then
       rm -f "$out"
-      echo "http://127.0.0.1:$port"
+      forwarded="http://127.0.0.1:$port"
       return 0
     fi
     sleep 0.1
@@ -245,7 +248,10 @@ smoke() {
   local colour=$1 url
   ((smoke)) || { log "smoke test skipped (--skip-smoke)"; return 0; }
   url=$candidate_url
-  [[ -n $url ]] || url=$(forward "$(release "$colour")-api") || return 1
+  if [[ -z $url ]]; then
+    forward "$(release "$colour")-api" || return 1
+    url=$forwarded
+  fi
   log "smoke test of $colour at $url"
   "$here/smoke-test.sh" --url "$url" >&2
 }
@@ -286,7 +292,10 @@ why=
 watch_new() {
   local colour=$1 url e0 t0 e1 t1 failures=0 elapsed=0 de dt
   url=$public_url
-  [[ -n $url ]] || url=$(forward "$name") || { why="cannot reach service/$name"; return 1; }
+  if [[ -z $url ]]; then
+    forward "$name" || { why="cannot reach service/$name"; return 1; }
+    url=$forwarded
+  fi
   read -r e0 t0 <<<"$(counters "$colour" || echo "0 0")"
   log "watching $url/ready and the error rate of $colour for ${watch}s"
   while :; do
@@ -375,7 +384,7 @@ rollback() {
   rel=$(release "$to")
   (($(revision "$rel") > 0)) || die 1 "$rel is not installed: there is no idle colour to roll back to"
   log "rollback: $from is live; making $rel live again"
-  workers "$to" on
+  workers "$to" on || die 1 "could not turn $rel's workers on; $from still serves"
   smoke "$to" || die 1 "smoke test of $to failed; $from still serves"
   switch "$to" "$from"
   if ! watch_new "$to"; then
