@@ -303,7 +303,7 @@ watch_new() {
       failures=$((failures + 1))
       log "/ready failed ($failures of at most $max_ready_failures tolerated)"
       if ((failures > max_ready_failures)); then
-        why="$url/ready failed $failures times within ${elapsed}s of the switch"
+        why="$url/ready failed $failures time(s) within ${elapsed}s of the switch"
         return 1
       fi
     fi
