@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X ma
 TOOLS     ?= $(HOME)/.cache/intake-tools
 GOLANGCI  := $(TOOLS)/golangci-lint
 
-.PHONY: help run build test test-short lint fmt bench generate images test-images scan compose-up compose-up-mongo compose-down clean
+.PHONY: help run build test test-short lint fmt bench generate images test-images scan compose-up compose-up-mongo compose-down kube-local test-kube kind-up kind-down clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -18,9 +18,10 @@ run: ## Run everything in one process on the embedded defaults (SQLite + files).
 build: ## Build bin/intake (static, stripped, version stamped).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/intake ./cmd/intake
 
-test: ## Start the test servers, then run every test with the race detector.
+test: ## Start the test servers and the local Kubernetes control plane, then run every test with the race detector.
 	scripts/test-services.sh up
-	eval "$$(scripts/test-services.sh env)" && $(GO) test -race -count=1 ./...
+	scripts/kube-local.sh up
+	eval "$$(scripts/test-services.sh env)" && eval "$$(scripts/kube-local.sh env)" && $(GO) test -race -count=1 ./...
 
 test-short: ## Run the tests without starting servers (integration tests skip).
 	$(GO) test -race -count=1 ./...
@@ -38,11 +39,12 @@ fmt: ## Format the Go code.
 bench: ## Run the benchmarks (see docs/PERFORMANCE.md).
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/img/ui.png, the Grafana dashboard).
+generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/img/ui.png, the Grafana dashboard, the chart's files, README and deploy/k8s).
 	$(GO) test ./internal/config -run TestConfigDoc -update
 	$(GO) test ./cmd/intake -run TestOpenAPIDoc -update
 	$(GO) test ./internal/api -run TestWebUI -update
 	$(GO) test ./deploy/grafana -run TestDashboardUpToDate -update
+	$(GO) test ./deploy/helm -run 'TestChartFilesCurrent|TestManifestsCurrent|TestChartReadme' -update
 
 images: ## Build intake-api:dev and intake-worker:dev with podman (stand-in base images when none can be pulled).
 	scripts/build-images.sh
@@ -61,6 +63,19 @@ compose-up-mongo: ## Start the Compose stack on MongoDB instead of PostgreSQL.
 
 compose-down: ## Stop the Compose stack (volumes are kept).
 	docker compose down
+
+kube-local: ## Start a real kube-apiserver, controller-manager, KEDA and kwok on loopback (builds them once, ~25 min).
+	scripts/kube-local.sh up
+
+test-kube: kube-local ## The chart's tests against kube-local: strict validation, kubeconform, the KEDA scenario on both triggers.
+	scripts/test-services.sh up
+	eval "$$(scripts/test-services.sh env)" && eval "$$(scripts/kube-local.sh env)" && $(GO) test -count=1 -v -run 'TestServerSideValidation|TestKubeconform|TestKEDAScenario' ./deploy/helm
+
+kind-up: ## Run intake on a local kind cluster with KEDA (needs Docker and kind).
+	scripts/kind-up.sh up
+
+kind-down: ## Delete the kind cluster.
+	scripts/kind-up.sh down
 
 $(GOLANGCI):
 	scripts/install-tools.sh golangci-lint

@@ -23,6 +23,12 @@ const fence = `id = $1 AND status = 'processing' AND lease_owner = $2`
 const claimSet = `SET status = 'processing', lease_owner = $1, lease_expires_at = $2, runs = j.runs + 1,
 		started_at = coalesce(j.started_at, $3), updated_at = $3`
 
+// PendingCountQuery counts exactly the jobs a worker can claim now. It is
+// static (only the maintenance loop makes a job pending; retries wait in
+// scheduled), so an autoscaler can run it: the Helm chart's KEDA
+// postgresql trigger uses this text, which deploy/helm's tests check.
+const PendingCountQuery = "SELECT count(*) FROM jobs WHERE status = 'pending'"
+
 // claimNext claims the oldest pending job in one statement. The CTE walks
 // the partial index jobs_pending in (available_at, id) order and locks the
 // first row no other transaction holds (SKIP LOCKED: concurrent claimers
