@@ -534,7 +534,7 @@ func TestWorkflowCI(t *testing.T) {
 		t.Errorf("images: Trivy gate on fixable HIGH/CRITICAL %v, SARIF upload %v, SBOM %v", trivyGate, sarif, sbom)
 	}
 	e2e := ci.Jobs["e2e"].run()
-	for _, want := range []string{"kedacore/keda", "scripts/blue-green.sh deploy", "scripts/blue-green.sh rollback", "go test"} {
+	for _, want := range []string{"kedacore/keda", "scripts/blue-green.sh deploy", "scripts/blue-green.sh rollback", "--public-url http://127.0.0.1:9"} {
 		if !strings.Contains(e2e, want) {
 			t.Errorf("e2e job does not run %s", want)
 		}
