@@ -378,7 +378,6 @@ func decodeCursor(c string) (string, error) {
 	return string(b), nil
 }
 
-
 // Cancel cancels a job that is not terminal, releasing any lease, with one
 // findOneAndUpdate.
 func (s *Store) Cancel(ctx context.Context, id string) (*intake.Job, error) {
