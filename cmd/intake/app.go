@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,7 +172,6 @@ func (a *app) metricsHandler() http.Handler {
 }
 
 func (a *app) worker() (*worker.Worker, error) {
-	host, _ := os.Hostname()
 	return worker.New(worker.Config{
 		Concurrency:   a.cfg.WorkerConcurrency,
 		LeaseTTL:      a.cfg.LeaseTTL,
@@ -183,7 +181,7 @@ func (a *app) worker() (*worker.Worker, error) {
 		ShutdownGrace: a.cfg.ShutdownTimeout,
 		BackoffBase:   a.cfg.RetryBackoffBase,
 		BackoffMax:    a.cfg.RetryBackoffMax,
-		Identity:      host,
+		Identity:      a.cfg.WorkerID, // the host name when empty
 	}, a.store, a.blobs, a.sources, a.disp, a.logger, a.registry)
 }
 
