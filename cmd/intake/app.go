@@ -144,6 +144,8 @@ func (a *app) checkSchema(ctx context.Context) error {
 // apiHandler builds the API, UI and /metrics handler.
 func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 	a.registry.MustRegister(telemetry.NewQueueCollector(a.store, 2*time.Second, 5*time.Second, a.logger))
+	// Run metrics from the run records: right when workers are never scraped.
+	a.registry.MustRegister(telemetry.NewRunCollector(a.store, 5*time.Second, 10*time.Second, a.logger))
 	h, err := api.NewServer(api.Config{
 		APIKeys:      a.cfg.APIKeys,
 		AuthDisabled: authDisabled,
