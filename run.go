@@ -87,6 +87,8 @@ type RunStats struct {
 	// Runs holds, for every outcome of RunOutcomes, the distribution of
 	// the durations (EndedAt − StartedAt) of the ended runs.
 	Runs map[RunOutcome]Histogram
+	// Documents counts the documents recorded by the ended runs.
+	Documents uint64
 	// Completion is the distribution of CompletedAt − CreatedAt over the
 	// completed jobs.
 	Completion Histogram

@@ -26,6 +26,8 @@ var (
 //   - intake_recorded_runs_total{outcome}: ended runs by outcome;
 //   - intake_recorded_run_duration_seconds{outcome}: their durations, from
 //     claim to release;
+//   - intake_recorded_run_documents_total: documents the ended runs
+//     recorded;
 //   - intake_recorded_job_completion_seconds: creation to completion of
 //     the completed jobs;
 //   - intake_run_stats_up: 1 when the last RunStats call succeeded.
@@ -56,6 +58,8 @@ func NewRunCollector(s intake.Store, timeout, cacheTTL time.Duration, logger *sl
 		duration: prometheus.NewDesc("intake_recorded_run_duration_seconds",
 			"Duration of the ended runs recorded in the store, from claim to release, by outcome.",
 			[]string{"outcome"}, nil),
+		documents: prometheus.NewDesc("intake_recorded_run_documents_total",
+			"Documents recorded by the ended runs in the store.", nil, nil),
 		completion: prometheus.NewDesc("intake_recorded_job_completion_seconds",
 			"Time from creation to completion of the completed jobs in the store.", nil, nil),
 		up: prometheus.NewDesc("intake_run_stats_up",
@@ -71,7 +75,7 @@ type runCollector struct {
 	now     func() time.Time
 	params  intake.RunStatsParams
 
-	runs, duration, completion, up *prometheus.Desc
+	runs, duration, documents, completion, up *prometheus.Desc
 
 	// mu serialises reads of the store, as in queueCollector.
 	mu      sync.Mutex
@@ -84,6 +88,7 @@ type runCollector struct {
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.runs
 	ch <- c.duration
+	ch <- c.documents
 	ch <- c.completion
 	ch <- c.up
 }
@@ -105,6 +110,7 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstHistogram(c.duration, h.Count, h.Sum,
 			buckets(c.params.DurationBuckets, h), string(o))
 	}
+	ch <- prometheus.MustNewConstMetric(c.documents, prometheus.CounterValue, float64(st.Documents))
 	ch <- prometheus.MustNewConstHistogram(c.completion, st.Completion.Count, st.Completion.Sum,
 		buckets(c.params.CompletionBuckets, st.Completion))
 }

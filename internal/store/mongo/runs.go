@@ -134,6 +134,7 @@ func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.
 	cur, err := s.jobs.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{
 		{Key: "status", Value: 1}, {Key: "created_at", Value: 1}, {Key: "completed_at", Value: 1},
 		{Key: "run_log.started_at", Value: 1}, {Key: "run_log.ended_at", Value: 1}, {Key: "run_log.outcome", Value: 1},
+		{Key: "run_log.collected", Value: 1},
 	}))
 	if err != nil {
 		return nil, s.wrap(err, "run stats")
@@ -151,6 +152,7 @@ func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.
 			}
 			h.Observe(p.DurationBuckets, r.EndedAt.Sub(r.StartedAt).Seconds())
 			st.Runs[intake.RunOutcome(r.Outcome)] = h
+			st.Documents += uint64(max(0, r.Collected))
 		}
 		if d.Status == string(intake.StatusCompleted) && !d.CompletedAt.IsZero() {
 			st.Completion.Observe(p.CompletionBuckets, d.CompletedAt.Sub(d.CreatedAt).Seconds())

@@ -133,7 +133,7 @@ func (s *Store) ListRuns(ctx context.Context, jobID string, after, limit int) ([
 // two queries that return a few rows, counting the buckets in SQL.
 func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
 	st := intake.NewRunStats(p)
-	q := `SELECT outcome, ` + histogramColumns(`ended_at - started_at`, p.DurationBuckets) + `
+	q := `SELECT outcome, coalesce(sum(collected), 0), ` + histogramColumns(`ended_at - started_at`, p.DurationBuckets) + `
 		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`
 	rows, err := s.reader.QueryContext(ctx, q)
 	if err != nil {
@@ -141,13 +141,17 @@ func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var outcome intake.RunOutcome
+		var (
+			outcome intake.RunOutcome
+			docs    uint64
+		)
 		h := intake.NewHistogram(len(p.DurationBuckets))
-		if err := rows.Scan(append([]any{&outcome}, histogramDest(&h)...)...); err != nil {
+		if err := rows.Scan(append([]any{&outcome, &docs}, histogramDest(&h)...)...); err != nil {
 			return nil, s.wrap(err, "run stats")
 		}
 		if _, ok := st.Runs[outcome]; ok {
 			st.Runs[outcome] = h
+			st.Documents += docs
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -314,24 +314,28 @@ func testRunStats(t *testing.T, h Harness) {
 			t.Errorf("empty store: runs %s = %+v, want 0 with 3 buckets", o, h)
 		}
 	}
-	if st.Completion.Count != 0 || len(st.Completion.Buckets) != 2 {
+	if st.Completion.Count != 0 || len(st.Completion.Buckets) != 2 || st.Documents != 0 {
 		t.Errorf("empty store: completion = %+v", st.Completion)
 	}
 
 	jobs := b.create(3)
 	// Job 0: a 0.5 s batch_done run, then a 20 s completing run.
 	b.claimAs(jobs[0].ID, "a1", "pod")
+	b.record(jobs[0].ID, 1, "a1")
+	b.record(jobs[0].ID, 2, "a1")
 	b.clock.Advance(500 * time.Millisecond)
 	if err := b.store.FinishRun(b.ctx, jobs[0].ID, "a1", false); err != nil {
 		t.Fatal(err)
 	}
 	b.claimAs(jobs[0].ID, "a2", "pod")
+	b.record(jobs[0].ID, 3, "a2")
 	b.clock.Advance(20 * time.Second)
 	if err := b.store.FinishRun(b.ctx, jobs[0].ID, "a2", true); err != nil {
 		t.Fatal(err)
 	}
-	// Job 1: an open run, which no histogram counts.
+	// Job 1: an open run, which nothing counts.
 	b.claimAs(jobs[1].ID, "b1", "pod")
+	b.record(jobs[1].ID, 1, "b1")
 	// Job 2: a 3 s failed run.
 	b.claimAs(jobs[2].ID, "c1", "pod")
 	b.clock.Advance(3 * time.Second)
@@ -354,6 +358,9 @@ func testRunStats(t *testing.T, h Harness) {
 			w = intake.NewHistogram(3)
 		}
 		wantHistogram(t, "runs "+string(o), st.Runs[o], w)
+	}
+	if st.Documents != 3 {
+		t.Errorf("Documents = %d, want 3 (recorded by ended runs)", st.Documents)
 	}
 	// Job 0 was created at Epoch and completed 20.5 s later.
 	wantHistogram(t, "completion", st.Completion, intake.Histogram{Count: 1, Sum: 20.5, Buckets: []uint64{0, 1}})
