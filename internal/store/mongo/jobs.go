@@ -378,8 +378,9 @@ func decodeCursor(c string) (string, error) {
 	return string(b), nil
 }
 
-// Cancel cancels a job that is not terminal, releasing any lease, with one
-// findOneAndUpdate.
+// Cancel cancels a job that is not terminal, releasing any lease: it reads
+// the job, then changes it with one findOneAndUpdate whose filter re-checks
+// what it read and which closes a processing job's open run.
 func (s *Store) Cancel(ctx context.Context, id string) (*intake.Job, error) {
 	for range closeRetries {
 		var cur jobDoc

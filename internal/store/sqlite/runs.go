@@ -62,6 +62,7 @@ func closeRun(ctx context.Context, tx *sql.Tx, jobID, owner string, outcome inta
 // processing jobs that match where (a condition on jobs with parameters
 // args starting at ?4). Call it before the jobs lose their lease owner.
 func closeRunsOf(ctx context.Context, tx *sql.Tx, outcome intake.RunOutcome, errText string, now int64, where string, args ...any) error {
+	//nolint:gosec // where is one of the callers' constant conditions; values are parameters.
 	_, err := tx.ExecContext(ctx, `UPDATE job_runs SET ended_at = ?1, error = ?2, collected = `+runCollected+`,
 			outcome = ?3
 		WHERE outcome = 'running' AND (job_id, lease_owner) IN
@@ -133,6 +134,7 @@ func (s *Store) ListRuns(ctx context.Context, jobID string, after, limit int) ([
 // two queries that return a few rows, counting the buckets in SQL.
 func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
 	st := intake.NewRunStats(p)
+	//nolint:gosec // the bucket bounds are numbers formatted here, not input text.
 	q := `SELECT outcome, coalesce(sum(collected), 0), ` + histogramColumns(`ended_at - started_at`, p.DurationBuckets) + `
 		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`
 	rows, err := s.reader.QueryContext(ctx, q)
