@@ -75,7 +75,7 @@ func closingUpdate(d *jobDoc, set bson.D, inc int, outcome intake.RunOutcome, er
 			u[i].Value = append(slices.Clone(u[i].Value.(bson.D)), bson.E{Key: "open_run", Value: ""})
 		}
 	}
-	if d.OpenRun == nil { // claimed by a binary that kept no records
+	if d.OpenRun == nil || d.OpenRun.StartedAt.IsZero() { // claimed by a binary that kept no records
 		return u
 	}
 	r := *d.OpenRun
