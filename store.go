@@ -9,8 +9,8 @@ import (
 // metadata. Implementations (sqlite, postgres, mongo) pass the conformance
 // suite in internal/store/storetest.
 //
-// Every worker mutation (Heartbeat, Plan, RecordDocument, FinishRun,
-// Reschedule, Fail) is fenced by the lease owner: it succeeds only while the
+// Every worker mutation (Heartbeat, Plan, StartBatch, RecordDocument,
+// FinishRun, Reschedule, Fail) is fenced by the lease owner: it succeeds only while the
 // job is processing under that owner, and returns ErrLeaseLost otherwise.
 // Stores read time from the clock they were opened with, so tests can move it.
 type Store interface {
@@ -27,19 +27,25 @@ type Store interface {
 	ListJobs(ctx context.Context, f JobFilter) (*JobPage, error)
 	// Cancel cancels a job that is not terminal and returns it. A
 	// processing job loses its lease, so its worker stops at its next
-	// fenced call. Cancelling a terminal job is an ECONFLICT error.
+	// fenced call, and its open run record ends as RunCancelled in the same
+	// atomic step. Cancelling a terminal job is an ECONFLICT error.
 	Cancel(ctx context.Context, id string) (*Job, error)
 
 	// Claim atomically moves one pending job to processing under a new
 	// lease (Runs+1, StartedAt set on the first claim) and returns it. With
 	// JobID set only that job is claimed; otherwise the pending job with the
 	// oldest AvailableAt (then ID). It returns ErrNoJob when there is none.
+	// The same atomic step opens the run's record (Number = the new Runs,
+	// Worker, LeaseOwner, StartedAt, Outcome RunRunning).
 	Claim(ctx context.Context, p ClaimParams) (*Job, error)
 	// Heartbeat extends the lease of a processing job by ttl.
 	Heartbeat(ctx context.Context, jobID, owner string, ttl time.Duration) error
 	// Plan records the source's plan (Total and the initial checkpoint) and
 	// sets Planned.
 	Plan(ctx context.Context, jobID, owner string, total int, checkpoint []byte) error
+	// StartBatch records on the open run the number of documents it sets
+	// out to collect (a negative batch is an EINVALID error).
+	StartBatch(ctx context.Context, jobID, owner string, batch int) error
 	// RecordDocument stores a document's metadata and the source checkpoint
 	// after it in one atomic step, and sets Collected to doc.Seq. doc.Seq
 	// must be Collected+1; anything else is an ECONFLICT error. The store
@@ -48,22 +54,38 @@ type Store interface {
 	// FinishRun ends a successful run: the job becomes completed when done
 	// is true (Total is then set to Collected if it was unknown), pending
 	// otherwise. Attempts and LastError are reset and the lease released.
+	// The run record ends as RunCompleted when done; otherwise as
+	// RunBatchDone, or RunDrained when the run recorded fewer documents
+	// than the batch it gave StartBatch (the worker stopped early).
 	FinishRun(ctx context.Context, jobID, owner string, done bool) error
 	// Reschedule ends a run that should be retried: the job becomes
 	// scheduled until at, the lease is released, LastError is set, and
-	// Attempts is incremented when countAttempt is true.
+	// Attempts is incremented when countAttempt is true. The run record
+	// ends as RunRescheduled with lastErr.
 	Reschedule(ctx context.Context, jobID, owner string, at time.Time, lastErr string, countAttempt bool) error
-	// Fail ends a run for good: the job becomes failed with lastErr.
+	// Fail ends a run for good: the job becomes failed with lastErr, and
+	// the run record ends as RunFailed with it.
 	Fail(ctx context.Context, jobID, owner, lastErr string) error
 
 	// Maintain promotes due scheduled jobs to pending, and processing jobs
 	// whose lease expired to pending with Attempts+1 (or to failed when that
-	// reaches maxAttempts). It is idempotent and safe to run concurrently
+	// reaches maxAttempts), ending their run records as RunLeaseExpired in
+	// the same atomic step. It is idempotent and safe to run concurrently
 	// from several replicas. It returns the IDs of the jobs it made
 	// pending so that dispatch can announce them.
 	Maintain(ctx context.Context, maxAttempts int) (*MaintainResult, error)
 	// Stats counts jobs by status and reports queue health, for metrics.
 	Stats(ctx context.Context) (*Stats, error)
+
+	// ListRuns returns the run records of a job in Number order, a page at
+	// a time; the cursor is the last Number seen. A job that does not
+	// exist has none. Records of runs that ended have their Collected
+	// (documents recorded by the run), EndedAt, Outcome and Error set.
+	ListRuns(ctx context.Context, jobID string, after, limit int) ([]*Run, error)
+	// RunStats summarises every ended run record and every completed job
+	// into the histogram buckets of p, for metrics that do not depend on
+	// scraping the workers.
+	RunStats(ctx context.Context, p RunStatsParams) (*RunStats, error)
 
 	// GetDocument returns the document of a job by sequence number.
 	GetDocument(ctx context.Context, jobID string, seq int) (*Document, error)
@@ -98,6 +120,9 @@ type ClaimParams struct {
 	LeaseTTL time.Duration
 	// JobID, when set, restricts the claim to that job.
 	JobID string
+	// Worker identifies the claiming worker process in the run record
+	// (INTAKE_WORKER_ID: the host or pod name); Owner when empty.
+	Worker string
 }
 
 // JobFilter selects a page of jobs.

@@ -44,7 +44,7 @@ readonly KEDA_HEALTH_PORT=$((API_PORT + 1002))
 readonly KEDA_GRPC_PORT=$((API_PORT + 1003))
 readonly KWOK_PORT=$((API_PORT + 1004))
 readonly KUBECONFIG_FILE=$STATE/kubeconfig
-readonly PROM_OPERATOR_VERSION=v0.95.2
+readonly PROM_OPERATOR_VERSION=v0.80.1
 export KUBECONFIG=$KUBECONFIG_FILE
 
 die() {
@@ -125,7 +125,8 @@ prom_crds() {
   local mod
   mod=$(cd "$(mktemp -d)" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROM_OPERATOR_VERSION" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [[ -d $mod/example/prometheus-operator-crd ]] || die "no CRDs in prometheus-operator $PROM_OPERATOR_VERSION"
+  [[ -n $mod && -d $mod/example/prometheus-operator-crd ]] ||
+    die "prometheus-operator $PROM_OPERATOR_VERSION: its module (with the CRDs) could not be downloaded"
   mkdir -p "$dir.tmp"
   cp "$mod"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,podmonitors,prometheusrules}.yaml "$dir.tmp/"
   chmod u+w "$dir.tmp"/*
@@ -163,7 +164,6 @@ clusters:
     cluster:
       server: https://127.0.0.1:$API_PORT
       certificate-authority: $STATE/pki/apiserver/apiserver.crt
-      tls-server-name: localhost
 users:
   - name: admin
     user:
@@ -203,7 +203,7 @@ up() {
     --authorization-kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
     --service-account-private-key-file "$STATE/pki/sa.key" --use-service-account-credentials \
-    --controllers '*,-nodelifecycle,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-route-controller'
+    --controllers '*,-node-lifecycle-controller,-taint-eviction-controller,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller'
   wait_for kube-controller-manager curl -fsSk "https://127.0.0.1:$KCM_PORT/healthz"
 
   kc apply --server-side --force-conflicts -f "$TOOLS/keda-crds/" >/dev/null

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -145,6 +144,8 @@ func (a *app) checkSchema(ctx context.Context) error {
 // apiHandler builds the API, UI and /metrics handler.
 func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 	a.registry.MustRegister(telemetry.NewQueueCollector(a.store, 2*time.Second, 5*time.Second, a.logger))
+	// Run metrics from the run records: right when workers are never scraped.
+	a.registry.MustRegister(telemetry.NewRunCollector(a.store, 5*time.Second, 10*time.Second, a.logger))
 	h, err := api.NewServer(api.Config{
 		APIKeys:      a.cfg.APIKeys,
 		AuthDisabled: authDisabled,
@@ -173,7 +174,6 @@ func (a *app) metricsHandler() http.Handler {
 }
 
 func (a *app) worker() (*worker.Worker, error) {
-	host, _ := os.Hostname()
 	return worker.New(worker.Config{
 		Concurrency:   a.cfg.WorkerConcurrency,
 		LeaseTTL:      a.cfg.LeaseTTL,
@@ -183,7 +183,7 @@ func (a *app) worker() (*worker.Worker, error) {
 		ShutdownGrace: a.cfg.ShutdownTimeout,
 		BackoffBase:   a.cfg.RetryBackoffBase,
 		BackoffMax:    a.cfg.RetryBackoffMax,
-		Identity:      host,
+		Identity:      a.cfg.WorkerID, // the host name when empty
 	}, a.store, a.blobs, a.sources, a.disp, a.logger, a.registry)
 }
 

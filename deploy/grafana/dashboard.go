@@ -16,8 +16,12 @@
 // exported identically by every API replica, so it is aggregated with max,
 // never sum. Throughput that must be right when every worker is a
 // short-lived `work --once` process, which exports no metrics, is derived
-// from that snapshot with deriv over a subquery; panels built on worker
-// counters say that they count long-running workers only.
+// from that snapshot with deriv over a subquery. Run counts, run durations
+// and job completion times come from the run records in the store
+// (intake_recorded_*), exported the same way by every API replica and so
+// aggregated with max as well; worker counters (per source type) are
+// shown beside them where long-running workers are scraped. Every panel
+// answers when only `work --once` pods do the work.
 package grafana
 
 import (
@@ -59,9 +63,17 @@ func quantile(phi, by, bucket string) string {
 	return "histogram_quantile(" + phi + ", sum by (" + by + ") (" + rate(bucket) + "))"
 }
 
+// recorded is the per-second rate of a run-record counter or histogram
+// series, taken over the replicas' max: every API replica exports the same
+// values from the store.
+func recorded(selector, by string) string {
+	return "max by (" + by + ") (" + rate(selector) + ")"
+}
+
 const (
-	longRunning = " Counted by long-running workers (`intake work`, `intake dev`) only: `work --once` pods export no metrics."
 	fromStore   = " Derived from the queue snapshot that `intake serve` reads from the store, so it includes the work of `work --once` pods."
+	fromRecords = " From the run records in the store (`intake serve` exports them), so it includes every run of `work --once` pods."
+	perSource   = " Series marked (long-running workers) come from the workers' own counters, per source type, where `intake work` pools are scraped."
 )
 
 // Dashboard returns the dashboard as Grafana JSON, indented, with a
@@ -119,10 +131,11 @@ func build() *model {
 		q(`60 * sum(`+rate(`intake_jobs_created_total`)+`)`, "created"),
 		q(`60 * `+storeDeriv(`intake_jobs{status="completed"}`), "completed"),
 		q(`60 * `+storeDeriv(`intake_jobs{status="failed"}`), "failed")))
-	b.add(12, 8, timeseries("Job completion time", "Time from a job's creation to its completion."+longRunning, "s",
-		q(quantile("0.5", "le", `intake_job_completion_seconds_bucket`), "p50"),
-		q(quantile("0.95", "le", `intake_job_completion_seconds_bucket`), "p95"),
-		q(quantile("0.99", "le", `intake_job_completion_seconds_bucket`), "p99")))
+	b.add(12, 8, timeseries("Job completion time", "Time from a job's creation to its completion."+fromRecords+perSource, "s",
+		q(`histogram_quantile(0.5, `+recorded(`intake_recorded_job_completion_seconds_bucket`, "le")+`)`, "p50"),
+		q(`histogram_quantile(0.95, `+recorded(`intake_recorded_job_completion_seconds_bucket`, "le")+`)`, "p95"),
+		q(`histogram_quantile(0.99, `+recorded(`intake_recorded_job_completion_seconds_bucket`, "le")+`)`, "p99"),
+		q(quantile("0.95", "le, source_type", `intake_job_completion_seconds_bucket`), "p95 {{source_type}} (long-running workers)")))
 	b.add(12, 8, timeseries("Oldest pending job", "Time since the oldest pending job became claimable. Growing while workers run means they cannot keep up; growing with no claims means workers or KEDA are down.", "s",
 		q(`max(intake_queue_oldest_pending_age_seconds)`, "oldest pending")))
 	b.add(12, 8, timeseries("POST /create-job batch size", "num_jobs of accepted POST /create-job requests.", "short",
@@ -136,29 +149,34 @@ func build() *model {
 	b.add(12, 8, timeseries("Document bytes per second", "Bytes of recorded documents per second, from the store and per source type (long-running workers only).", "Bps",
 		q(storeDeriv(`intake_documents_stored_bytes`), "stored (store)"),
 		q(`sum by (source_type) (`+rate(`intake_document_bytes_total`)+`)`, "collected: {{source_type}}")))
-	b.add(8, 8, timeseries("Worker runs by outcome", "Finished runs (one batch of one job) per second by outcome."+longRunning, "ops",
-		q(`sum by (outcome) (`+rate(`intake_worker_runs_total`)+`)`, "{{outcome}}")))
-	b.add(8, 8, timeseries("Run duration", "Claim to release of one run, per source type."+longRunning, "s",
-		q(quantile("0.5", "le, source_type", `intake_worker_run_duration_seconds_bucket`), "p50 {{source_type}}"),
-		q(quantile("0.95", "le, source_type", `intake_worker_run_duration_seconds_bucket`), "p95 {{source_type}}")))
-	b.add(8, 8, timeseries("Claims by result", "Claim attempts per second: claimed, empty (nothing pending) or error."+longRunning, "ops",
-		q(`sum by (result) (`+rate(`intake_worker_claims_total`)+`)`, "{{result}}")))
+	b.add(8, 8, timeseries("Worker runs by outcome", "Runs (one batch of one job) ended per second by outcome: completed, batch_done, drained, rescheduled, failed, lease_expired, cancelled."+fromRecords, "ops",
+		q(recorded(`intake_recorded_runs_total`, "outcome"), "{{outcome}}")))
+	b.add(8, 8, timeseries("Run duration", "Claim to release of one run, all outcomes."+fromRecords+perSource, "s",
+		q(`histogram_quantile(0.5, sum by (le) (`+recorded(`intake_recorded_run_duration_seconds_bucket`, "le, outcome")+`))`, "p50"),
+		q(`histogram_quantile(0.95, sum by (le) (`+recorded(`intake_recorded_run_duration_seconds_bucket`, "le, outcome")+`))`, "p95"),
+		q(quantile("0.95", "le, source_type", `intake_worker_run_duration_seconds_bucket`), "p95 {{source_type}} (long-running workers)")))
+	b.add(8, 8, timeseries("Claims by result", "Runs ended per second (from the run records: every claim that ran), and claim attempts by result where long-running workers are scraped: claimed, empty (nothing pending) or error.", "ops",
+		q(`sum(`+recorded(`intake_recorded_runs_total`, "outcome")+`)`, "runs ended (store)"),
+		q(`sum by (result) (`+rate(`intake_worker_claims_total`)+`)`, "{{result}} (long-running workers)")))
 	b.add(12, 8, timeseries("Active runs", "Runs in progress in long-running workers, against jobs processing store-wide (which includes `work --once` pods).", "short",
 		q(`sum(intake_worker_active_runs)`, "active runs (long-running workers)"),
 		q(`max(intake_jobs{status="processing"})`, "processing (store)")))
-	b.add(12, 8, timeseries("Batch size", "Mean number of documents a run set out to collect, per source type."+longRunning, "short",
-		q(`sum by (source_type) (`+rate(`intake_worker_batch_size_sum`)+`) / sum by (source_type) (`+rate(`intake_worker_batch_size_count`)+`)`, "{{source_type}}")))
+	b.add(12, 8, timeseries("Batch size", "Mean number of documents a run collected (from the run records), and a run set out to collect per source type (long-running workers).", "short",
+		q(`max(`+rate(`intake_recorded_run_documents_total`)+`) / sum(`+recorded(`intake_recorded_runs_total`, "outcome")+`)`, "documents per run (store)"),
+		q(`sum by (source_type) (`+rate(`intake_worker_batch_size_sum`)+`) / sum by (source_type) (`+rate(`intake_worker_batch_size_count`)+`)`, "{{source_type}} (long-running workers)")))
 
 	b.section("Errors and failure analysis", false)
 	b.add(12, 8, timeseries("Job failure ratio", "Share of jobs ending failed among jobs ending (from the store), and of runs ending failed (long-running workers only).", "percentunit",
 		q(storeDeriv(`intake_jobs{status="failed"}`)+` / (`+storeDeriv(`intake_jobs{status="failed"}`)+` + `+storeDeriv(`intake_jobs{status="completed"}`)+`)`, "jobs (store)"),
 		q(`(sum(`+rate(`intake_worker_runs_total{outcome="failed"}`)+`) or vector(0)) / sum(`+rate(`intake_worker_runs_total`)+`)`, "runs (long-running workers)")))
-	b.add(12, 8, timeseries("Runs not finished cleanly", "Runs that failed, lost their lease or were drained on shutdown, per source type and outcome."+longRunning, "ops",
-		// The outcomes are not initialised at zero: show failed 0 per
-		// source type that ran.
-		q(`sum by (source_type, outcome) (`+rate(`intake_worker_runs_total{outcome=~"failed|lease_lost|drained"}`)+`) or label_replace(0 * sum by (source_type) (`+rate(`intake_worker_runs_total`)+`), "outcome", "failed", "", "")`, "{{outcome}}: {{source_type}}")))
-	b.add(8, 8, timeseries("Document errors", "Failed collection steps per source type and kind: source, blob, store, retry_after (the job was put back) or permanent (the job failed)."+longRunning, "ops",
-		q(`sum by (source_type, kind) (`+rate(`intake_document_errors_total`)+`)`, "{{kind}}: {{source_type}}")))
+	b.add(12, 8, timeseries("Runs not finished cleanly", "Runs that were rescheduled, failed, lost their lease, were drained on shutdown or cancelled."+fromRecords+perSource, "ops",
+		q(recorded(`intake_recorded_runs_total{outcome=~"rescheduled|failed|lease_expired|drained|cancelled"}`, "outcome"), "{{outcome}}"),
+		// The worker's outcomes are not initialised at zero: show failed 0
+		// per source type that ran.
+		q(`sum by (source_type, outcome) (`+rate(`intake_worker_runs_total{outcome=~"failed|lease_lost|drained"}`)+`) or label_replace(0 * sum by (source_type) (`+rate(`intake_worker_runs_total`)+`), "outcome", "failed", "", "")`, "{{outcome}}: {{source_type}} (long-running workers)")))
+	b.add(8, 8, timeseries("Document errors", "Runs ended by an error (from the run records: rescheduled for a retry, or failed), and failed collection steps per source type and kind where long-running workers are scraped: source, blob, store, retry_after (the job was put back) or permanent (the job failed).", "ops",
+		q(recorded(`intake_recorded_runs_total{outcome=~"rescheduled|failed"}`, "outcome"), "runs {{outcome}} (store)"),
+		q(`sum by (source_type, kind) (`+rate(`intake_document_errors_total`)+`)`, "{{kind}}: {{source_type}} (long-running workers)")))
 	b.add(8, 8, timeseries("Lease expiries and maintenance", "Jobs the maintenance loop promoted or took back from crashed or stuck workers (lease_expired*), and failed maintenance passes.", "ops",
 		q(`sum by (action) (`+rate(`intake_maintenance_jobs_total`)+`)`, "{{action}}"),
 		// outcome="error" is not initialised at zero: fall back to 0 per task.
@@ -175,7 +193,7 @@ func build() *model {
 		q(`sum by (operation) (`+rate(`intake_blob_bytes_total`)+`)`, "{{operation}}")))
 	b.add(8, 8, timeseries("Blob operations", "Blob storage calls per second by operation and outcome.", "ops",
 		q(`sum by (operation, outcome) (`+rate(`intake_blob_operations_total`)+`)`, "{{operation}} {{outcome}}")))
-	b.add(8, 8, timeseries("Blob latency", "95th and 99th percentile of blob storage calls per operation (uploads happen in workers; the API reads blobs for downloads)."+longRunning, "s",
+	b.add(8, 8, timeseries("Blob latency", "95th and 99th percentile of blob storage calls per operation, in every scraped process: the API's downloads (get) and orphan sweeps (list, delete), and the uploads (put) of long-running workers; `work --once` pods export none.", "s",
 		q(quantile("0.95", "le, operation", `intake_blob_operation_duration_seconds_bucket`), "p95 {{operation}}"),
 		q(quantile("0.99", "le, operation", `intake_blob_operation_duration_seconds_bucket`), "p99 {{operation}}")))
 	b.add(8, 8, timeseries("Blob error ratio", "Share of blob storage calls that failed, per operation.", "percentunit",
@@ -198,8 +216,9 @@ func build() *model {
 		q(quantile("0.95", "le, route", `intake_http_request_duration_seconds_bucket{route!="/metrics"}`), "{{route}}")))
 	b.add(12, 8, timeseries("Requests in flight", "Requests being served, all replicas.", "short",
 		q(`sum(intake_http_requests_in_flight)`, "in flight")))
-	b.add(12, 8, timeseries("Queue snapshot per replica", "Whether each API replica's last read of the queue snapshot from the store succeeded (1) or not (0).", "short",
-		q(`intake_queue_stats_up`, "{{instance}}")))
+	b.add(12, 8, timeseries("Queue snapshot per replica", "Whether each API replica's last read of the queue snapshot and of the run records from the store succeeded (1) or not (0).", "short",
+		q(`intake_queue_stats_up`, "queue: {{instance}}"),
+		q(`intake_run_stats_up`, "runs: {{instance}}")))
 
 	b.section("Job store", true)
 	b.add(12, 8, timeseries("Store operations", "Job store calls per second by operation.", "ops",

@@ -227,17 +227,14 @@ func recordedNames(t *testing.T) []string {
 	return names
 }
 
-// workerOnly are the recorded series only long-running workers feed; with
-// work --once workers alone they are rightly empty, which is why the
-// dashboard derives throughput from the store.
-var workerOnly = []string{"intake:worker_runs:rate5m", "intake:documents_collected:rate5m"}
-
 // TestLivePrometheus runs Debian's prometheus, with the rule files, against
 // a real `intake serve` and intake workers on loopback. Phase "work-once":
-// only short-lived `work --once` processes do the work, as under KEDA; the
-// dashboard's queries must still answer, and the store-derived series must
-// count every document. Phase "long-running": a scraped `intake work`
-// does more jobs; every query, worker series included, answers.
+// only short-lived `work --once` processes do the work, as under KEDA, and
+// no worker is ever scraped; every recording rule and every dashboard panel
+// must still answer, and the series `serve` derives from the store (the
+// queue snapshot and the run records) must count every document and every
+// run. Phase "long-running": a scraped `intake work` does more jobs; every
+// query, worker series included, answers.
 func TestLivePrometheus(t *testing.T) {
 	promBin := testenv.LookPath(t, "prometheus", installHow)
 	if testing.Short() {
@@ -299,14 +296,16 @@ scrape_configs:
 		// below show up as throughput.
 		prom.waitValue(t, "intake:documents_stored:max", 0)
 		jobs := createJobs(t, api, 3)
-		for i := 0; !allCompleted(t, api, jobs); i++ {
-			if i == 30 {
-				t.Fatalf("jobs not completed after %d work --once processes", i)
+		processes := 0
+		for ; !allCompleted(t, api, jobs); processes++ {
+			if processes == 30 {
+				t.Fatalf("jobs not completed after %d work --once processes", processes)
 			}
-			// One short-lived process per batch, as KEDA runs them.
+			// One short-lived process per batch, as KEDA runs them, each
+			// named as the chart names it: by its pod.
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			cmd := exec.CommandContext(ctx, intake, "work", "--once")
-			cmd.Env = env
+			cmd.Env = append(slices.Clip(env), fmt.Sprintf("INTAKE_WORKER_ID=intake-worker-once-%d", processes))
 			out, err := cmd.CombinedOutput()
 			cancel()
 			if err != nil {
@@ -314,27 +313,52 @@ scrape_configs:
 			}
 		}
 		documents += collected(t, api, jobs)
+		// Every process claimed a job (three were pending until the
+		// last run): the run history names each of them once.
+		seen := map[string]bool{}
+		for _, id := range jobs {
+			s := status(t, api, id)
+			sum := 0
+			for _, r := range s.RunHistory {
+				if !strings.HasPrefix(r.Worker, "intake-worker-once-") || seen[r.Worker] || r.Outcome == "running" {
+					t.Errorf("job %s: run %+v", id, r)
+				}
+				seen[r.Worker] = true
+				sum += r.Collected
+			}
+			if sum != s.Progress.Collected || s.RunHistory[len(s.RunHistory)-1].Outcome != "completed" {
+				t.Errorf("job %s: runs %+v collected %d of %d", id, s.RunHistory, sum, s.Progress.Collected)
+			}
+		}
+		if len(seen) != processes {
+			t.Errorf("%d work --once processes, %d in the run histories", processes, len(seen))
+		}
+		// A download: serve reads the blob (the blob latency panel).
+		download(t, api, jobs[0])
+
 		prom.waitValue(t, "intake:documents_stored:max", float64(documents))
 		prom.waitValue(t, `intake:jobs:max{status="completed"}`, 3)
 		// Nothing scraped a worker: the worker counters are absent, and
-		// the store-derived throughput still saw every document.
+		// the series from the store still saw every document and run.
 		prom.waitEmpty(t, "intake_worker_runs_total")
 		prom.waitNonEmpty(t, "throughput from the store", "max_over_time(intake:documents_stored:deriv5m[5m]) > 0")
 		prom.waitNonEmpty(t, "throughput from the store", "max_over_time(intake:jobs_completed:deriv5m[5m]) > 0")
-		// Recording rules: all answer but the two fed only by worker
-		// counters. Dashboard panels: each answers with at least one of
-		// its queries (a panel may pair a store-derived series with a
-		// worker counter), except the panels the dashboard itself marks
-		// as counted by long-running workers only.
+		prom.waitValue(t, `sum(max by (outcome) (intake_recorded_runs_total))`, float64(processes))
+		prom.waitValue(t, `max(intake_recorded_runs_total{outcome="completed"})`, 3)
+		prom.waitValue(t, `max(intake_recorded_run_documents_total)`, float64(documents))
+		prom.waitValue(t, `max(intake_recorded_job_completion_seconds_count)`, 3)
+		prom.waitNonEmpty(t, "runs from the records", `max_over_time(intake:runs:rate5m{outcome="batch_done"}[5m]) > 0`)
+		prom.waitNonEmpty(t, "run durations from the records", `max_over_time(intake:run_duration_seconds:p95_rate5m[5m]) > 0`)
+		prom.waitNonEmpty(t, "completion times from the records", `max_over_time(intake:job_completion_seconds:p95_rate5m[5m]) > 0`)
+		// Every recording rule answers, and every dashboard panel with at
+		// least one of its queries (a panel may pair a series from the
+		// store with a worker counter).
 		var rules []liveQuery
 		panels := map[string][]liveQuery{}
 		for _, q := range queries(t) {
-			switch {
-			case q.panel == "" && slices.Contains(workerOnly, q.expr):
-				prom.waitEmpty(t, q.expr)
-			case q.panel == "":
+			if q.panel == "" {
 				rules = append(rules, q)
-			case !q.workerOnly:
+			} else {
 				panels[q.panel] = append(panels[q.panel], q)
 			}
 		}
@@ -365,17 +389,11 @@ scrape_configs:
 }
 
 // liveQuery is a query the live test sends, and where it comes from: a
-// recording rule (panel empty) or a dashboard panel, which may say that it
-// is counted by long-running workers only.
+// recording rule (panel empty) or a dashboard panel.
 type liveQuery struct {
 	from, expr string
 	panel      string
-	workerOnly bool
 }
-
-// workerOnlyMarker is how the dashboard describes a panel that only
-// long-running workers feed.
-const workerOnlyMarker = "`work --once` pods export no metrics"
 
 // queries returns the recording rules and the dashboard's queries
 // (deploy/grafana/dashboards/intake.json, Grafana variables substituted).
@@ -403,13 +421,11 @@ func queries(t *testing.T) []liveQuery {
 					pm, _ := p.(map[string]any)
 					targets, _ := pm["targets"].([]any)
 					title := fmt.Sprint(pm["title"])
-					desc, _ := pm["description"].(string)
 					for _, tg := range targets {
 						if tm, ok := tg.(map[string]any); ok {
 							if e, ok := tm["expr"].(string); ok && e != "" {
 								from := fmt.Sprintf("dashboard panel %q (refId %v)", title, tm["refId"])
-								exprs = append(exprs, liveQuery{from: from, expr: expand(e), panel: title,
-									workerOnly: strings.Contains(desc, workerOnlyMarker)})
+								exprs = append(exprs, liveQuery{from: from, expr: expand(e), panel: title})
 							}
 						}
 					}
@@ -648,6 +664,25 @@ type jobStatus struct {
 	Progress struct {
 		Collected int `json:"collected"`
 	} `json:"progress"`
+	RunHistory []struct {
+		Worker    string `json:"worker"`
+		Collected int    `json:"collected"`
+		Outcome   string `json:"outcome"`
+	} `json:"run_history"`
+}
+
+// download reads the first document of a job through the API.
+func download(t *testing.T, api, id string) {
+	t.Helper()
+	resp, err := http.Get(api + "/api/v1/jobs/" + id + "/documents/1/content")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, _ := io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK || n == 0 {
+		t.Fatalf("download document 1 of job %s: HTTP %d, %d bytes", id, resp.StatusCode, n)
+	}
 }
 
 func status(t *testing.T, api, id string) jobStatus {

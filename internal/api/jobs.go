@@ -149,7 +149,7 @@ type jobOutput struct {
 // errJobNotFound answers ids that cannot name a job without asking the store.
 var errJobNotFound = intake.Errorf(intake.ENOTFOUND, "job not found")
 
-// handleStatus returns a job's status and progress.
+// handleStatus returns a job's status, progress and run history.
 func handleStatus(store intake.Store, p *problems) func(context.Context, *jobIDInput) (*jobOutput, error) {
 	return func(ctx context.Context, in *jobIDInput) (*jobOutput, error) {
 		if !intake.ValidID(in.JobID) {
@@ -159,7 +159,13 @@ func handleStatus(store intake.Store, p *problems) func(context.Context, *jobIDI
 		if err != nil {
 			return nil, p.from(ctx, fmt.Errorf("get job: %w", err))
 		}
-		return &jobOutput{Body: newJobView(j)}, nil
+		runs, err := runHistory(ctx, store, j)
+		if err != nil {
+			return nil, p.from(ctx, err)
+		}
+		v := newJobView(j)
+		v.RunHistory = runs
+		return &jobOutput{Body: v}, nil
 	}
 }
 

@@ -110,7 +110,7 @@ func (s *server) routes(api huma.API, mux *http.ServeMux, metricsHandler http.Ha
 	}, handleListJobs(store, p))
 	huma.Register(api, huma.Operation{
 		OperationID: "get-job-status", Method: http.MethodGet, Path: "/api/v1/jobs/status/{job_id}", Tags: []string{"jobs"},
-		Summary:  "Get a job's status and progress",
+		Summary:  "Get a job's status, progress and run history",
 		Security: bearer,
 		Errors:   []int{http.StatusUnauthorized, http.StatusNotFound, http.StatusServiceUnavailable},
 	}, handleStatus(store, p))

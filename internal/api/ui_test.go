@@ -98,7 +98,7 @@ func (b *browser) done(t *testing.T) {
 // work runs the real worker pool against the bundle's store and blobs until
 // ctx ends, with a small per-document delay so progress shows between polls.
 func work(ctx context.Context, t *testing.T, bn *bundle) {
-	w, err := worker.New(worker.Config{Concurrency: 2, PollInterval: 100 * time.Millisecond},
+	w, err := worker.New(worker.Config{Concurrency: 2, PollInterval: 100 * time.Millisecond, Identity: "intake-worker-5b7c9-q2x8m"},
 		bn.store, bn.blobs, intake.NewSources(filings.New(15*time.Millisecond)), bn.disp,
 		slog.New(slog.DiscardHandler), nil)
 	if err != nil {
@@ -168,6 +168,15 @@ func TestWebUI(t *testing.T) {
 	}
 	if docRows < 30 || docRows > 50 || detailStatus != "completed" {
 		t.Fatalf("detail: status %q with %d documents, want completed with 30-50", detailStatus, docRows)
+	}
+	// The run history: three or four runs, the last one completed the job.
+	runs, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("#runs-body tr")].map(r => r.querySelector(".badge").textContent + " " + r.children[1].textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) < 3 || len(runs) > 4 || !strings.HasPrefix(runs[len(runs)-1], "completed ") {
+		t.Errorf("run history rows %q, want 3 or 4 ending with completed", runs)
 	}
 	if *update {
 		png, err := chromedp.Run(br.ctx, chromedp.FullScreenshot(100))

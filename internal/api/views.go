@@ -46,6 +46,7 @@ type jobView struct {
 	StartedAt   *time.Time    `json:"started_at,omitempty" doc:"First claim."`
 	CompletedAt *time.Time    `json:"completed_at,omitempty" doc:"When the job reached a terminal status."`
 	Links       jobLinks      `json:"links"`
+	RunHistory  []runView     `json:"run_history,omitempty" doc:"Only in GET /api/v1/jobs/status/{job_id}: the job's runs in order (the latest 100; absent before the first claim), an audit trail of which worker collected which documents, when, and how each run ended."`
 }
 
 func newJobView(j *intake.Job) jobView {

@@ -57,6 +57,7 @@ type Config struct {
 	ShutdownTimeout     time.Duration   `env:"INTAKE_SHUTDOWN_TIMEOUT" envDefault:"25s" desc:"Grace period on SIGTERM/SIGINT: HTTP requests and in-flight documents get this long to finish before they are abandoned."`
 	RetryBackoffBase    time.Duration   `env:"INTAKE_RETRY_BACKOFF_BASE" envDefault:"5s" desc:"First retry delay of a failed run; it doubles per attempt, with full jitter."`
 	RetryBackoffMax     time.Duration   `env:"INTAKE_RETRY_BACKOFF_MAX" envDefault:"10m" desc:"Largest retry delay."`
+	WorkerID            string          `env:"INTAKE_WORKER_ID" desc:"Names the worker process in the run history of every job it collects (up to 63 of A-Z a-z 0-9 . _ -); empty means the host name. The Helm chart sets it to the pod name."`
 	JobID               string          `env:"INTAKE_JOB_ID" alias:"JOB_ID" desc:"The job work --once claims when no argument names one (KEDA passes it)."`
 
 	FilingsDelay time.Duration `env:"INTAKE_FILINGS_DELAY" envDefault:"1s" desc:"Simulated download latency per filings document; 0 disables it."`
@@ -117,6 +118,7 @@ func (s Secret) LogValue() slog.Value {
 }
 
 var (
+	workerID   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	secretName = regexp.MustCompile(`^INTAKE_SECRET_([A-Z0-9_]+?)(_FILE|_HOSTS)?$`)
 	dbName     = regexp.MustCompile(`^INTAKE_SOURCE_DB_([A-Z0-9_]+?)_URL(_FILE)?$`)
 )
@@ -270,6 +272,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("INTAKE_MAX_ATTEMPTS: must be at least 1, not %d", c.MaxAttempts)
 	case c.WorkerConcurrency < 1 || c.WorkerConcurrency > 256:
 		return fmt.Errorf("INTAKE_WORKER_CONCURRENCY: must be between 1 and 256, not %d", c.WorkerConcurrency)
+	case c.WorkerID != "" && !workerID.MatchString(c.WorkerID):
+		return fmt.Errorf("INTAKE_WORKER_ID: must be 1 to 63 of A-Z a-z 0-9 . _ - starting with a letter or digit, not %q", c.WorkerID)
 	case c.WorkerPollInterval < 10*time.Millisecond:
 		return fmt.Errorf("INTAKE_WORKER_POLL_INTERVAL: must be at least 10ms, not %s", c.WorkerPollInterval)
 	case c.MaintenanceInterval < 100*time.Millisecond:

@@ -18,6 +18,7 @@ var storeOps = []string{
 	"create_jobs", "get_job", "list_jobs", "cancel", "claim", "heartbeat", "plan",
 	"record_document", "finish_run", "reschedule", "fail", "maintain", "stats",
 	"get_document", "list_documents", "referenced_blob_keys", "ping", "close",
+	"start_batch", "list_runs", "run_stats",
 }
 
 // InstrumentStore returns s with every call counted in
@@ -82,6 +83,21 @@ func (s *store) RecordDocument(ctx context.Context, owner string, doc *intake.Do
 func (s *store) FinishRun(ctx context.Context, jobID, owner string, done bool) (err error) {
 	defer s.m.observe("finish_run", time.Now(), &err)
 	return s.next.FinishRun(ctx, jobID, owner, done)
+}
+
+func (s *store) StartBatch(ctx context.Context, jobID, owner string, batch int) (err error) {
+	defer s.m.observe("start_batch", time.Now(), &err)
+	return s.next.StartBatch(ctx, jobID, owner, batch)
+}
+
+func (s *store) ListRuns(ctx context.Context, jobID string, after, limit int) (_ []*intake.Run, err error) {
+	defer s.m.observe("list_runs", time.Now(), &err)
+	return s.next.ListRuns(ctx, jobID, after, limit)
+}
+
+func (s *store) RunStats(ctx context.Context, p intake.RunStatsParams) (_ *intake.RunStats, err error) {
+	defer s.m.observe("run_stats", time.Now(), &err)
+	return s.next.RunStats(ctx, p)
 }
 
 func (s *store) Reschedule(ctx context.Context, jobID, owner string, at time.Time, lastErr string, countAttempt bool) (err error) {

@@ -57,7 +57,9 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) 
 		return false, nil
 	}
 	owner := w.newOwner()
-	job, err := w.store.Claim(hard, intake.ClaimParams{Owner: owner, LeaseTTL: w.cfg.LeaseTTL, JobID: jobID})
+	job, err := w.store.Claim(hard, intake.ClaimParams{
+		Owner: owner, LeaseTTL: w.cfg.LeaseTTL, JobID: jobID, Worker: w.cfg.Identity,
+	})
 	switch {
 	case errors.Is(err, intake.ErrNoJob) || intake.ErrorCode(err) == intake.ENOTFOUND:
 		w.metrics.claims.WithLabelValues("empty").Inc()
@@ -151,6 +153,12 @@ func (w *Worker) collect(stop, ctx context.Context, r *run) error {
 	}
 	r.batch = w.batchSize(r)
 	w.metrics.batchSize.WithLabelValues(r.label).Observe(float64(r.batch))
+	// The run record keeps the batch: FinishRun tells a drained run from
+	// a finished batch by it.
+	if err := w.store.StartBatch(ctx, r.job.ID, r.owner, r.batch); err != nil {
+		w.countDocError(ctx, r, err, kindStore)
+		return fmt.Errorf("record batch: %w", err)
+	}
 	for range r.batch {
 		select {
 		case <-stop.Done(): // the worker is stopping: end the batch here
@@ -398,7 +406,8 @@ func (w *Worker) newOwner() string {
 	return w.cfg.Identity + "-" + hex.EncodeToString(b[:])
 }
 
-// sanitizeIdentity maps an identity to at most 48 characters of
+// sanitizeIdentity maps an identity to at most 63 characters (a
+// Kubernetes pod name) of
 // [A-Za-z0-9._-] that start with a letter or digit.
 func sanitizeIdentity(s string) string {
 	s = strings.Map(func(r rune) rune {
@@ -409,8 +418,8 @@ func sanitizeIdentity(s string) string {
 		return '-'
 	}, s)
 	s = strings.TrimLeft(s, "._-")
-	if len(s) > 48 {
-		s = s[:48]
+	if len(s) > 63 {
+		s = s[:63]
 	}
 	if s == "" {
 		return "worker"

@@ -54,8 +54,9 @@ type Config struct {
 	// document is abandoned and the job released. Default 25s, inside
 	// Kubernetes' default 30s termination grace period.
 	ShutdownGrace time.Duration
-	// Identity names this worker process in lease owners and blob keys.
-	// Characters outside [A-Za-z0-9._-] are replaced. Default the hostname.
+	// Identity names this worker process in run records, lease owners and
+	// blob keys. Characters outside [A-Za-z0-9._-] are replaced. Default
+	// the host name.
 	Identity string
 	// Clock returns the current time for backoff deadlines and document
 	// timestamps; it should be the store's clock. Default time.Now.

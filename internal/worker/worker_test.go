@@ -848,7 +848,7 @@ func TestSanitizeIdentity(t *testing.T) {
 		{"..hidden", "hidden"},
 		{"", "worker"},
 		{"---", "worker"},
-		{strings.Repeat("a", 60), strings.Repeat("a", 48)},
+		{strings.Repeat("a", 70), strings.Repeat("a", 63)},
 	}
 	for _, tt := range tests {
 		if got := sanitizeIdentity(tt.in); got != tt.want {

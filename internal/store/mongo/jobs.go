@@ -378,36 +378,53 @@ func decodeCursor(c string) (string, error) {
 	return string(b), nil
 }
 
-// cancellable lists the statuses Cancel changes.
-var cancellable = []string{string(intake.StatusPending), string(intake.StatusScheduled), string(intake.StatusProcessing)}
-
-// Cancel cancels a job that is not terminal, releasing any lease, with one
-// findOneAndUpdate.
+// Cancel cancels a job that is not terminal, releasing any lease: it reads
+// the job, then changes it with one findOneAndUpdate whose filter re-checks
+// what it read and which closes a processing job's open run.
 func (s *Store) Cancel(ctx context.Context, id string) (*intake.Job, error) {
-	now := s.now()
-	var d jobDoc
-	err := s.jobs.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: bson.D{{Key: "$in", Value: cancellable}}}},
-		bson.D{
-			{Key: "$set", Value: bson.D{
-				{Key: "status", Value: string(intake.StatusCancelled)},
-				{Key: "completed_at", Value: now},
-				{Key: "updated_at", Value: now},
-			}},
-			{Key: "$unset", Value: unsetLease},
-		},
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
-	if err == nil {
-		return d.job(), nil
+	for range closeRetries {
+		var cur jobDoc
+		err := s.jobs.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+			options.FindOne().SetProjection(runFields)).Decode(&cur)
+		if errors.Is(err, mongo.ErrNoDocuments) || cur.Status == statusStaged {
+			// A staged job is settled (and found or not) by GetJob.
+			if _, err := s.GetJob(ctx, id); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, s.wrap(err, "cancel job %s", id)
+		}
+		if intake.Status(cur.Status).Terminal() {
+			return nil, intake.Errorf(intake.ECONFLICT, "job %s is %s and cannot be cancelled", id, cur.Status)
+		}
+		// The filter re-checks what was read; a processing job's open run
+		// is closed in the same update.
+		now := s.now()
+		set := bson.D{
+			{Key: "status", Value: string(intake.StatusCancelled)},
+			{Key: "completed_at", Value: now},
+			{Key: "updated_at", Value: now},
+		}
+		filter := bson.D{{Key: "_id", Value: id}, {Key: "status", Value: cur.Status}}
+		update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unsetLease}}
+		if cur.Status == string(intake.StatusProcessing) {
+			filter = append(filter, bson.E{Key: "lease_owner", Value: cur.LeaseOwner},
+				bson.E{Key: "collected", Value: cur.Collected})
+			update = closingUpdate(&cur, set, 0, intake.RunCancelled, "cancelled", now)
+		}
+		var d jobDoc
+		err = s.jobs.FindOneAndUpdate(ctx, filter, update,
+			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+		if err == nil {
+			return d.job(), nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return nil, s.wrap(err, "cancel job %s", id)
+		}
 	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, s.wrap(err, "cancel job %s", id)
-	}
-	cur, err := s.GetJob(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return nil, intake.Errorf(intake.ECONFLICT, "job %s is %s and cannot be cancelled", id, cur.Status)
+	return nil, intake.Errorf(intake.EUNAVAILABLE, "cancel job %s: the job kept changing; try again", id)
 }
 
 // Stats counts jobs by status, sums the jobs' document counters and finds

@@ -42,6 +42,10 @@ func (s *Store) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, e
 	} else {
 		opts.SetSort(bson.D{{Key: "available_at", Value: 1}, {Key: "_id", Value: 1}})
 	}
+	worker := p.Worker
+	if worker == "" {
+		worker = p.Owner
+	}
 	var d jobDoc
 	err := s.jobs.FindOneAndUpdate(ctx, filter, bson.D{
 		{Key: "$set", Value: bson.D{
@@ -49,6 +53,9 @@ func (s *Store) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, e
 			{Key: "lease_owner", Value: p.Owner},
 			{Key: "lease_expires_at", Value: now.Add(p.LeaseTTL)},
 			{Key: "updated_at", Value: now},
+			// The run's record; its number is the job's runs.
+			{Key: "open_run", Value: runDoc{Worker: worker, LeaseOwner: p.Owner, StartedAt: now,
+				Outcome: string(intake.RunRunning)}},
 		}},
 		{Key: "$inc", Value: bson.D{{Key: "runs", Value: 1}}},
 		// Set by the first claim only: later claims are not earlier.
@@ -147,7 +154,7 @@ func (s *Store) RecordDocument(ctx context.Context, owner string, doc *intake.Do
 			{Key: "last_doc", Value: last},
 			{Key: "updated_at", Value: now},
 		}},
-		{Key: "$inc", Value: bson.D{{Key: "bytes", Value: doc.SizeBytes}}},
+		{Key: "$inc", Value: bson.D{{Key: "bytes", Value: doc.SizeBytes}, {Key: "open_run.collected", Value: 1}}},
 	})
 	if err != nil {
 		if ambiguous(err) { // it may have committed: check before the next
@@ -245,81 +252,61 @@ func releaseUpdate(set bson.D, inc int) bson.D {
 
 // FinishRun ends a successful run: completed when done, pending otherwise.
 // Completing a job whose total is unknown sets the total to collected,
-// which without update pipelines takes a read and a conditional update.
+// which the read that closing the run makes anyway provides.
 func (s *Store) FinishRun(ctx context.Context, jobID, owner string, done bool) error {
-	defer s.forget(jobID)
-	now := s.now()
-	if !done {
-		return s.fenced(ctx, "finish run of job", jobID, fence(jobID, owner), releaseUpdate(bson.D{
-			{Key: "status", Value: string(intake.StatusPending)},
-			{Key: "available_at", Value: now},
+	return s.release(ctx, "finish run of job", jobID, owner, "", func(d *jobDoc) (bson.D, int, intake.RunOutcome) {
+		now := s.now()
+		if !done {
+			return bson.D{
+				{Key: "status", Value: string(intake.StatusPending)},
+				{Key: "available_at", Value: now},
+				{Key: "attempts", Value: 0},
+				{Key: "last_error", Value: ""},
+				{Key: "updated_at", Value: now},
+			}, 0, "" // batch_done or drained, decided by closingUpdate
+		}
+		total := d.Total
+		if total == intake.TotalUnknown {
+			total = d.Collected
+		}
+		return bson.D{
+			{Key: "status", Value: string(intake.StatusCompleted)},
+			{Key: "completed_at", Value: now},
+			{Key: "total", Value: total},
 			{Key: "attempts", Value: 0},
 			{Key: "last_error", Value: ""},
 			{Key: "updated_at", Value: now},
-		}, 0))
-	}
-	completed := bson.D{
-		{Key: "status", Value: string(intake.StatusCompleted)},
-		{Key: "completed_at", Value: now},
-		{Key: "attempts", Value: 0},
-		{Key: "last_error", Value: ""},
-		{Key: "updated_at", Value: now},
-	}
-	// A known total: one update.
-	filter := append(fence(jobID, owner), bson.E{Key: "total", Value: bson.D{{Key: "$ne", Value: int64(intake.TotalUnknown)}}})
-	res, err := s.jobs.UpdateOne(ctx, filter, releaseUpdate(completed, 0))
-	if err != nil {
-		return s.wrap(err, "finish run of job %s", jobID)
-	}
-	if res.MatchedCount == 1 {
-		return nil
-	}
-	// The total is unknown, or the lease is lost. Only the lease holder
-	// changes collected, so the value read stays current while it holds.
-	var d jobDoc
-	err = s.jobs.FindOne(ctx, fence(jobID, owner),
-		options.FindOne().SetProjection(bson.D{{Key: "collected", Value: 1}, {Key: "total", Value: 1}})).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return fmt.Errorf("finish run of job %s: %w", jobID, intake.ErrLeaseLost)
-	}
-	if err != nil {
-		return s.wrap(err, "finish run of job %s", jobID)
-	}
-	filter = append(fence(jobID, owner), bson.E{Key: "collected", Value: d.Collected})
-	total := d.Total
-	if total == intake.TotalUnknown {
-		total = d.Collected
-		filter = append(filter, bson.E{Key: "total", Value: int64(intake.TotalUnknown)})
-	}
-	return s.fenced(ctx, "finish run of job", jobID, filter,
-		releaseUpdate(append(completed, bson.E{Key: "total", Value: total}), 0))
+		}, 0, intake.RunCompleted
+	})
 }
 
 // Reschedule ends a run that should be retried at a later time.
 func (s *Store) Reschedule(ctx context.Context, jobID, owner string, at time.Time, lastErr string, countAttempt bool) error {
-	defer s.forget(jobID)
 	inc := 0
 	if countAttempt {
 		inc = 1
 	}
-	return s.fenced(ctx, "reschedule job", jobID, fence(jobID, owner), releaseUpdate(bson.D{
-		{Key: "status", Value: string(intake.StatusScheduled)},
-		{Key: "available_at", Value: at.UTC().Truncate(time.Millisecond)},
-		{Key: "last_error", Value: lastErr},
-		{Key: "updated_at", Value: s.now()},
-	}, inc))
+	return s.release(ctx, "reschedule job", jobID, owner, lastErr, func(*jobDoc) (bson.D, int, intake.RunOutcome) {
+		return bson.D{
+			{Key: "status", Value: string(intake.StatusScheduled)},
+			{Key: "available_at", Value: at.UTC().Truncate(time.Millisecond)},
+			{Key: "last_error", Value: lastErr},
+			{Key: "updated_at", Value: s.now()},
+		}, inc, intake.RunRescheduled
+	})
 }
 
 // Fail ends a run for good.
 func (s *Store) Fail(ctx context.Context, jobID, owner, lastErr string) error {
-	defer s.forget(jobID)
-	now := s.now()
-	return s.fenced(ctx, "fail job", jobID, fence(jobID, owner), releaseUpdate(bson.D{
-		{Key: "status", Value: string(intake.StatusFailed)},
-		{Key: "last_error", Value: lastErr},
-		{Key: "completed_at", Value: now},
-		{Key: "updated_at", Value: now},
-	}, 0))
+	return s.release(ctx, "fail job", jobID, owner, lastErr, func(*jobDoc) (bson.D, int, intake.RunOutcome) {
+		now := s.now()
+		return bson.D{
+			{Key: "status", Value: string(intake.StatusFailed)},
+			{Key: "last_error", Value: lastErr},
+			{Key: "completed_at", Value: now},
+			{Key: "updated_at", Value: now},
+		}, 0, intake.RunFailed
+	})
 }
 
 // leaseExpired is the LastError of a job whose lease lapsed.
@@ -350,28 +337,7 @@ func (s *Store) Maintain(ctx context.Context, maxAttempts int) (*intake.Maintain
 	}}}); err != nil {
 		return nil, s.wrap(err, "maintain jobs: promote scheduled jobs")
 	}
-	expired := func(attempts bson.D) bson.D {
-		return bson.D{
-			{Key: "status", Value: string(intake.StatusProcessing)},
-			{Key: "lease_expires_at", Value: bson.D{{Key: "$lte", Value: now}}},
-			{Key: "attempts", Value: attempts},
-		}
-	}
-	last := int64(maxAttempts - 1) // attempts + 1 >= maxAttempts: the last attempt
-	if r.ExpiredFailed, err = s.each(ctx, expired(bson.D{{Key: "$gte", Value: last}}), releaseUpdate(bson.D{
-		{Key: "status", Value: string(intake.StatusFailed)},
-		{Key: "completed_at", Value: now},
-		{Key: "last_error", Value: leaseExpired},
-		{Key: "updated_at", Value: now},
-	}, 1)); err != nil {
-		return nil, s.wrap(err, "maintain jobs: expire leases")
-	}
-	if r.Expired, err = s.each(ctx, expired(bson.D{{Key: "$lt", Value: last}}), releaseUpdate(bson.D{
-		{Key: "status", Value: string(intake.StatusPending)},
-		{Key: "available_at", Value: now},
-		{Key: "last_error", Value: leaseExpired},
-		{Key: "updated_at", Value: now},
-	}, 1)); err != nil {
+	if r.Expired, r.ExpiredFailed, err = s.expireLeases(ctx, now, maxAttempts); err != nil {
 		return nil, s.wrap(err, "maintain jobs: expire leases")
 	}
 	published, err := s.settleStaged(ctx, now.Add(-StagedTimeout))
@@ -387,6 +353,61 @@ func (s *Store) Maintain(ctx context.Context, maxAttempts int) (*intake.Maintain
 			"expired_failed", len(r.ExpiredFailed))
 	}
 	return r, nil
+}
+
+// expireLeases makes the processing jobs whose lease expired by now
+// pending again, or failed on their last attempt, and closes their runs
+// as lease_expired. Each job is read and then changed by an update whose
+// filter re-checks the lease, its owner, attempts and collected, so
+// concurrent passes change every job once and the record pushed is the
+// one read.
+func (s *Store) expireLeases(ctx context.Context, now time.Time, maxAttempts int) (expired, failed []string, err error) {
+	lapsed := bson.D{
+		{Key: "status", Value: string(intake.StatusProcessing)},
+		{Key: "lease_expires_at", Value: bson.D{{Key: "$lte", Value: now}}},
+	}
+	cur, err := s.jobs.Find(ctx, lapsed, options.Find().SetProjection(runFields).SetLimit(maintainLimit))
+	if err != nil {
+		return nil, nil, err
+	}
+	var jobs []jobDoc
+	if err := cur.All(ctx, &jobs); err != nil {
+		return nil, nil, err
+	}
+	for i := range jobs {
+		d := &jobs[i]
+		set := bson.D{
+			{Key: "status", Value: string(intake.StatusPending)},
+			{Key: "available_at", Value: now},
+			{Key: "last_error", Value: leaseExpired},
+			{Key: "updated_at", Value: now},
+		}
+		last := d.Attempts+1 >= int64(maxAttempts)
+		if last {
+			set = bson.D{
+				{Key: "status", Value: string(intake.StatusFailed)},
+				{Key: "completed_at", Value: now},
+				{Key: "last_error", Value: leaseExpired},
+				{Key: "updated_at", Value: now},
+			}
+		}
+		filter := append(slices.Clone(lapsed),
+			bson.E{Key: "_id", Value: d.ID}, bson.E{Key: "lease_owner", Value: d.LeaseOwner},
+			bson.E{Key: "attempts", Value: d.Attempts}, bson.E{Key: "collected", Value: d.Collected})
+		res, err := s.jobs.UpdateOne(ctx, filter,
+			closingUpdate(d, set, 1, intake.RunLeaseExpired, leaseExpired, now))
+		if err != nil {
+			return expired, failed, err
+		}
+		switch {
+		case res.MatchedCount == 0: // changed since the read: the next pass sees it
+		case last:
+			failed = append(failed, d.ID)
+		default:
+			expired = append(expired, d.ID)
+		}
+	}
+	return expired, failed, nil
 }
 
 // each applies update to one job matching filter at a time, until none

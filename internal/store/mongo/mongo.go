@@ -50,6 +50,16 @@
 // (This relies on the run that claimed a job recording its documents
 // through the same Store, as intake's worker does.)
 //
+// # Run records
+//
+// A job's run records live in the job document too: `open_run` while it is
+// processing (set by the claiming update; RecordDocument's commit
+// increments its `collected`), and `run_log`, the ended runs in order.
+// Releasing a job reads it under the fence and then, in one update whose
+// filter also requires the `collected` it read, changes the job, unsets
+// `open_run` and pushes the closed record onto `run_log`; so the history
+// changes in the same single-document update as the job (see runs.go).
+//
 // # Creating a batch atomically
 //
 // One job is one insert. A batch is inserted with status "staged" and a

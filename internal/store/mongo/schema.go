@@ -44,6 +44,43 @@ type jobDoc struct {
 	// LastDoc is the metadata of document Collected: the commit record of
 	// RecordDocument.
 	LastDoc *docDoc `bson:"last_doc,omitempty"`
+	// OpenRun is the record of the run that holds the job while it is
+	// processing; RunLog holds the records of its ended runs in order.
+	OpenRun *runDoc  `bson:"open_run,omitempty"`
+	RunLog  []runDoc `bson:"run_log,omitempty"`
+}
+
+// runDoc is a run record: a job's open_run, or an element of its run_log.
+type runDoc struct {
+	// Number is set when the run ends; an open run's number is the job's
+	// runs.
+	Number     int64     `bson:"number"`
+	Worker     string    `bson:"worker"`
+	LeaseOwner string    `bson:"lease_owner"`
+	StartedAt  time.Time `bson:"started_at"`
+	EndedAt    time.Time `bson:"ended_at,omitempty"`
+	Batch      int64     `bson:"batch"`
+	// Collected counts the run's documents: RecordDocument increments it
+	// in the update that commits each document.
+	Collected int64  `bson:"collected"`
+	Outcome   string `bson:"outcome"`
+	Error     string `bson:"error,omitempty"`
+}
+
+// run returns the intake form of a record of job jobID.
+func (r *runDoc) run(jobID string) *intake.Run {
+	return &intake.Run{
+		JobID:      jobID,
+		Number:     int(r.Number),
+		Worker:     r.Worker,
+		LeaseOwner: r.LeaseOwner,
+		StartedAt:  utc(r.StartedAt),
+		EndedAt:    utc(r.EndedAt),
+		Batch:      int(r.Batch),
+		Collected:  int(r.Collected),
+		Outcome:    intake.RunOutcome(r.Outcome),
+		Error:      r.Error,
+	}
 }
 
 // docDoc is a document's metadata in the documents collection, and a job's

@@ -297,10 +297,26 @@ func (s *Store) Cancel(ctx context.Context, id string) (*intake.Job, error) {
 	if !intake.ValidID(id) {
 		return nil, intake.Errorf(intake.ENOTFOUND, "job %s not found", id)
 	}
-	j, err := scanJob(s.pool.QueryRow(ctx, `UPDATE jobs
-		SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, completed_at = $1, updated_at = $1
-		WHERE id = $2 AND status IN ('pending', 'scheduled', 'processing')
-		RETURNING `+columns, s.now(), id))
+	// One transaction: lock the job and close the open run of a processing
+	// one, then cancel it.
+	var j *intake.Job
+	now := s.now()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `WITH cur AS (
+				SELECT id, lease_owner, collected FROM jobs WHERE id = $2 AND status = 'processing' FOR UPDATE
+			)
+			UPDATE job_runs AS r SET ended_at = $1, error = 'cancelled', outcome = 'cancelled',
+				collected = cur.collected - r.collected_before
+			FROM cur WHERE r.job_id = cur.id AND r.lease_owner = cur.lease_owner AND r.outcome = 'running'`, now, id)
+		if err != nil {
+			return err
+		}
+		j, err = scanJob(tx.QueryRow(ctx, `UPDATE jobs
+			SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, completed_at = $1, updated_at = $1
+			WHERE id = $2 AND status IN ('pending', 'scheduled', 'processing')
+			RETURNING `+columns, now, id))
+		return err
+	})
 	if err == nil {
 		return j, nil
 	}

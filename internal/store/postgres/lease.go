@@ -64,22 +64,26 @@ const claimByID = `UPDATE jobs AS j ` + claimSet + `
 	WHERE j.id = $4 AND j.status = 'pending'
 	RETURNING `
 
-// Claim moves one pending job to processing under a new lease in a single
-// statement.
+// Claim moves one pending job to processing under a new lease and opens
+// its run record in a single statement.
 func (s *Store) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, error) {
 	if p.Owner == "" || p.LeaseTTL <= 0 {
 		return nil, intake.Errorf(intake.EINVALID, "claim job: owner and a positive lease TTL are required")
 	}
 	now := s.now()
-	args := []any{p.Owner, now.Add(p.LeaseTTL), now}
-	q := claimNext
+	worker := p.Worker
+	if worker == "" {
+		worker = p.Owner
+	}
+	args := []any{p.Owner, now.Add(p.LeaseTTL), now, worker}
+	q := openingRuns(claimNext+jColumns, "$4")
 	if p.JobID != "" {
 		if !intake.ValidID(p.JobID) {
 			return nil, fmt.Errorf("claim job %s: %w", p.JobID, intake.ErrNoJob)
 		}
-		q, args = claimByID, append(args, p.JobID)
+		q, args = openingRuns(claimByID+jColumns, "$5"), append(args[:3], p.JobID, worker)
 	}
-	j, err := scanJob(s.pool.QueryRow(ctx, q+jColumns, args...))
+	j, err := scanJob(s.pool.QueryRow(ctx, q, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if p.JobID != "" {
 			return nil, fmt.Errorf("claim job %s: %w", p.JobID, intake.ErrNoJob)
@@ -103,7 +107,11 @@ func (s *Store) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*
 			"claim jobs: an owner, a positive lease TTL, no job ID and 1 to %d jobs are required", intake.MaxPageSize)
 	}
 	now := s.now()
-	jobs, err := queryJobs(ctx, s.pool, claimMany+jColumns, p.Owner, now.Add(p.LeaseTTL), now, n)
+	worker := p.Worker
+	if worker == "" {
+		worker = p.Owner
+	}
+	jobs, err := queryJobs(ctx, s.pool, openingRuns(claimMany+jColumns, "$5"), p.Owner, now.Add(p.LeaseTTL), now, n, worker)
 	if err != nil {
 		return nil, s.wrap(err, "claim jobs")
 	}
@@ -241,7 +249,11 @@ func (s *Store) FinishRun(ctx context.Context, jobID, owner string, done bool) e
 	}
 	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
 		WHERE ` + fence
-	return s.fenced(ctx, "finish run of job", jobID, q, jobID, owner, s.now())
+	var outcome intake.RunOutcome // batch_done or drained, decided by closingRun
+	if done {
+		outcome = intake.RunCompleted
+	}
+	return s.fenced(ctx, "finish run of job", jobID, closingRun(q, "$4", "''", "$3"), jobID, owner, s.now(), string(outcome))
 }
 
 // Reschedule ends a run that should be retried at a later time.
@@ -250,25 +262,26 @@ func (s *Store) Reschedule(ctx context.Context, jobID, owner string, at time.Tim
 	if countAttempt {
 		inc = 1
 	}
-	return s.fenced(ctx, "reschedule job", jobID, `UPDATE jobs
+	return s.fenced(ctx, "reschedule job", jobID, closingRun(`UPDATE jobs
 		SET status = 'scheduled', available_at = $3, attempts = attempts + $4, last_error = $5,
 			lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
-		WHERE `+fence, jobID, owner, at.UTC().Truncate(time.Millisecond), inc, lastErr, s.now())
+		WHERE `+fence, "$7", "$5", "$6"),
+		jobID, owner, at.UTC().Truncate(time.Millisecond), inc, lastErr, s.now(), string(intake.RunRescheduled))
 }
 
 // Fail ends a run for good.
 func (s *Store) Fail(ctx context.Context, jobID, owner, lastErr string) error {
-	return s.fenced(ctx, "fail job", jobID, `UPDATE jobs
+	return s.fenced(ctx, "fail job", jobID, closingRun(`UPDATE jobs
 		SET status = 'failed', last_error = $3, completed_at = $4, updated_at = $4,
 			lease_owner = NULL, lease_expires_at = NULL
-		WHERE `+fence, jobID, owner, lastErr, s.now())
+		WHERE `+fence, "$5", "$3", "$4"), jobID, owner, lastErr, s.now(), string(intake.RunFailed))
 }
 
 // leaseExpired is the LastError of a job whose lease lapsed.
 const leaseExpired = "lease expired: the worker stopped renewing it (crashed, killed or stalled)"
 
-// maintain promotes due scheduled jobs and expires lapsed leases in one
-// statement. Each CTE locks its rows FOR UPDATE SKIP LOCKED before the
+// maintain promotes due scheduled jobs and expires lapsed leases, closing
+// their run records, in one statement. Each CTE locks its rows FOR UPDATE SKIP LOCKED before the
 // UPDATE changes them: concurrent replicas divide the jobs between them
 // instead of waiting (no replica can deadlock another), and a row locked by
 // a worker's fenced call right now is left for the next pass. The two
@@ -281,8 +294,13 @@ const maintain = `WITH due AS (
 		FROM due WHERE j.id = due.id
 		RETURNING j.id, j.status
 	), lapsed AS (
-		SELECT id FROM jobs WHERE status = 'processing' AND lease_expires_at <= $1
+		SELECT id, lease_owner, collected FROM jobs WHERE status = 'processing' AND lease_expires_at <= $1
 		FOR UPDATE SKIP LOCKED
+	), closed AS (
+		UPDATE job_runs AS r SET ended_at = $1, error = $3, outcome = 'lease_expired',
+			collected = lapsed.collected - r.collected_before
+		FROM lapsed
+		WHERE r.job_id = lapsed.id AND r.lease_owner = lapsed.lease_owner AND r.outcome = 'running'
 	), expired AS (
 		UPDATE jobs AS j SET
 			status = CASE WHEN j.attempts + 1 >= $2 THEN 'failed' ELSE 'pending' END,

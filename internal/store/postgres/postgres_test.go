@@ -192,8 +192,8 @@ func TestSchemaStatus(t *testing.T) {
 		t.Errorf("SchemaStatus after Migrate = %d, %d, %v; want %d, %d", current, want2, err, want, want)
 	}
 	// Every table, goose's included, is in the store's schema.
-	if n := countTables(t, s); n != 3 {
-		t.Errorf("schema %s has %d tables after Migrate, want 3 (jobs, documents, goose_db_version)", s.schema, n)
+	if n := countTables(t, s); n != 4 {
+		t.Errorf("schema %s has %d tables after Migrate, want 4 (jobs, documents, job_runs, goose_db_version)", s.schema, n)
 	}
 	if err := s.Migrate(ctx); err != nil {
 		t.Errorf("second Migrate: %v", err)

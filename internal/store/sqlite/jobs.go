@@ -189,10 +189,18 @@ func decodeCursor(c string) (string, error) {
 // Cancel cancels a job that is not terminal, releasing any lease.
 func (s *Store) Cancel(ctx context.Context, id string) (*intake.Job, error) {
 	now := ms(s.now())
-	j, err := scanJob(s.writer.QueryRowContext(ctx, `UPDATE jobs
-		SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, completed_at = ?1, updated_at = ?1
-		WHERE id = ?2 AND status IN ('pending', 'scheduled', 'processing')
-		RETURNING `+jobColumns, now, id))
+	var j *intake.Job
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := closeRunsOf(ctx, tx, intake.RunCancelled, "cancelled", now, `id = ?4`, id); err != nil {
+			return err
+		}
+		var err error
+		j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs
+			SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, completed_at = ?1, updated_at = ?1
+			WHERE id = ?2 AND status IN ('pending', 'scheduled', 'processing')
+			RETURNING `+jobColumns, now, id))
+		return err
+	})
 	if err == nil {
 		return j, nil
 	}

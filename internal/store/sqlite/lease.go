@@ -15,8 +15,9 @@ import (
 // under the caller's lease. Its parameters are the job ID and the owner.
 const fence = `id = ? AND status = 'processing' AND lease_owner = ?`
 
-// Claim moves one pending job to processing under a new lease in a single
-// UPDATE … RETURNING statement, which SQLite runs under its write lock.
+// Claim moves one pending job to processing under a new lease with an
+// UPDATE … RETURNING statement, which SQLite runs under its write lock, and
+// opens the run's record in the same transaction.
 func (s *Store) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, error) {
 	if p.Owner == "" || p.LeaseTTL <= 0 {
 		return nil, intake.Errorf(intake.EINVALID, "claim job: owner and a positive lease TTL are required")
@@ -28,11 +29,19 @@ func (s *Store) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, e
 		target = `?4 AND status = 'pending'`
 		args = append(args, p.JobID)
 	}
-	j, err := scanJob(s.writer.QueryRowContext(ctx, `UPDATE jobs
-		SET status = 'processing', lease_owner = ?1, lease_expires_at = ?2, runs = runs + 1,
-			started_at = coalesce(started_at, ?3), updated_at = ?3
-		WHERE id = `+target+`
-		RETURNING `+jobColumns, args...))
+	var j *intake.Job
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs
+			SET status = 'processing', lease_owner = ?1, lease_expires_at = ?2, runs = runs + 1,
+				started_at = coalesce(started_at, ?3), updated_at = ?3
+			WHERE id = `+target+`
+			RETURNING `+jobColumns, args...))
+		if err != nil {
+			return err
+		}
+		return openRun(ctx, tx, j, p, ms(now))
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		if p.JobID != "" {
 			return nil, fmt.Errorf("claim job %s: %w", p.JobID, intake.ErrNoJob)
@@ -159,7 +168,11 @@ func (s *Store) FinishRun(ctx context.Context, jobID, owner string, done bool) e
 	}
 	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
 		WHERE id = ?2 AND status = 'processing' AND lease_owner = ?3`
-	return s.fenced(ctx, "finish run of job", jobID, q, now, jobID, owner)
+	var outcome intake.RunOutcome // batch_done or drained, decided by closeRun
+	if done {
+		outcome = intake.RunCompleted
+	}
+	return s.release(ctx, "finish run of job", jobID, owner, outcome, "", q, now, jobID, owner)
 }
 
 // Reschedule ends a run that should be retried at a later time.
@@ -168,7 +181,7 @@ func (s *Store) Reschedule(ctx context.Context, jobID, owner string, at time.Tim
 	if countAttempt {
 		inc = 1
 	}
-	return s.fenced(ctx, "reschedule job", jobID, `UPDATE jobs
+	return s.release(ctx, "reschedule job", jobID, owner, intake.RunRescheduled, lastErr, `UPDATE jobs
 		SET status = 'scheduled', available_at = ?, attempts = attempts + ?, last_error = ?,
 			lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
 		WHERE `+fence, ms(at), inc, lastErr, ms(s.now()), jobID, owner)
@@ -177,7 +190,7 @@ func (s *Store) Reschedule(ctx context.Context, jobID, owner string, at time.Tim
 // Fail ends a run for good.
 func (s *Store) Fail(ctx context.Context, jobID, owner, lastErr string) error {
 	now := ms(s.now())
-	return s.fenced(ctx, "fail job", jobID, `UPDATE jobs
+	return s.release(ctx, "fail job", jobID, owner, intake.RunFailed, lastErr, `UPDATE jobs
 		SET status = 'failed', last_error = ?, completed_at = ?, updated_at = ?,
 			lease_owner = NULL, lease_expires_at = NULL
 		WHERE `+fence, lastErr, now, now, jobID, owner)
@@ -199,6 +212,10 @@ func (s *Store) Maintain(ctx context.Context, maxAttempts int) (*intake.Maintain
 		promoted, err := queryPairs(ctx, tx, `UPDATE jobs SET status = 'pending', updated_at = ?1
 			WHERE status = 'scheduled' AND available_at <= ?1
 			RETURNING id, status`, now)
+		if err != nil {
+			return err
+		}
+		err = closeRunsOf(ctx, tx, intake.RunLeaseExpired, leaseExpired, now, `lease_expires_at <= ?4`, now)
 		if err != nil {
 			return err
 		}

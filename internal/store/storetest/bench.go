@@ -11,12 +11,13 @@ import (
 
 // Benchmark measures a store's queue throughput with no-op work: claim a job
 // and finish it, serially and from parallel goroutines (b.RunParallel, so
-// -cpu sets the number of workers), and the rate of recording documents
-// into one job. h opens a fresh, empty, migrated store on the wall clock.
+// -cpu sets the number of workers), the rate of recording documents into
+// one job, and the RunStats query over 2000 run records. h opens a fresh, empty, migrated store on the wall clock.
 func Benchmark(b *testing.B, h func(b *testing.B) intake.Store) {
 	b.Run("ClaimFinish/Serial", func(b *testing.B) { benchClaimFinish(b, h, false) })
 	b.Run("ClaimFinish/Parallel", func(b *testing.B) { benchClaimFinish(b, h, true) })
 	b.Run("RecordDocument", func(b *testing.B) { benchRecordDocument(b, h) })
+	b.Run("RunStats", func(b *testing.B) { benchRunStats(b, h) })
 }
 
 // seed creates n pending jobs in batches.

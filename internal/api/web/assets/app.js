@@ -232,6 +232,26 @@ function renderDetail(job) {
   errBox.hidden = !job.last_error;
   errBox.textContent = job.last_error ? "Last error: " + job.last_error : "";
   $("detail-cancel").hidden = TERMINAL.has(job.status);
+  renderRuns(job.run_history || []);
+}
+
+// renderRuns shows the job's run history: which worker collected what,
+// when, and how each run ended.
+function renderRuns(runs) {
+  const rows = runs.map((r) =>
+    el("tr", { dataset: { run: String(r.number) } },
+      el("td", { class: "num" }, r.number),
+      el("td", {}, el("code", {}, r.worker)),
+      el("td", { title: r.lease_owner }, new Date(r.started_at).toLocaleTimeString()),
+      el("td", { class: "num" }, r.duration_seconds == null ? age(r.started_at) : r.duration_seconds.toFixed(1) + " s"),
+      el("td", { class: "num" }, r.batch),
+      el("td", { class: "num" }, r.collected),
+      el("td", {}, badge(r.outcome), r.error ? el("div", { class: "err" }, r.error) : "")));
+  $("runs-body").replaceChildren(...rows);
+  $("runs-table").hidden = runs.length === 0;
+  $("runs-note").textContent = runs.length === 0
+    ? "No worker has claimed the job yet."
+    : "Each run is one claim of the job by a worker, which collects one batch.";
 }
 
 function flashDetailError(text) {
