@@ -327,6 +327,10 @@ func (c *Config) BlobStoreURL() string {
 // AuthDisabled reports whether authentication is switched off.
 func (c *Config) AuthDisabled() bool { return c.Auth == "disabled" }
 
+// keywordSecret matches a secret-looking keyword of a keyword/value
+// connection string and its value, unquoted or single-quoted.
+var keywordSecret = regexp.MustCompile(`(?i)([a-z_]*(?:pass|secret|token|key)[a-z_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
+
 // Redact returns s with the password of any URL userinfo and any
 // AccountKey/SharedAccessSignature/password value of a connection string
 // replaced by "xxxxx", so configuration can be logged.
@@ -348,6 +352,10 @@ func Redact(s string) string {
 			}
 		}
 		return strings.Join(parts, ";")
+	}
+	if !strings.Contains(s, "://") && strings.Contains(s, "=") {
+		// libpq's keyword/value form: "host=db password=secret".
+		return keywordSecret.ReplaceAllString(s, "${1}=xxxxx")
 	}
 	u, err := url.Parse(s)
 	if err != nil {

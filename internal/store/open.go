@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -117,6 +118,10 @@ func parse(rawURL string) (scheme, path string, err error) {
 func Redact(rawURL string) string {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
+		if strings.Contains(rawURL, "=") {
+			// libpq's keyword/value form: "host=db password=secret".
+			return keywordSecret.ReplaceAllString(rawURL, "${1}=xxxxx")
+		}
 		if at := strings.LastIndex(rawURL, "@"); at >= 0 {
 			return "xxxxx" + rawURL[at:]
 		}
@@ -132,6 +137,12 @@ func Redact(rawURL string) string {
 	}
 	return scheme + "://" + redactQuery(rest)
 }
+
+// keywordSecret matches a secret-looking keyword of a keyword/value
+// connection string and its value: unquoted up to the next space, or
+// single-quoted with backslash escapes (to the end when the quote is not
+// closed).
+var keywordSecret = regexp.MustCompile(`(?i)([a-z_]*(?:pass|secret|token|key)[a-z_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
 
 // redactQuery replaces the values of secret-looking query parameters.
 func redactQuery(s string) string {
