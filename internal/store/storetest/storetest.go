@@ -105,6 +105,7 @@ func Run(t *testing.T, h Harness) {
 		{"ReferencedBlobKeys", testReferencedBlobKeys},
 		{"PingAndClose", testPingClose},
 	}
+	tests = append(tests, hardeningTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
