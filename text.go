@@ -20,7 +20,7 @@ func ValidText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
-// SanitizeText returns s with each invalid UTF-8 sequence and each NUL
+// SanitizeText returns s with each run of bytes that are not UTF-8, and each NUL,
 // replaced by U+FFFD, or s itself when it is valid text.
 func SanitizeText(s string) string {
 	if ValidText(s) {

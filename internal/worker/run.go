@@ -190,7 +190,10 @@ func (w *Worker) collectDocument(ctx context.Context, r *run) (exhausted bool, e
 		return false, intake.Permanent(fmt.Errorf("collect document %d: source returned no body", seq))
 	}
 	defer item.Body.Close()
-	contentType := item.ContentType
+	// Stores keep valid text only (intake.ValidText), and sources pass on
+	// what servers and file systems say: bad bytes become U+FFFD here,
+	// the same on every store.
+	contentType := intake.SanitizeText(item.ContentType)
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
@@ -206,8 +209,8 @@ func (w *Worker) collectDocument(ctx context.Context, r *run) (exhausted bool, e
 	doc := &intake.Document{
 		JobID:        r.job.ID,
 		Seq:          seq,
-		Name:         item.Name,
-		DocumentType: item.DocumentType,
+		Name:         intake.SanitizeText(item.Name),
+		DocumentType: intake.SanitizeText(item.DocumentType),
 		ContentType:  info.ContentType,
 		SizeBytes:    info.Size,
 		SHA256:       info.SHA256,
@@ -425,12 +428,14 @@ func isLeaseLost(err error) bool {
 // maxLastError bounds the last_error saved with a job.
 const maxLastError = 1000
 
+// lastError is err's text as a job's last_error: bounded, and sanitised
+// to valid text, since errors quote what sources received.
 func lastError(err error) string {
 	s := err.Error()
 	if len(s) <= maxLastError {
-		return s
+		return intake.SanitizeText(s)
 	}
-	return strings.ToValidUTF8(s[:maxLastError], "") + "…"
+	return intake.SanitizeText(strings.ToValidUTF8(s[:maxLastError], "")) + "…"
 }
 
 // batchSize is the number of documents this run collects. A source of
