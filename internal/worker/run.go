@@ -52,7 +52,7 @@ type run struct {
 
 // runOne claims a job and runs one batch of it. stop ends the batch between
 // documents; hard cancels the document in flight.
-func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) {
+func (w *Worker) runOne(stop, hard context.Context, jobID string) (claimed bool, err error) {
 	if stop.Err() != nil {
 		return false, nil
 	}
@@ -69,6 +69,13 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) 
 	w.metrics.claims.WithLabelValues("claimed").Inc()
 	w.metrics.activeRuns.Inc()
 	defer w.metrics.activeRuns.Dec()
+	// A panic outside collecting (releasing the job, say) leaves the job
+	// leased: its lease expires and the maintenance loop takes it back.
+	defer func() {
+		if v := recover(); v != nil {
+			claimed, err = true, recovered(hard, w.logger, w.metrics.panics, panicLoop, v, "job_id", job.ID)
+		}
+	}()
 
 	start := time.Now()
 	r := &run{
@@ -83,8 +90,15 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) 
 	// ErrLeaseLost when the job is taken over or cancelled.
 	runCtx, cancelRun := context.WithCancelCause(hard)
 	var hb sync.WaitGroup
-	hb.Go(func() { w.heartbeat(runCtx, cancelRun, job.ID, owner) })
-	collectErr := w.collect(stop, runCtx, r)
+	hb.Go(func() {
+		defer func() {
+			if v := recover(); v != nil {
+				cancelRun(recovered(runCtx, w.logger, w.metrics.panics, panicHeartbeat, v, "job_id", job.ID))
+			}
+		}()
+		w.heartbeat(runCtx, cancelRun, job.ID, owner)
+	})
+	collectErr := w.safeCollect(stop, runCtx, r)
 	cancelRun(context.Canceled)
 	hb.Wait()
 	switch cause := context.Cause(runCtx); {
@@ -121,6 +135,19 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) 
 	}
 	w.logger.LogAttrs(context.WithoutCancel(hard), level, "run finished", attrs...)
 	return true, err
+}
+
+// safeCollect is collect with a panic (in a source, say) turned into the
+// run's error, logged with the job id and counted: the run fails like any
+// failed attempt, and the job fails once its attempts are used up.
+func (w *Worker) safeCollect(stop, ctx context.Context, r *run) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = recovered(ctx, w.logger, w.metrics.panics, panicRun, v,
+				"job_id", r.job.ID, "source_type", r.job.SourceType, "seq", r.collected+1)
+		}
+	}()
+	return w.collect(stop, ctx, r)
 }
 
 // collect validates and plans the job and collects its next batch. It

@@ -218,7 +218,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) loop(ctx, hard context.Context) {
 	for ctx.Err() == nil {
-		claimed, err := w.runOne(ctx, hard, "")
+		claimed, err := w.guardedRunOne(ctx, hard)
 		if err != nil {
 			w.logger.Error("worker run", "err", err)
 		}
@@ -228,6 +228,18 @@ func (w *Worker) loop(ctx, hard context.Context) {
 		// Wait returns ctx's error only, which the loop condition checks.
 		_ = w.disp.Wait(ctx, w.cfg.PollInterval)
 	}
+}
+
+// guardedRunOne is runOne with a panic before a job was claimed (in the
+// store's claim, say) turned into an error, logged and counted, so that
+// the loop goes on.
+func (w *Worker) guardedRunOne(ctx, hard context.Context) (claimed bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			claimed, err = false, recovered(hard, w.logger, w.metrics.panics, panicLoop, v)
+		}
+	}()
+	return w.runOne(ctx, hard, "")
 }
 
 // errGraceElapsed is the cause of a run's cancellation when ShutdownGrace
