@@ -195,6 +195,15 @@ func (w *Worker) collect(stop, ctx context.Context, r *run) error {
 		}
 	}
 	r.done = r.job.Total != intake.TotalUnknown && r.collected >= r.job.Total
+	if r.job.Total == intake.TotalUnknown {
+		// A source's bound is the most documents it can have: reaching it
+		// completes the job now rather than in a run that finds nothing.
+		if b, ok := r.source.(intake.Bounded); ok {
+			if bound := b.MaxDocuments(r.job.Config); bound > 0 && r.collected >= bound {
+				r.done = true
+			}
+		}
+	}
 	return nil
 }
 
