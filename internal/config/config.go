@@ -57,6 +57,7 @@ type Config struct {
 	ShutdownTimeout     time.Duration   `env:"INTAKE_SHUTDOWN_TIMEOUT" envDefault:"25s" desc:"Grace period on SIGTERM/SIGINT: HTTP requests and in-flight documents get this long to finish before they are abandoned."`
 	RetryBackoffBase    time.Duration   `env:"INTAKE_RETRY_BACKOFF_BASE" envDefault:"5s" desc:"First retry delay of a failed run; it doubles per attempt, with full jitter."`
 	RetryBackoffMax     time.Duration   `env:"INTAKE_RETRY_BACKOFF_MAX" envDefault:"10m" desc:"Largest retry delay."`
+	MaxRetryAfter       time.Duration   `env:"INTAKE_MAX_RETRY_AFTER" envDefault:"24h" desc:"Longest wait a source may ask for (an HTTP 429 or 503 with Retry-After): a longer one fails the job at once. A shorter one puts the job back without holding its lease; that counts as a failed attempt (see INTAKE_MAX_ATTEMPTS) when the run collected nothing, so a source that only ever says later fails the job in the end."`
 	JobID               string          `env:"INTAKE_JOB_ID" alias:"JOB_ID" desc:"The job work --once claims when no argument names one (KEDA passes it)."`
 
 	FilingsDelay time.Duration `env:"INTAKE_FILINGS_DELAY" envDefault:"1s" desc:"Simulated download latency per filings document; 0 disables it."`
@@ -286,6 +287,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("INTAKE_DATABASE_MAX_CONNS: must not be negative, not %d", c.DatabaseMaxConns)
 	case c.DatabaseStatementTimeout < 0:
 		return fmt.Errorf("INTAKE_DATABASE_STATEMENT_TIMEOUT: must not be negative, not %s", c.DatabaseStatementTimeout)
+	case c.MaxRetryAfter <= 0:
+		return fmt.Errorf("INTAKE_MAX_RETRY_AFTER: must be positive, not %s", c.MaxRetryAfter)
 	case c.RetryBackoffBase <= 0 || c.RetryBackoffMax < c.RetryBackoffBase:
 		return fmt.Errorf("INTAKE_RETRY_BACKOFF_BASE: must be positive and at most INTAKE_RETRY_BACKOFF_MAX (%s), not %s", c.RetryBackoffMax, c.RetryBackoffBase)
 	case c.DataDir == "":

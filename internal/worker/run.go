@@ -332,9 +332,20 @@ func (w *Worker) release(ctx, hard context.Context, r *run, collectErr error) (s
 			return outcomeDrained, fmt.Errorf("release drained job %s: %w", job.ID, err)
 		}
 		return outcomeDrained, nil
-	case errors.As(collectErr, &retryAfter):
+	case errors.As(collectErr, &retryAfter) && retryAfter.After > w.cfg.MaxRetryAfter:
+		msg := fmt.Sprintf("the source asks to wait %s, longer than INTAKE_MAX_RETRY_AFTER (%s): %s",
+			retryAfter.After, w.cfg.MaxRetryAfter, lastError(collectErr))
+		if err := w.store.Fail(ctx, job.ID, owner, msg); err != nil {
+			return outcomeFailed, fmt.Errorf("fail job %s: %w", job.ID, err)
+		}
+		return outcomeFailed, nil
+	case errors.As(collectErr, &retryAfter) && (r.collected > job.Collected || job.Attempts+1 < w.cfg.MaxAttempts):
+		// Waiting is not failing while the source lets documents through;
+		// a run that collected nothing counts as an attempt, so that a
+		// source that only ever says "later" fails the job in the end.
+		noProgress := r.collected == job.Collected
 		at := w.cfg.Clock().Add(max(0, retryAfter.After))
-		if err := w.store.Reschedule(ctx, job.ID, owner, at, lastError(collectErr), false); err != nil {
+		if err := w.store.Reschedule(ctx, job.ID, owner, at, lastError(collectErr), noProgress); err != nil {
 			return outcomeScheduled, fmt.Errorf("reschedule job %s: %w", job.ID, err)
 		}
 		return outcomeScheduled, nil

@@ -49,6 +49,10 @@ type Config struct {
 	// [0, min(BackoffMax, BackoffBase×2^n)]. Defaults 5s and 10m.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// MaxRetryAfter is the longest wait a source may ask for
+	// (intake.RetryAfterError, an HTTP Retry-After): a longer one fails the
+	// job at once. Default 24h.
+	MaxRetryAfter time.Duration
 	// ShutdownGrace is how long in-flight runs may take to finish their
 	// current document once the worker is asked to stop; after it the
 	// document is abandoned and the job released. Default 25s, inside
@@ -72,6 +76,7 @@ const (
 	DefaultBackoffBase   = 5 * time.Second
 	DefaultBackoffMax    = 10 * time.Minute
 	DefaultShutdownGrace = 25 * time.Second
+	DefaultMaxRetryAfter = 24 * time.Hour
 )
 
 // releaseTimeout bounds the store calls that end a run after its context
@@ -108,6 +113,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	if c.Identity == "" {
 		c.Identity, _ = os.Hostname()
