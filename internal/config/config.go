@@ -360,6 +360,11 @@ func Redact(s string) string {
 		// libpq's keyword/value form: "host=db password=secret".
 		return keywordSecret.ReplaceAllString(s, "${1}=xxxxx")
 	}
+	if at := strings.LastIndex(s, "@"); at >= 0 && !strings.Contains(s, "://") {
+		// Userinfo without a scheme ("user:secret@host"): url.Parse would
+		// read "user" as the scheme and keep the secret.
+		return "xxxxx" + s[at:]
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparseable URL)"

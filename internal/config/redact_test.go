@@ -14,3 +14,11 @@ func TestRedactKeywordValue(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactSchemelessUserinfo is the case FuzzDatabaseURL found.
+func TestRedactSchemelessUserinfo(t *testing.T) {
+	t.Parallel()
+	if got := Redact("app:S3cretPassw0rd@db/intake"); strings.Contains(got, "S3cret") {
+		t.Errorf("Redact = %q leaks the password", got)
+	}
+}

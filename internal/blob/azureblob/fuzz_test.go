@@ -1,0 +1,34 @@
+package azureblob
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParseURL feeds arbitrary azblob:// URLs and connection strings to the
+// parser with a key of the fuzzer's choosing: it never panics, and neither
+// its error nor the parsed config's String repeats the key.
+func FuzzParseURL(f *testing.F) {
+	f.Add("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=%s;EndpointSuffix=core.windows.net", "c2VjcmV0a2V5dmFsdWU=")
+	f.Add("UseDevelopmentStorage=true;AccountKey=%s", "c2VjcmV0a2V5dmFsdWU=")
+	f.Add("BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=2020&sig=%s", "c2VjcmV0a2V5dmFsdWU")
+	f.Add("azblob://acct.blob.core.windows.net/container?sv=2020&sig=%s", "c2VjcmV0a2V5dmFsdWU")
+	f.Add("azblob://%s@host/c", "c2VjcmV0a2V5dmFsdWU")
+	f.Add("AccountName=a;AccountKey=%s;BlobEndpoint=ftp://x", "c2VjcmV0a2V5dmFsdWU=")
+	f.Fuzz(func(t *testing.T, form, key string) {
+		if len(key) < 12 || strings.ContainsAny(key, ";&?=%@/ \t") || strings.Count(form, "%s") != 1 {
+			return // a key must be long and distinctive to be looked for
+		}
+		raw := strings.Replace(form, "%s", key, 1)
+		cfg, err := ParseURL(raw)
+		if err != nil {
+			if strings.Contains(err.Error(), key) {
+				t.Fatalf("ParseURL(%q) error repeats the key: %v", raw, err)
+			}
+			return
+		}
+		if s := cfg.String(); strings.Contains(s, key) {
+			t.Fatalf("ParseURL(%q).String() = %q repeats the key", raw, s)
+		}
+	})
+}

@@ -1,0 +1,39 @@
+package store
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/intake-dev/intake/internal/config"
+)
+
+// FuzzDatabaseURL feeds arbitrary database URLs, libpq keyword/value
+// strings included, with a password of the fuzzer's choosing: parse never
+// panics, and neither its error nor either redaction repeats the password.
+func FuzzDatabaseURL(f *testing.F) {
+	for _, form := range []string{
+		"postgres://app:%s@db:5432/intake", "postgres://u@db/intake?password=%s&sslmode=require",
+		"host=db password=%s dbname=x", "host=db password='%s' dbname=x", "mongodb+srv://u:%s@cluster0.example.net/x",
+		"sqlite://./data/%s.db", "app:%s@db/intake", "PASSWORD = %s", "oracle://u:%s@x",
+	} {
+		f.Add(form, "S3cretPassw0rd")
+	}
+	f.Fuzz(func(t *testing.T, form, pw string) {
+		if len(pw) < 8 || strings.ContainsAny(pw, "@:/?#&=;' \t\n%\\") || strings.Count(form, "%s") != 1 || strings.HasPrefix(form, "sqlite") {
+			return
+		}
+		raw := strings.Replace(form, "%s", pw, 1)
+		if !strings.Contains(strings.ToLower(raw), "pass") && !strings.Contains(raw, "@") {
+			return // not in a password position
+		}
+		if _, _, err := parse(raw); err != nil && strings.Contains(err.Error(), pw) {
+			t.Fatalf("parse(%q) error repeats the password: %v", raw, err)
+		}
+		if r := Redact(raw); strings.Contains(r, pw) {
+			t.Fatalf("Redact(%q) = %q", raw, r)
+		}
+		if r := config.Redact(raw); strings.Contains(r, pw) {
+			t.Fatalf("config.Redact(%q) = %q", raw, r)
+		}
+	})
+}
