@@ -360,6 +360,9 @@ func Redact(s string) string {
 		// libpq's keyword/value form: "host=db password=secret".
 		return keywordSecret.ReplaceAllString(s, "${1}=xxxxx")
 	}
+	if !strings.Contains(s, "://") && !strings.ContainsAny(s, "@/?") {
+		return "xxxxx" // no URL or path at all: a bare password, say
+	}
 	if at := strings.LastIndex(s, "@"); at >= 0 && !strings.Contains(s, "://") {
 		// Userinfo without a scheme ("user:secret@host"): url.Parse would
 		// read "user" as the scheme and keep the secret.

@@ -93,7 +93,9 @@ func parse(rawURL string) (scheme, path string, err error) {
 	}
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok || scheme == "" || strings.ContainsAny(scheme, "/@:") {
-		return "", "", intake.Errorf(intake.EINVALID, "database URL %q has no scheme; use sqlite://PATH", Redact(rawURL))
+		// Not repeated: without a scheme, nothing tells a password from the
+		// rest (a bare password in the wrong variable, say).
+		return "", "", intake.Errorf(intake.EINVALID, "database URL has no scheme; use %s", Schemes)
 	}
 	scheme = strings.ToLower(scheme)
 	switch scheme {
@@ -124,6 +126,9 @@ func Redact(rawURL string) string {
 		}
 		if at := strings.LastIndex(rawURL, "@"); at >= 0 {
 			return "xxxxx" + rawURL[at:]
+		}
+		if rawURL != "" && !strings.ContainsAny(rawURL, "/?") {
+			return "xxxxx" // no URL at all: a bare password, say
 		}
 		return redactQuery(rawURL)
 	}
