@@ -15,7 +15,8 @@ eval "$(scripts/test-services.sh env)"
 export INTAKE_TEST_STRICT=1
 export INTAKE_CHAOS_ROUNDS=${ROUNDS:-100}
 export INTAKE_CHAOS_STORES=${STORES:-sqlite,postgres,mongo}
+set +e
 go test -count=1 -run '^TestChaosKillWorker$' -timeout 3h -v ./cmd/intake 2>&1 |
-  grep -aE 'CHAOS|^(=== RUN|--- |ok|FAIL|PASS)|chaos_test.go' || true
+  grep -aE 'CHAOS|^(=== RUN|--- |ok|FAIL|PASS)|chaos_test.go'
 # The exit status of go test, not of grep.
 exit "${PIPESTATUS[0]}"
