@@ -8,7 +8,7 @@ import (
 )
 
 // FuzzDecodeCursor checks that any list cursor decodes to a valid job id
-// or an EINVALID error, and that a valid one round-trips.
+// or an EINVALID error, and that the id round-trips through a cursor.
 func FuzzDecodeCursor(f *testing.F) {
 	f.Add(base64.RawURLEncoding.EncodeToString([]byte(intake.NewID())))
 	for _, s := range []string{"", "AAAA", "====", "%00", "MDFhMjMxN2EtOWUyZi03ODM4LTgxNzctZWMwZDdiMGMwMzAz"} {
@@ -22,8 +22,10 @@ func FuzzDecodeCursor(f *testing.F) {
 			}
 			return
 		}
-		if !intake.ValidID(id) || base64.RawURLEncoding.EncodeToString([]byte(id)) != c {
-			t.Fatalf("decodeCursor(%q) = %q, which does not round-trip", c, id)
+		// The decoder skips line breaks, so only the id round-trips.
+		again, err := decodeCursor(base64.RawURLEncoding.EncodeToString([]byte(id)))
+		if !intake.ValidID(id) || err != nil || again != id {
+			t.Fatalf("decodeCursor(%q) = %q, which does not round-trip (%q, %v)", c, id, again, err)
 		}
 	})
 }
