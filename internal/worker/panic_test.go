@@ -66,7 +66,7 @@ func TestSourcePanicFailsTheRun(t *testing.T) {
 	src := &seqSource{before: func(_ context.Context, seq int) error {
 		if seq == 2 {
 			var m map[string]int
-			m["boom"]++ // a nil map: the kind of bug a source may have
+			m["boom"]++ //nolint:staticcheck // a nil map on purpose: the kind of bug a source may have
 		}
 		return nil
 	}}
@@ -90,7 +90,9 @@ func TestSourcePanicFailsTheRun(t *testing.T) {
 		t.Errorf("the log lacks the panic with the job id:\n%s", l)
 	}
 	b.clock.Advance(time.Hour)
-	b.maintainer(t, MaintainerConfig{}).RunOnce(t.Context())
+	if err := b.maintainer(t, MaintainerConfig{}).RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	runOnce(t, w, job.ID)
 	wantStatus(t, b.job(t, job.ID), intake.StatusFailed)
 	if n := panicsCounted(t, reg, "run"); n != 2 {
