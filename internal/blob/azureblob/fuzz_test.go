@@ -1,9 +1,14 @@
 package azureblob
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
+
+// secretPosition matches forms whose %s is where a secret goes: an
+// account key, a SAS signature or a URL's userinfo.
+var secretPosition = regexp.MustCompile(`(?i)(accountkey\s*=\s*%s|sig=%s|sharedaccesssignature=[^;]*%s|://%s@)`)
 
 // FuzzParseURL feeds arbitrary azblob:// URLs and connection strings to the
 // parser with a key of the fuzzer's choosing: it never panics, and neither
@@ -16,8 +21,8 @@ func FuzzParseURL(f *testing.F) {
 	f.Add("azblob://%s@host/c", "c2VjcmV0a2V5dmFsdWU")
 	f.Add("AccountName=a;AccountKey=%s;BlobEndpoint=ftp://x", "c2VjcmV0a2V5dmFsdWU=")
 	f.Fuzz(func(t *testing.T, form, key string) {
-		if len(key) < 12 || strings.ContainsAny(key, ";&?=%@/ \t") || strings.Count(form, "%s") != 1 {
-			return // a key must be long and distinctive to be looked for
+		if len(key) < 12 || strings.ContainsAny(key, ";&?=%@/ \t") || strings.Count(form, "%s") != 1 || !secretPosition.MatchString(form) {
+			return // a key must be long, distinctive and where a secret goes
 		}
 		raw := strings.Replace(form, "%s", key, 1)
 		cfg, err := ParseURL(raw)
