@@ -330,6 +330,10 @@ func (c *Config) BlobStoreURL() string {
 // AuthDisabled reports whether authentication is switched off.
 func (c *Config) AuthDisabled() bool { return c.Auth == "disabled" }
 
+// userinfo matches "user:secret@" inside a string that is no URL (found
+// by FuzzDatabaseURL).
+var userinfo = regexp.MustCompile(`[^\s=:/@]*:[^\s@]*@`)
+
 // keywordSecret matches a secret-looking keyword of a keyword/value
 // connection string and its value, unquoted or single-quoted.
 var keywordSecret = regexp.MustCompile(`(?i)([a-z_]*(?:pass|secret|token|key)[a-z_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
@@ -358,7 +362,7 @@ func Redact(s string) string {
 	}
 	if !strings.Contains(s, "://") && strings.Contains(s, "=") {
 		// libpq's keyword/value form: "host=db password=secret".
-		return keywordSecret.ReplaceAllString(s, "${1}=xxxxx")
+		return userinfo.ReplaceAllString(keywordSecret.ReplaceAllString(s, "${1}=xxxxx"), "xxxxx@")
 	}
 	if !strings.Contains(s, "://") && !strings.ContainsAny(s, "@/?") {
 		return "xxxxx" // no URL or path at all: a bare password, say

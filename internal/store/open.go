@@ -122,7 +122,7 @@ func Redact(rawURL string) string {
 	if !ok {
 		if strings.Contains(rawURL, "=") {
 			// libpq's keyword/value form: "host=db password=secret".
-			return keywordSecret.ReplaceAllString(rawURL, "${1}=xxxxx")
+			return userinfo.ReplaceAllString(keywordSecret.ReplaceAllString(rawURL, "${1}=xxxxx"), "xxxxx@")
 		}
 		if at := strings.LastIndex(rawURL, "@"); at >= 0 {
 			return "xxxxx" + rawURL[at:]
@@ -142,6 +142,10 @@ func Redact(rawURL string) string {
 	}
 	return scheme + "://" + redactQuery(rest)
 }
+
+// userinfo matches "user:secret@" inside a string that is no URL (found
+// by FuzzDatabaseURL).
+var userinfo = regexp.MustCompile(`[^\s=:/@]*:[^\s@]*@`)
 
 // keywordSecret matches a secret-looking keyword of a keyword/value
 // connection string and its value: unquoted up to the next space, or
