@@ -32,13 +32,17 @@ func FuzzDatabaseURL(f *testing.F) {
 			return // the password is not where a password goes
 		}
 		raw := strings.Replace(form, "%s", pw, 1)
-		if _, _, err := parse(raw); err != nil && strings.Contains(err.Error(), pw) {
+		// The password may also occur by chance in the rest of the form
+		// (a host of zeros): only more occurrences than that are a leak.
+		elsewhere := strings.Count(strings.Replace(form, "%s", "", 1), pw)
+		leaks := func(s string) bool { return strings.Count(s, pw) > elsewhere }
+		if _, _, err := parse(raw); err != nil && leaks(err.Error()) {
 			t.Fatalf("parse(%q) error repeats the password: %v", raw, err)
 		}
-		if r := Redact(raw); strings.Contains(r, pw) {
+		if r := Redact(raw); leaks(r) {
 			t.Fatalf("Redact(%q) = %q", raw, r)
 		}
-		if r := config.Redact(raw); strings.Contains(r, pw) {
+		if r := config.Redact(raw); leaks(r) {
 			t.Fatalf("config.Redact(%q) = %q", raw, r)
 		}
 	})

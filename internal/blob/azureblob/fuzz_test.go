@@ -25,14 +25,18 @@ func FuzzParseURL(f *testing.F) {
 			return // a key must be long, distinctive and where a secret goes
 		}
 		raw := strings.Replace(form, "%s", key, 1)
+		// The key may also occur by chance elsewhere in the form: only
+		// more occurrences than that are a leak.
+		elsewhere := strings.Count(strings.Replace(form, "%s", "", 1), key)
+		leaks := func(s string) bool { return strings.Count(s, key) > elsewhere }
 		cfg, err := ParseURL(raw)
 		if err != nil {
-			if strings.Contains(err.Error(), key) {
+			if leaks(err.Error()) {
 				t.Fatalf("ParseURL(%q) error repeats the key: %v", raw, err)
 			}
 			return
 		}
-		if s := cfg.String(); strings.Contains(s, key) {
+		if s := cfg.String(); leaks(s) {
 			t.Fatalf("ParseURL(%q).String() = %q repeats the key", raw, s)
 		}
 	})
