@@ -10,6 +10,7 @@ package main
 //	  go test -run TestChaosKillWorker -timeout 3h -v ./cmd/intake
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,7 +40,7 @@ func TestChaosKillWorker(t *testing.T) {
 	if rounds <= 0 {
 		t.Skip("set INTAKE_CHAOS_ROUNDS (scripts/chaos.sh) to run the chaos test")
 	}
-	stores := strings.Split(cmpOr(os.Getenv("INTAKE_CHAOS_STORES"), "sqlite,postgres,mongo"), ",")
+	stores := strings.Split(cmp.Or(os.Getenv("INTAKE_CHAOS_STORES"), "sqlite,postgres,mongo"), ",")
 	bin := intakeBinary(t)
 	for _, name := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -57,13 +58,6 @@ func TestChaosKillWorker(t *testing.T) {
 			chaosRounds(t, bin, name, b, rounds)
 		})
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // chaosRounds runs serve and, round after round, a worker that is killed
