@@ -336,7 +336,7 @@ var userinfo = regexp.MustCompile(`[^\s=:/@]*:[^\s@]*@`)
 
 // keywordSecret matches a secret-looking keyword of a keyword/value
 // connection string and its value, unquoted or single-quoted.
-var keywordSecret = regexp.MustCompile(`(?i)([a-z_]*(?:pass|secret|token|key)[a-z_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
+var keywordSecret = regexp.MustCompile(`(?i)([a-z0-9_]*(?:pass|secret|token|key)[a-z0-9_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
 
 // Redact returns s with the password of any URL userinfo and any
 // AccountKey/SharedAccessSignature/password value of a connection string

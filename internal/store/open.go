@@ -151,7 +151,7 @@ var userinfo = regexp.MustCompile(`[^\s=:/@]*:[^\s@]*@`)
 // connection string and its value: unquoted up to the next space, or
 // single-quoted with backslash escapes (to the end when the quote is not
 // closed).
-var keywordSecret = regexp.MustCompile(`(?i)([a-z_]*(?:pass|secret|token|key)[a-z_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
+var keywordSecret = regexp.MustCompile(`(?i)([a-z0-9_]*(?:pass|secret|token|key)[a-z0-9_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
 
 // redactQuery replaces the values of secret-looking query parameters.
 func redactQuery(s string) string {
