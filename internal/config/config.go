@@ -345,6 +345,9 @@ func Redact(s string) string {
 	if s == "" {
 		return s
 	}
+	if !strings.Contains(s, "://") {
+		s = userinfo.ReplaceAllString(s, "xxxxx@") // in any form that is no URL
+	}
 	if strings.Contains(s, ";") && strings.Contains(s, "=") && !strings.Contains(s, "://") ||
 		strings.Contains(strings.ToLower(s), "accountkey=") {
 		parts := strings.Split(s, ";")
