@@ -379,9 +379,9 @@ func Redact(s string) string {
 	if err != nil {
 		return "(unparseable URL)"
 	}
-	if at := strings.LastIndex(s, "@"); at >= 0 && u.User == nil && (u.Scheme == "" || u.Host == "") {
-		// Not read as a URL with userinfo ("0#://:secret@", found by
-		// FuzzDatabaseURL): assume the worst of what precedes the "@".
+	if at := strings.LastIndex(s, "@"); at >= 0 && u.User == nil {
+		// Not read as a URL with userinfo ("0#://:secret@", "a://0#:secret@",
+		// found by FuzzDatabaseURL): assume the worst of what precedes the "@".
 		return "xxxxx" + s[at:]
 	}
 	if _, ok := u.User.Password(); ok {
