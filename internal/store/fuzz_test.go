@@ -3,6 +3,7 @@ package store
 import (
 	"regexp"
 	"strings"
+	"unicode"
 	"testing"
 
 	"github.com/intake-dev/intake/internal/config"
@@ -25,7 +26,8 @@ func FuzzDatabaseURL(f *testing.F) {
 		f.Add(form, "S3cretPassw0rd")
 	}
 	f.Fuzz(func(t *testing.T, form, pw string) {
-		if len(pw) < 8 || strings.ContainsAny(pw, "@:/?#&=;' \t\n%\\") || strings.Count(form, "%s") != 1 || strings.HasPrefix(form, "sqlite") {
+		if len(pw) < 8 || strings.ContainsAny(pw, "@:/?#&=;'%\\") || strings.IndexFunc(pw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 ||
+			strings.Count(form, "%s") != 1 || strings.HasPrefix(form, "sqlite") {
 			return
 		}
 		if !passwordPosition.MatchString(form) {
