@@ -3,8 +3,8 @@ package store
 import (
 	"regexp"
 	"strings"
-	"unicode"
 	"testing"
+	"unicode"
 
 	"github.com/intake-dev/intake/internal/config"
 )
