@@ -395,7 +395,15 @@ func Redact(s string) string {
 		}
 	}
 	u.RawQuery = q.Encode()
-	return u.String()
+	// A keyword's value before the query ("a://password=secret", found by
+	// FuzzDatabaseURL) is a secret too.
+	out := u.String()
+	base, query, hasQuery := strings.Cut(out, "?")
+	out = keywordSecret.ReplaceAllString(base, "${1}=xxxxx")
+	if hasQuery {
+		out += "?" + query
+	}
+	return out
 }
 
 // Field documents one configuration variable.

@@ -140,6 +140,13 @@ func Redact(rawURL string) string {
 			rest = user + ":xxxxx" + rest[at:]
 		}
 	}
+	// A keyword's value before the query ("scheme://password=secret",
+	// found by FuzzDatabaseURL) is a secret too.
+	base, query, hasQuery := strings.Cut(rest, "?")
+	rest = keywordSecret.ReplaceAllString(base, "${1}=xxxxx")
+	if hasQuery {
+		rest += "?" + query
+	}
 	return scheme + "://" + redactQuery(rest)
 }
 
