@@ -44,8 +44,11 @@ func (f Fraction) String() string {
 }
 
 // BatchSize returns how many documents one run collects: at most remaining,
-// and otherwise floor(total × f) but at least one. When the total is
-// unknown (TotalUnknown) it returns unknownBatch.
+// and otherwise floor(total × f) but at least one — or ceil(total × f) when
+// flooring would take more than ⌈1/f⌉ + 1 runs (5 documents at 35 %: 1 a
+// run is 5 runs, 2 a run is 3). A job thus takes at most ⌈1/f⌉ + 1 runs,
+// three or four at 35 %. When the total is unknown (TotalUnknown) it
+// returns unknownBatch.
 func BatchSize(total, collected int, f Fraction, unknownBatch int) int {
 	if total == TotalUnknown {
 		return max(1, unknownBatch)
@@ -55,5 +58,8 @@ func BatchSize(total, collected int, f Fraction, unknownBatch int) int {
 		return 0
 	}
 	n := max(1, total*int(f)/10000)
+	if maxRuns := (10000+int(f)-1)/int(f) + 1; (total+n-1)/n > maxRuns {
+		n = (total*int(f) + 9999) / 10000
+	}
 	return min(remaining, n)
 }

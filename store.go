@@ -87,10 +87,12 @@ type Store interface {
 	// scraping the workers.
 	RunStats(ctx context.Context, p RunStatsParams) (*RunStats, error)
 
-	// GetDocument returns the document of a job by sequence number.
+	// GetDocument returns the document of a job by sequence number; a seq
+	// outside 1..MaxSeq is ENOTFOUND.
 	GetDocument(ctx context.Context, jobID string, seq int) (*Document, error)
 	// ListDocuments returns a job's documents in Seq order, a page at a
-	// time; the cursor is the last Seq seen.
+	// time; the cursor is the last Seq seen, and one at or beyond MaxSeq
+	// gives an empty page.
 	ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*Document, error)
 	// ReferencedBlobKeys returns the subset of keys that some document
 	// references, so that the orphan sweep can delete the rest.

@@ -183,6 +183,7 @@ func (a *app) worker() (*worker.Worker, error) {
 		ShutdownGrace: a.cfg.ShutdownTimeout,
 		BackoffBase:   a.cfg.RetryBackoffBase,
 		BackoffMax:    a.cfg.RetryBackoffMax,
+		MaxRetryAfter: a.cfg.MaxRetryAfter,
 		Identity:      a.cfg.WorkerID, // the host name when empty
 	}, a.store, a.blobs, a.sources, a.disp, a.logger, a.registry)
 }

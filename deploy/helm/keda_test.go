@@ -122,7 +122,17 @@ func runScenario(t *testing.T, trigger string) {
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	done := make(chan error, 1)
-	go func() { done <- kubelet.Run(ctx) }()
+	// A kubelet that stops early fails the test at once rather than
+	// leaving helm install to time out.
+	installCtx, stopInstall := context.WithCancel(t.Context())
+	defer stopInstall()
+	go func() {
+		err := kubelet.Run(ctx)
+		if err != nil {
+			stopInstall()
+		}
+		done <- err
+	}()
 	t.Cleanup(func() {
 		uninstall := exec.Command(tool(t, "helm"), "uninstall", releaseName, "-n", ns, "--kubeconfig", c.kubeconfig, "--wait", "--timeout", "60s")
 		_ = uninstall.Run()
@@ -142,7 +152,7 @@ func runScenario(t *testing.T, trigger string) {
 	// helm install waits for the migration hook (run by the stand-in
 	// kubelet) and for every Deployment to be ready.
 	start := time.Now()
-	install := exec.Command(tool(t, "helm"), "install", releaseName, chartDir,
+	install := exec.CommandContext(installCtx, tool(t, "helm"), "install", releaseName, chartDir,
 		"--namespace", ns, "--kubeconfig", c.kubeconfig,
 		"-f", "testdata/values-keda-"+trigger+".yaml",
 		"--set-string", "database.url="+storeURL,
@@ -188,6 +198,14 @@ func runScenario(t *testing.T, trigger string) {
 
 	// Every job completed in three or four runs (35 % of 30–50 documents
 	// per run), each run one KEDA Job.
+	// Each run's record names the KEDA worker pod that collected it, and the
+	// runs' documents add up to the job's.
+	workerPods := map[string]bool{}
+	for name, p := range kubelet.Pods() {
+		if p.Labels["scaledjob.keda.sh/name"] == releaseName+"-worker" {
+			workerPods[name] = true
+		}
+	}
 	runs := 0
 	for _, id := range ids {
 		j, err := st.GetJob(t.Context(), id)
@@ -198,6 +216,23 @@ func runScenario(t *testing.T, trigger string) {
 			t.Errorf("job %s: %s after %d runs, %d/%d documents; want completed in 3–4 runs", id, j.Status, j.Runs, j.Collected, j.Total)
 		}
 		runs += j.Runs
+		history, err := st.ListRuns(t.Context(), id, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		collected := 0
+		for _, r := range history {
+			collected += r.Collected
+			if !workerPods[r.Worker] {
+				t.Errorf("job %s run %d: worker %q is not a KEDA worker pod", id, r.Number, r.Worker)
+			}
+			if want := map[bool]intake.RunOutcome{true: intake.RunCompleted, false: intake.RunBatchDone}[r.Number == j.Runs]; r.Outcome != want {
+				t.Errorf("job %s run %d: outcome %s, want %s", id, r.Number, r.Outcome, want)
+			}
+		}
+		if len(history) != j.Runs || collected != j.Total {
+			t.Errorf("job %s: %d run records collecting %d documents; the job ran %d times for %d", id, len(history), collected, j.Runs, j.Total)
+		}
 	}
 	last := timeline[len(timeline)-1]
 	if last.KEDAJobs < runs {

@@ -75,5 +75,6 @@ func drawTimeline(timeline []sample, trigger, path string) error {
 	}
 	p.Legend.Top = true
 	p.Y.Min = 0
+	p.Y.Max = scenarioJobs + 2.5 // room for the legend above the lines
 	return p.Save(8*vg.Inch, 4*vg.Inch, path)
 }

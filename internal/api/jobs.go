@@ -82,6 +82,11 @@ type triggerOutput struct {
 // with the original job; the same key with another body is a 422.
 func handleTrigger(store intake.Store, sources intake.Sources, body *triggerBody, n notifier, p *problems, m *metrics) func(context.Context, *triggerInput) (*triggerOutput, error) {
 	return func(ctx context.Context, in *triggerInput) (*triggerOutput, error) {
+		if !intake.ValidText(in.IdempotencyKey) {
+			m.createFailures.WithLabelValues(failInvalid).Inc()
+			return nil, huma.Error422UnprocessableEntity("validation failed",
+				&huma.ErrorDetail{Location: "header.Idempotency-Key", Message: "must be UTF-8 text without NUL"})
+		}
 		req, err := body.parse(in.contentType, in.RawBody)
 		if err != nil {
 			m.createFailures.WithLabelValues(failInvalid).Inc()

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -86,6 +89,10 @@ func (s *server) middleware(mux *http.ServeMux) http.Handler {
 			}
 		}()
 
+		if status, detail := s.refuseBrowserAttack(r); status != 0 {
+			writeProblem(rw, status, detail)
+			return
+		}
 		if (needsAuth(r.URL.Path) || needsAuth(patternPath(pattern))) && !s.authorized(r) {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="intake"`)
 			writeProblem(rw, http.StatusUnauthorized, "missing or invalid bearer key")
@@ -97,6 +104,65 @@ func (s *server) middleware(mux *http.ServeMux) http.Handler {
 		}
 		mux.ServeHTTP(rw, r)
 	})
+}
+
+// crossOrigin refuses unsafe requests that a browser sends on behalf of
+// another site (Sec-Fetch-Site, else Origin against Host). Requests from
+// other clients carry neither header and pass.
+var crossOrigin = http.NewCrossOriginProtection()
+
+// refuseBrowserAttack returns the status and detail with which r is
+// refused before authentication, or 0. It stops what a hostile web page can
+// make a browser do:
+//   - a cross-site POST (a form, or a fetch that needs no preflight) is a
+//     403;
+//   - a POST with a body must say application/json (or a +json type), so
+//     that no form encoding or text/plain body is taken for JSON: 415;
+//   - with authentication disabled, the Host must be localhost or a
+//     loopback address, or else a page on a rebound DNS name could read
+//     the answers as its own: 421. Probes and /metrics answer any Host.
+func (s *server) refuseBrowserAttack(r *http.Request) (int, string) {
+	if s.cfg.AuthDisabled && !loopbackHost(r.Host) && !anyHost(r.URL.Path) {
+		return http.StatusMisdirectedRequest, "with authentication disabled, intake answers only requests addressed to localhost or a loopback address"
+	}
+	if err := crossOrigin.Check(r); err != nil {
+		return http.StatusForbidden, "cross-origin request refused"
+	}
+	if r.Method == http.MethodPost {
+		ct := r.Header.Get("Content-Type")
+		hasBody := r.ContentLength != 0
+		if (ct != "" || hasBody) && !isJSONType(ct) {
+			return http.StatusUnsupportedMediaType, "a POST body must be application/json"
+		}
+	}
+	return 0, ""
+}
+
+// isJSONType reports whether a Content-Type is application/json or a +json
+// type.
+func isJSONType(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// loopbackHost reports whether a Host header names localhost or a loopback
+// address, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// anyHost reports whether path answers whatever the Host: the probes and
+// /metrics, which orchestrators and scrapers address by IP.
+func anyHost(path string) bool {
+	return path == "/health" || path == "/ready" || path == "/metrics"
 }
 
 // needsAuth reports whether path is behind the bearer key: the API and

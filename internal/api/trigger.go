@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -259,6 +262,12 @@ func (tb *triggerBody) parse(contentType string, raw []byte) (*triggerRequest, e
 	if !isJSON(contentType) {
 		return nil, huma.Error415UnsupportedMediaType("the body must be application/json, not " + contentType)
 	}
+	if !utf8.Valid(raw) {
+		// encoding/json would turn the bytes into U+FFFD, storing what the
+		// client did not send.
+		return nil, huma.Error422UnprocessableEntity("validation failed",
+			&huma.ErrorDetail{Location: "body", Message: "is not valid UTF-8"})
+	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, huma.Error400BadRequest("the body is not valid JSON",
@@ -268,6 +277,23 @@ func (tb *triggerBody) parse(contentType string, raw []byte) (*triggerRequest, e
 	if !ok {
 		return nil, huma.Error422UnprocessableEntity("validation failed",
 			&huma.ErrorDetail{Location: "body", Message: "expected object", Value: v})
+	}
+	// Names are matched exactly: a "Config" beside (or instead of)
+	// "config" would be validated, or stored, in its place.
+	var variants []error
+	for k := range obj {
+		if k != discriminator && k != "config" && (strings.EqualFold(k, discriminator) || strings.EqualFold(k, "config")) {
+			variants = append(variants, &huma.ErrorDetail{Location: "body." + k,
+				Message: "differs from " + strings.ToLower(k) + " only in case; property names are matched exactly"})
+		}
+	}
+	if len(variants) > 0 {
+		slices.SortFunc(variants, func(a, b error) int { return strings.Compare(location(a), location(b)) })
+		return nil, huma.Error422UnprocessableEntity("validation failed", variants...)
+	}
+	if loc := nulAt(v, "body"); loc != "" {
+		return nil, huma.Error422UnprocessableEntity("validation failed",
+			&huma.ErrorDetail{Location: loc, Message: "must not contain NUL (\\u0000)"})
 	}
 	known := "known: " + strings.Join(tb.types, ", ")
 	st, ok := obj[discriminator]
@@ -298,19 +324,47 @@ func (tb *triggerBody) parse(contentType string, raw []byte) (*triggerRequest, e
 		return nil, huma.Error422UnprocessableEntity("validation failed", errs...)
 	}
 
-	var fields struct {
-		Config json.RawMessage `json:"config"`
-	}
+	// By its exact key: struct decoding would match "Config" as well.
+	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return nil, huma.Error400BadRequest("the body is not valid JSON",
 			&huma.ErrorDetail{Location: "body", Message: err.Error()})
 	}
-	config, err := canonicalJSON(fields.Config)
+	config, err := canonicalJSON(fields["config"])
 	if err != nil {
 		return nil, huma.Error422UnprocessableEntity("validation failed",
 			&huma.ErrorDetail{Location: "body.config", Message: "expected object"})
 	}
 	return &triggerRequest{SourceType: typ, Config: config}, nil
+}
+
+// nulAt returns the location of the first string in v that holds a NUL,
+// or of the object with such a key, or "". Stores keep text without NUL
+// (intake.ValidText); PostgreSQL refuses it even in jsonb.
+func nulAt(v any, loc string) string {
+	switch x := v.(type) {
+	case string:
+		if strings.ContainsRune(x, 0) {
+			return loc
+		}
+	case []any:
+		for i, e := range x {
+			if l := nulAt(e, loc+"["+strconv.Itoa(i)+"]"); l != "" {
+				return l
+			}
+		}
+	case map[string]any:
+		keys := slices.Sorted(maps.Keys(x))
+		for _, k := range keys {
+			if strings.ContainsRune(k, 0) {
+				return loc
+			}
+			if l := nulAt(x[k], loc+"."+k); l != "" {
+				return l
+			}
+		}
+	}
+	return ""
 }
 
 // locateRequired moves huma's "expected required property x to be present",

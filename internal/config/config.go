@@ -58,6 +58,7 @@ type Config struct {
 	RetryBackoffBase    time.Duration   `env:"INTAKE_RETRY_BACKOFF_BASE" envDefault:"5s" desc:"First retry delay of a failed run; it doubles per attempt, with full jitter."`
 	RetryBackoffMax     time.Duration   `env:"INTAKE_RETRY_BACKOFF_MAX" envDefault:"10m" desc:"Largest retry delay."`
 	WorkerID            string          `env:"INTAKE_WORKER_ID" desc:"Names the worker process in the run history of every job it collects (up to 63 of A-Z a-z 0-9 . _ -); empty means the host name. The Helm chart sets it to the pod name."`
+	MaxRetryAfter       time.Duration   `env:"INTAKE_MAX_RETRY_AFTER" envDefault:"24h" desc:"Longest wait a source may ask for (an HTTP 429 or 503 with Retry-After): a longer one fails the job at once. A shorter one puts the job back without holding its lease; that counts as a failed attempt (see INTAKE_MAX_ATTEMPTS) when the run collected nothing, so a source that only ever says later fails the job in the end."`
 	JobID               string          `env:"INTAKE_JOB_ID" alias:"JOB_ID" desc:"The job work --once claims when no argument names one (KEDA passes it)."`
 
 	FilingsDelay time.Duration `env:"INTAKE_FILINGS_DELAY" envDefault:"1s" desc:"Simulated download latency per filings document; 0 disables it."`
@@ -290,6 +291,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("INTAKE_DATABASE_MAX_CONNS: must not be negative, not %d", c.DatabaseMaxConns)
 	case c.DatabaseStatementTimeout < 0:
 		return fmt.Errorf("INTAKE_DATABASE_STATEMENT_TIMEOUT: must not be negative, not %s", c.DatabaseStatementTimeout)
+	case c.MaxRetryAfter <= 0:
+		return fmt.Errorf("INTAKE_MAX_RETRY_AFTER: must be positive, not %s", c.MaxRetryAfter)
 	case c.RetryBackoffBase <= 0 || c.RetryBackoffMax < c.RetryBackoffBase:
 		return fmt.Errorf("INTAKE_RETRY_BACKOFF_BASE: must be positive and at most INTAKE_RETRY_BACKOFF_MAX (%s), not %s", c.RetryBackoffMax, c.RetryBackoffBase)
 	case c.DataDir == "":
@@ -331,12 +334,23 @@ func (c *Config) BlobStoreURL() string {
 // AuthDisabled reports whether authentication is switched off.
 func (c *Config) AuthDisabled() bool { return c.Auth == "disabled" }
 
+// userinfo matches "user:secret@" inside a string that is no URL (found
+// by FuzzDatabaseURL).
+var userinfo = regexp.MustCompile(`[^\s=:/@]*:[^\s@]*@`)
+
+// keywordSecret matches a secret-looking keyword of a keyword/value
+// connection string and its value, unquoted or single-quoted.
+var keywordSecret = regexp.MustCompile(`(?i)([a-z0-9_]*(?:pass|secret|token|key)[a-z0-9_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
+
 // Redact returns s with the password of any URL userinfo and any
 // AccountKey/SharedAccessSignature/password value of a connection string
 // replaced by "xxxxx", so configuration can be logged.
 func Redact(s string) string {
 	if s == "" {
 		return s
+	}
+	if !strings.Contains(s, "://") {
+		s = userinfo.ReplaceAllString(s, "xxxxx@") // in any form that is no URL
 	}
 	if strings.Contains(s, ";") && strings.Contains(s, "=") && !strings.Contains(s, "://") ||
 		strings.Contains(strings.ToLower(s), "accountkey=") {
@@ -353,9 +367,26 @@ func Redact(s string) string {
 		}
 		return strings.Join(parts, ";")
 	}
+	if !strings.Contains(s, "://") && strings.Contains(s, "=") {
+		// libpq's keyword/value form: "host=db password=secret".
+		return userinfo.ReplaceAllString(keywordSecret.ReplaceAllString(s, "${1}=xxxxx"), "xxxxx@")
+	}
+	if !strings.Contains(s, "://") && !strings.ContainsAny(s, "@/?") {
+		return "xxxxx" // no URL or path at all: a bare password, say
+	}
+	if at := strings.LastIndex(s, "@"); at >= 0 && !strings.Contains(s, "://") {
+		// Userinfo without a scheme ("user:secret@host"): url.Parse would
+		// read "user" as the scheme and keep the secret.
+		return "xxxxx" + s[at:]
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparseable URL)"
+	}
+	if at := strings.LastIndex(s, "@"); at >= 0 && u.User == nil {
+		// Not read as a URL with userinfo ("0#://:secret@", "a://0#:secret@",
+		// found by FuzzDatabaseURL): assume the worst of what precedes the "@".
+		return "xxxxx" + s[at:]
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
@@ -368,7 +399,15 @@ func Redact(s string) string {
 		}
 	}
 	u.RawQuery = q.Encode()
-	return u.String()
+	// A keyword's value before the query ("a://password=secret", found by
+	// FuzzDatabaseURL) is a secret too.
+	out := u.String()
+	base, query, hasQuery := strings.Cut(out, "?")
+	out = keywordSecret.ReplaceAllString(base, "${1}=xxxxx")
+	if hasQuery {
+		out += "?" + query
+	}
+	return out
 }
 
 // Field documents one configuration variable.

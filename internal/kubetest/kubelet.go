@@ -36,6 +36,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // KwokNode is the node kube-local.sh registers for kwok; pods that are not
@@ -116,7 +117,7 @@ func New(cfg Config) *Kubelet {
 }
 
 // Run registers the node and binds, runs and reports pods until ctx ends;
-// then it stops every process it started and returns.
+// then it stops every process it started, removes the node and returns.
 func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.registerNode(ctx); err != nil {
 		return err
@@ -130,6 +131,12 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			k.stopAll()
+			dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := k.cfg.Client.CoreV1().Nodes().Delete(dctx, k.cfg.Node, metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("remove node %s: %w", k.cfg.Node, err)
+			}
 			return nil
 		case <-t.C:
 		}
@@ -189,18 +196,21 @@ func (k *Kubelet) registerNode(ctx context.Context) error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("register node %s: %w", k.cfg.Node, err)
 	}
-	n, err := k.cfg.Client.CoreV1().Nodes().Get(ctx, k.cfg.Node, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get node %s: %w", k.cfg.Node, err)
-	}
-	now := metav1.Now()
-	n.Status.Conditions = []corev1.NodeCondition{{
-		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-		Message: "stand-in kubelet (intake tests)", LastHeartbeatTime: now, LastTransitionTime: now,
-	}}
-	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
-	n.Status.Capacity = corev1.ResourceList{}
-	_, err = k.cfg.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+	// Other controllers annotate new nodes too: retry on a conflict.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := k.cfg.Client.CoreV1().Nodes().Get(ctx, k.cfg.Node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		now := metav1.Now()
+		n.Status.Conditions = []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			Message: "stand-in kubelet (intake tests)", LastHeartbeatTime: now, LastTransitionTime: now,
+		}}
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+		_, err = k.cfg.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("node %s status: %w", k.cfg.Node, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -92,7 +93,9 @@ func parse(rawURL string) (scheme, path string, err error) {
 	}
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok || scheme == "" || strings.ContainsAny(scheme, "/@:") {
-		return "", "", intake.Errorf(intake.EINVALID, "database URL %q has no scheme; use sqlite://PATH", Redact(rawURL))
+		// Not repeated: without a scheme, nothing tells a password from the
+		// rest (a bare password in the wrong variable, say).
+		return "", "", intake.Errorf(intake.EINVALID, "database URL has no scheme; use %s", Schemes)
 	}
 	scheme = strings.ToLower(scheme)
 	switch scheme {
@@ -117,8 +120,15 @@ func parse(rawURL string) (scheme, path string, err error) {
 func Redact(rawURL string) string {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
+		if strings.Contains(rawURL, "=") {
+			// libpq's keyword/value form: "host=db password=secret".
+			return userinfo.ReplaceAllString(keywordSecret.ReplaceAllString(rawURL, "${1}=xxxxx"), "xxxxx@")
+		}
 		if at := strings.LastIndex(rawURL, "@"); at >= 0 {
 			return "xxxxx" + rawURL[at:]
+		}
+		if rawURL != "" && !strings.ContainsAny(rawURL, "/?") {
+			return "xxxxx" // no URL at all: a bare password, say
 		}
 		return redactQuery(rawURL)
 	}
@@ -130,8 +140,25 @@ func Redact(rawURL string) string {
 			rest = user + ":xxxxx" + rest[at:]
 		}
 	}
+	// A keyword's value before the query ("scheme://password=secret",
+	// found by FuzzDatabaseURL) is a secret too.
+	base, query, hasQuery := strings.Cut(rest, "?")
+	rest = keywordSecret.ReplaceAllString(base, "${1}=xxxxx")
+	if hasQuery {
+		rest += "?" + query
+	}
 	return scheme + "://" + redactQuery(rest)
 }
+
+// userinfo matches "user:secret@" inside a string that is no URL (found
+// by FuzzDatabaseURL).
+var userinfo = regexp.MustCompile(`[^\s=:/@]*:[^\s@]*@`)
+
+// keywordSecret matches a secret-looking keyword of a keyword/value
+// connection string and its value: unquoted up to the next space, or
+// single-quoted with backslash escapes (to the end when the quote is not
+// closed).
+var keywordSecret = regexp.MustCompile(`(?i)([a-z0-9_]*(?:pass|secret|token|key)[a-z0-9_]*)\s*=\s*(?:'(?:\\.|[^'\\])*'?|\S*)`)
 
 // redactQuery replaces the values of secret-looking query parameters.
 func redactQuery(s string) string {

@@ -126,7 +126,7 @@ func (m *Maintainer) Run(ctx context.Context) error {
 	defer sweep.Stop()
 	m.logger.Info("maintenance loop started", "interval", m.cfg.Interval, "orphan_interval", m.cfg.OrphanInterval)
 	for {
-		if err := m.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		if err := m.guard(ctx, panicMaintenance, m.RunOnce); err != nil && ctx.Err() == nil {
 			m.logger.Error("maintenance pass", "err", err)
 		}
 		select {
@@ -135,11 +135,23 @@ func (m *Maintainer) Run(ctx context.Context) error {
 		case <-tick.C:
 		case <-sweep.C:
 			sweep.Reset(m.cfg.OrphanInterval)
-			if _, err := m.SweepOrphans(ctx); err != nil && ctx.Err() == nil {
+			sweepOnce := func(ctx context.Context) error { _, err := m.SweepOrphans(ctx); return err }
+			if err := m.guard(ctx, panicSweep, sweepOnce); err != nil && ctx.Err() == nil {
 				m.logger.Error("orphan sweep", "err", err)
 			}
 		}
 	}
+}
+
+// guard runs one maintenance task and turns a panic in it into an error,
+// logged and counted, so that the loop (and the process) goes on.
+func (m *Maintainer) guard(ctx context.Context, component string, task func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = recovered(ctx, m.logger, m.metrics.panics, component, v)
+		}
+	}()
+	return task(ctx)
 }
 
 // RunOnce makes one maintenance pass (Store.Maintain) and notifies the
@@ -241,6 +253,7 @@ type maintainerMetrics struct {
 	jobs    *prometheus.CounterVec
 	orphans prometheus.Counter
 	runs    *prometheus.CounterVec
+	panics  *prometheus.CounterVec
 }
 
 func newMaintainerMetrics(reg prometheus.Registerer) (*maintainerMetrics, error) {
@@ -263,6 +276,10 @@ func newMaintainerMetrics(reg prometheus.Registerer) (*maintainerMetrics, error)
 	m.orphans, errs[1] = register(reg, m.orphans)
 	m.runs, errs[2] = register(reg, m.runs)
 	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	var err error
+	if m.panics, err = newPanicCounter(reg); err != nil {
 		return nil, err
 	}
 	for _, a := range []string{"promoted", "lease_expired", "lease_expired_failed"} {

@@ -28,7 +28,7 @@ func TestMaintainerPromotesAndNotifies(t *testing.T) {
 		wantAttempt int
 	}{
 		{"scheduled job falls due", 5, func(t *testing.T, b *bundle, id string) {
-			w, _ := b.worker(t, Config{}, nil, failAt(1, &intake.RetryAfterError{After: time.Minute, Err: errors.New("busy")}))
+			w, _ := b.worker(t, Config{}, nil, failAt(2, &intake.RetryAfterError{After: time.Minute, Err: errors.New("busy")})) // after progress: no attempt
 			runOnce(t, w, id)
 			wantStatus(t, b.job(t, id), intake.StatusScheduled)
 		}, 2 * time.Minute, intake.StatusPending, "promoted", true, 0},

@@ -20,6 +20,7 @@ type workerMetrics struct {
 	bytes       *prometheus.CounterVec
 	docErrors   *prometheus.CounterVec
 	completion  *prometheus.HistogramVec
+	panics      *prometheus.CounterVec
 }
 
 func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerMetrics, error) {
@@ -75,6 +76,10 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 	m.docErrors, errs[7] = register(reg, m.docErrors)
 	m.completion, errs[8] = register(reg, m.completion)
 	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	var err error
+	if m.panics, err = newPanicCounter(reg); err != nil {
 		return nil, err
 	}
 	// Export zeros for the series dashboards expect before the first event.

@@ -52,7 +52,7 @@ type run struct {
 
 // runOne claims a job and runs one batch of it. stop ends the batch between
 // documents; hard cancels the document in flight.
-func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) {
+func (w *Worker) runOne(stop, hard context.Context, jobID string) (claimed bool, err error) {
 	if stop.Err() != nil {
 		return false, nil
 	}
@@ -71,6 +71,13 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) 
 	w.metrics.claims.WithLabelValues("claimed").Inc()
 	w.metrics.activeRuns.Inc()
 	defer w.metrics.activeRuns.Dec()
+	// A panic outside collecting (releasing the job, say) leaves the job
+	// leased: its lease expires and the maintenance loop takes it back.
+	defer func() {
+		if v := recover(); v != nil {
+			claimed, err = true, recovered(hard, w.logger, w.metrics.panics, panicLoop, v, "job_id", job.ID)
+		}
+	}()
 
 	start := time.Now()
 	r := &run{
@@ -85,8 +92,15 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) 
 	// ErrLeaseLost when the job is taken over or cancelled.
 	runCtx, cancelRun := context.WithCancelCause(hard)
 	var hb sync.WaitGroup
-	hb.Go(func() { w.heartbeat(runCtx, cancelRun, job.ID, owner) })
-	collectErr := w.collect(stop, runCtx, r)
+	hb.Go(func() {
+		defer func() {
+			if v := recover(); v != nil {
+				cancelRun(recovered(runCtx, w.logger, w.metrics.panics, panicHeartbeat, v, "job_id", job.ID))
+			}
+		}()
+		w.heartbeat(runCtx, cancelRun, job.ID, owner)
+	})
+	collectErr := w.safeCollect(stop, runCtx, r)
 	cancelRun(context.Canceled)
 	hb.Wait()
 	switch cause := context.Cause(runCtx); {
@@ -123,6 +137,19 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (bool, error) 
 	}
 	w.logger.LogAttrs(context.WithoutCancel(hard), level, "run finished", attrs...)
 	return true, err
+}
+
+// safeCollect is collect with a panic (in a source, say) turned into the
+// run's error, logged with the job id and counted: the run fails like any
+// failed attempt, and the job fails once its attempts are used up.
+func (w *Worker) safeCollect(stop, ctx context.Context, r *run) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = recovered(ctx, w.logger, w.metrics.panics, panicRun, v,
+				"job_id", r.job.ID, "source_type", r.job.SourceType, "seq", r.collected+1)
+		}
+	}()
+	return w.collect(stop, ctx, r)
 }
 
 // collect validates and plans the job and collects its next batch. It
@@ -176,6 +203,15 @@ func (w *Worker) collect(stop, ctx context.Context, r *run) error {
 		}
 	}
 	r.done = r.job.Total != intake.TotalUnknown && r.collected >= r.job.Total
+	if r.job.Total == intake.TotalUnknown {
+		// A source's bound is the most documents it can have: reaching it
+		// completes the job now rather than in a run that finds nothing.
+		if b, ok := r.source.(intake.Bounded); ok {
+			if bound := b.MaxDocuments(r.job.Config); bound > 0 && r.collected >= bound {
+				r.done = true
+			}
+		}
+	}
 	return nil
 }
 
@@ -198,7 +234,10 @@ func (w *Worker) collectDocument(ctx context.Context, r *run) (exhausted bool, e
 		return false, intake.Permanent(fmt.Errorf("collect document %d: source returned no body", seq))
 	}
 	defer item.Body.Close()
-	contentType := item.ContentType
+	// Stores keep valid text only (intake.ValidText), and sources pass on
+	// what servers and file systems say: bad bytes become U+FFFD here,
+	// the same on every store.
+	contentType := intake.SanitizeText(item.ContentType)
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
@@ -214,8 +253,8 @@ func (w *Worker) collectDocument(ctx context.Context, r *run) (exhausted bool, e
 	doc := &intake.Document{
 		JobID:        r.job.ID,
 		Seq:          seq,
-		Name:         item.Name,
-		DocumentType: item.DocumentType,
+		Name:         intake.SanitizeText(item.Name),
+		DocumentType: intake.SanitizeText(item.DocumentType),
 		ContentType:  info.ContentType,
 		SizeBytes:    info.Size,
 		SHA256:       info.SHA256,
@@ -301,9 +340,20 @@ func (w *Worker) release(ctx, hard context.Context, r *run, collectErr error) (s
 			return outcomeDrained, fmt.Errorf("release drained job %s: %w", job.ID, err)
 		}
 		return outcomeDrained, nil
-	case errors.As(collectErr, &retryAfter):
+	case errors.As(collectErr, &retryAfter) && retryAfter.After > w.cfg.MaxRetryAfter:
+		msg := fmt.Sprintf("the source asks to wait %s, longer than INTAKE_MAX_RETRY_AFTER (%s): %s",
+			retryAfter.After, w.cfg.MaxRetryAfter, lastError(collectErr))
+		if err := w.store.Fail(ctx, job.ID, owner, msg); err != nil {
+			return outcomeFailed, fmt.Errorf("fail job %s: %w", job.ID, err)
+		}
+		return outcomeFailed, nil
+	case errors.As(collectErr, &retryAfter) && (r.collected > job.Collected || job.Attempts+1 < w.cfg.MaxAttempts):
+		// Waiting is not failing while the source lets documents through;
+		// a run that collected nothing counts as an attempt, so that a
+		// source that only ever says "later" fails the job in the end.
+		noProgress := r.collected == job.Collected
 		at := w.cfg.Clock().Add(max(0, retryAfter.After))
-		if err := w.store.Reschedule(ctx, job.ID, owner, at, lastError(collectErr), false); err != nil {
+		if err := w.store.Reschedule(ctx, job.ID, owner, at, lastError(collectErr), noProgress); err != nil {
 			return outcomeScheduled, fmt.Errorf("reschedule job %s: %w", job.ID, err)
 		}
 		return outcomeScheduled, nil
@@ -434,12 +484,14 @@ func isLeaseLost(err error) bool {
 // maxLastError bounds the last_error saved with a job.
 const maxLastError = 1000
 
+// lastError is err's text as a job's last_error: bounded, and sanitised
+// to valid text, since errors quote what sources received.
 func lastError(err error) string {
 	s := err.Error()
 	if len(s) <= maxLastError {
-		return s
+		return intake.SanitizeText(s)
 	}
-	return strings.ToValidUTF8(s[:maxLastError], "") + "…"
+	return intake.SanitizeText(strings.ToValidUTF8(s[:maxLastError], "")) + "…"
 }
 
 // batchSize is the number of documents this run collects. A source of

@@ -49,6 +49,10 @@ type Config struct {
 	// [0, min(BackoffMax, BackoffBase×2^n)]. Defaults 5s and 10m.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// MaxRetryAfter is the longest wait a source may ask for
+	// (intake.RetryAfterError, an HTTP Retry-After): a longer one fails the
+	// job at once. Default 24h.
+	MaxRetryAfter time.Duration
 	// ShutdownGrace is how long in-flight runs may take to finish their
 	// current document once the worker is asked to stop; after it the
 	// document is abandoned and the job released. Default 25s, inside
@@ -73,6 +77,7 @@ const (
 	DefaultBackoffBase   = 5 * time.Second
 	DefaultBackoffMax    = 10 * time.Minute
 	DefaultShutdownGrace = 25 * time.Second
+	DefaultMaxRetryAfter = 24 * time.Hour
 )
 
 // releaseTimeout bounds the store calls that end a run after its context
@@ -109,6 +114,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	if c.Identity == "" {
 		c.Identity, _ = os.Hostname()
@@ -219,7 +227,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) loop(ctx, hard context.Context) {
 	for ctx.Err() == nil {
-		claimed, err := w.runOne(ctx, hard, "")
+		claimed, err := w.guardedRunOne(ctx, hard)
 		if err != nil {
 			w.logger.Error("worker run", "err", err)
 		}
@@ -229,6 +237,18 @@ func (w *Worker) loop(ctx, hard context.Context) {
 		// Wait returns ctx's error only, which the loop condition checks.
 		_ = w.disp.Wait(ctx, w.cfg.PollInterval)
 	}
+}
+
+// guardedRunOne is runOne with a panic before a job was claimed (in the
+// store's claim, say) turned into an error, logged and counted, so that
+// the loop goes on.
+func (w *Worker) guardedRunOne(ctx, hard context.Context) (claimed bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			claimed, err = false, recovered(hard, w.logger, w.metrics.panics, panicLoop, v)
+		}
+	}()
+	return w.runOne(ctx, hard, "")
 }
 
 // errGraceElapsed is the cause of a run's cancellation when ShutdownGrace

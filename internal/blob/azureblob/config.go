@@ -54,6 +54,11 @@ func ParseURL(raw string) (Config, error) {
 		return cfg, nil
 	}
 	hostPath, rawQuery, _ := strings.Cut(rest, "?")
+	if strings.Contains(hostPath, "@") {
+		// Userinfo would be a credential: refuse it without repeating any
+		// part of it (found by FuzzParseURL).
+		return Config{}, intake.Errorf(intake.EINVALID, "azure blob URL: azblob://HOST/CONTAINER needs a host without credentials; put a SAS in the query or use a connection string")
+	}
 	cfg := Config{CreateContainer: true}
 	// Keep the SAS parameters as given: re-encoding them would turn an
 	// unescaped "+" of a signature into a space.

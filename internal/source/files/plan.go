@@ -13,8 +13,10 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 
@@ -162,6 +164,10 @@ func walk(ctx context.Context, root *os.Root, cfg Config, maxFiles int) (*plan, 
 		}
 	}
 	fsys := walkFS{fsys: root.FS(), onErr: func(dir string, err error) {
+		if !utf8.ValidString(dir) {
+			skip(escapeName(dir)+"/", "directory name is not valid UTF-8")
+			return
+		}
 		skip(dir+"/", "directory not listed: "+reasonOf(err))
 	}}
 	err := doublestar.GlobWalk(fsys, cfg.Pattern, func(name string, d fs.DirEntry) error {
@@ -170,6 +176,12 @@ func walk(ctx context.Context, root *os.Root, cfg Config, maxFiles int) (*plan, 
 		}
 		if d.IsDir() {
 			return nil // directories are walked, not collected
+		}
+		if !utf8.ValidString(name) {
+			// A document's name, like every stored string, is UTF-8, and
+			// the JSON checkpoint could not carry these bytes back.
+			skip(escapeName(name), "name is not valid UTF-8")
+			return nil
 		}
 		if reason := check(root, name, d, cfg.MaxFileSize); reason != "" {
 			skip(name, reason)
@@ -210,6 +222,25 @@ func walk(ctx context.Context, root *os.Root, cfg Config, maxFiles int) (*plan, 
 		return 0
 	})
 	return p, nil
+}
+
+// escapeName returns name with each byte that is not part of valid UTF-8
+// written as \xNN, so that a report and a log can name it.
+func escapeName(name string) string {
+	if utf8.ValidString(name) {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, size := utf8.DecodeRuneInString(name[i:])
+		if r == utf8.RuneError && size == 1 {
+			fmt.Fprintf(&b, `\x%02x`, name[i])
+		} else {
+			b.WriteString(name[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // check returns why the matched entry name cannot be collected, or "" when

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,7 +54,7 @@ func (s *Source) fetch(ctx context.Context, cfg *config, u *url.URL) (*http.Resp
 		resp, err := client.Do(req)
 		if err != nil {
 			cancel()
-			return nil, nil, classifyTransport(ctx, where, cfg.timeout, err)
+			return nil, nil, s.classifyTransport(ctx, where, cfg.timeout, err)
 		}
 		code := resp.StatusCode
 		switch {
@@ -150,18 +151,39 @@ func (s *Source) checkRedirect(cfg *config, req *http.Request, via []*http.Reque
 
 // classifyTransport turns a client error into the source's error: egress
 // refusals and refused redirects are permanent; timeouts and network
-// failures are transient. The URL's query never appears in it.
-func classifyTransport(ctx context.Context, where string, timeout time.Duration, err error) error {
+// failures are transient. The URL's query never appears in it. Neither do
+// the addresses a host name resolved to, the policy's blocks or the
+// resolver's address, which tell a client how internal names resolve:
+// the error says what happened, and the log keeps the detail.
+func (s *Source) classifyTransport(ctx context.Context, where string, timeout time.Duration, err error) error {
 	inner := unwrapURLError(err)
+	var (
+		dnsErr *net.DNSError
+		opErr  *net.OpError
+	)
 	switch {
 	case errors.Is(err, ErrRefused):
-		return intake.Permanent(fmt.Errorf("api source: %s: %w", where, inner))
+		s.logger.WarnContext(ctx, "api source: refused by the egress policy", "request", where, "detail", inner.Error())
+		return intake.Permanent(fmt.Errorf("api source: %s: %w", where, ErrRefused))
 	case errors.Is(err, errRedirect):
 		return intake.Permanent(fmt.Errorf("api source: %s: %w", where, inner))
 	case ctx.Err() != nil:
 		return fmt.Errorf("api source: %s: %w", where, context.Cause(ctx))
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("api source: %s: timed out after %s", where, timeout)
+	case errors.As(err, &dnsErr):
+		s.logger.WarnContext(ctx, "api source: host name not resolved", "request", where, "detail", inner.Error())
+		if dnsErr.IsNotFound {
+			return fmt.Errorf("api source: %s: host %s could not be resolved", where, dnsErr.Name)
+		}
+		return fmt.Errorf("api source: %s: the DNS lookup of %s failed", where, dnsErr.Name)
+	case errors.As(err, &opErr):
+		s.logger.WarnContext(ctx, "api source: connection failed", "request", where, "detail", inner.Error())
+		cause := "network error"
+		if opErr.Err != nil {
+			cause = opErr.Err.Error()
+		}
+		return fmt.Errorf("api source: %s: connection failed: %s", where, cause)
 	default:
 		return fmt.Errorf("api source: %s: %w", where, inner)
 	}

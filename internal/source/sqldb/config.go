@@ -105,6 +105,10 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 			add("query", "must not contain NUL characters", nil)
 		case !startsWithSelect(cfg.Query):
 			add("query", "must be one SELECT or WITH … SELECT statement", nil)
+		default:
+			if name := refusedCall(cfg.Query); name != "" {
+				add("query", "must not call "+name+": it acts outside the read-only transaction or runs SQL from a string", nil)
+			}
 		}
 	}
 

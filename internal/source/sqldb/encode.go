@@ -15,8 +15,57 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
+
+// mappedOIDs are the types whose values the encoder maps to JSON (and CSV)
+// itself: booleans, integers, floats, numeric, strings, json and jsonb,
+// dates and timestamps, bytea (base64), uuid, inet and cidr, and
+// one-dimensional arrays of these. Every other type is read in
+// PostgreSQL's text format and written as that text, exactly as psql
+// would show it: ranges, multiranges, intervals, geometric types, money,
+// bit strings, the reg* types, xml, and any type an extension adds.
+var mappedOIDs = map[uint32]bool{
+	pgtype.BoolOID: true, pgtype.ByteaOID: true, pgtype.NameOID: true, pgtype.Int8OID: true,
+	pgtype.Int2OID: true, pgtype.Int4OID: true, pgtype.TextOID: true, pgtype.OIDOID: true,
+	pgtype.JSONOID: true, pgtype.CIDROID: true, pgtype.Float4OID: true, pgtype.Float8OID: true,
+	pgtype.InetOID: true, pgtype.BPCharOID: true, pgtype.VarcharOID: true, pgtype.DateOID: true,
+	pgtype.TimestampOID: true, pgtype.TimestamptzOID: true, pgtype.NumericOID: true,
+	pgtype.UUIDOID: true, pgtype.JSONBOID: true,
+
+	pgtype.BoolArrayOID: true, pgtype.ByteaArrayOID: true, pgtype.NameArrayOID: true,
+	pgtype.Int8ArrayOID: true, pgtype.Int2ArrayOID: true, pgtype.Int4ArrayOID: true,
+	pgtype.TextArrayOID: true, pgtype.JSONArrayOID: true, pgtype.CIDRArrayOID: true,
+	pgtype.Float4ArrayOID: true, pgtype.Float8ArrayOID: true, pgtype.InetArrayOID: true,
+	pgtype.BPCharArrayOID: true, pgtype.VarcharArrayOID: true, pgtype.DateArrayOID: true,
+	pgtype.TimestampArrayOID: true, pgtype.TimestamptzArrayOID: true,
+	pgtype.NumericArrayOID: true, pgtype.UUIDArrayOID: true, pgtype.JSONBArrayOID: true,
+}
+
+// resultFormats asks for the binary format of the mapped types and the
+// text format of every other one, column by column of the page query.
+func resultFormats(fields []pgconn.FieldDescription) pgx.QueryResultFormatsByOID {
+	f := pgx.QueryResultFormatsByOID{pgtype.TextOID: pgtype.BinaryFormatCode} // the key columns
+	for _, fd := range fields {
+		if mappedOIDs[fd.DataTypeOID] {
+			f[fd.DataTypeOID] = pgtype.BinaryFormatCode
+		} else {
+			f[fd.DataTypeOID] = pgtype.TextFormatCode
+		}
+	}
+	return f
+}
+
+// serverText returns the text PostgreSQL sent for a column of a type the
+// encoder does not map, or ok false.
+func serverText(oid uint32, raw []byte, format int16) (string, bool) {
+	if raw == nil || format != pgtype.TextFormatCode || mappedOIDs[oid] {
+		return "", false
+	}
+	return string(raw), true
+}
 
 // encoder writes rows of one document in its format.
 type encoder struct {
@@ -44,6 +93,10 @@ func newEncoder(format string, names []string, w io.Writer) (*encoder, error) {
 func (e *encoder) row(oids []uint32, vals []any, raws [][]byte, formats []int16) error {
 	if e.format == FormatCSV {
 		for i, v := range vals {
+			if t, ok := serverText(oids[i], raws[i], formats[i]); ok {
+				e.records[i] = t
+				continue
+			}
 			e.records[i] = textValue(oids[i], v, raws[i], formats[i])
 		}
 		if err := e.csv.Write(e.records); err != nil {
@@ -59,6 +112,10 @@ func (e *encoder) row(oids []uint32, vals []any, raws [][]byte, formats []int16)
 		}
 		b = appendString(b, e.names[i])
 		b = append(b, ':')
+		if t, ok := serverText(oids[i], raws[i], formats[i]); ok {
+			b = appendString(b, t)
+			continue
+		}
 		b = appendJSON(b, oids[i], v, raws[i], formats[i])
 	}
 	b = append(b, '}', '\n')

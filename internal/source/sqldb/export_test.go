@@ -21,3 +21,6 @@ func ExportRunReadOnly(ctx context.Context, s *Source, name, query string) error
 		return nil
 	})
 }
+
+// ExportRefusedFunctions are the function names the query filter refuses.
+var ExportRefusedFunctions = refusedFunctions

@@ -294,7 +294,7 @@ func readPage(ctx context.Context, tx pgx.Tx, cfg Config, after []string, limit 
 		names[i] = f.Name
 	}
 	sql, args := pageQuery(cfg, after, limit)
-	rows, err := tx.Query(ctx, sql, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
+	rows, err := tx.Query(ctx, sql, append([]any{pgx.QueryExecModeDescribeExec, resultFormats(fields)}, args...)...)
 	if err != nil {
 		return res, classify(ctx, cfg.Connection, err)
 	}

@@ -74,6 +74,9 @@ func (s *Store) rollForwardDoc(ctx context.Context, d *docDoc) {
 // GetDocument returns document seq of a job, or an ENOTFOUND error. A
 // committed document not yet materialised is found in its job's last_doc.
 func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error) {
+	if seq < 1 || seq > intake.MaxSeq {
+		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
+	}
 	var d docDoc
 	err := s.docs.FindOne(ctx, bson.D{{Key: "job_id", Value: jobID}, {Key: "seq", Value: int64(seq)}}).Decode(&d)
 	if err == nil {
@@ -101,6 +104,10 @@ func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake
 // they lack last_doc itself, no later one exists either, so it belongs at
 // the end of the page.
 func (s *Store) ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error) {
+	if after >= intake.MaxSeq {
+		return []*intake.Document{}, nil
+	}
+	after = max(after, 0)
 	limit = pageSize(limit)
 	last, exists, err := s.lastDoc(ctx, jobID)
 	if err != nil {

@@ -30,7 +30,7 @@ func scanDoc(row pgx.Row) (*intake.Document, error) {
 
 // GetDocument returns document seq of a job, or an ENOTFOUND error.
 func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error) {
-	if !intake.ValidID(jobID) {
+	if !intake.ValidID(jobID) || seq < 1 || seq > intake.MaxSeq {
 		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
 	}
 	d, err := scanDoc(s.pool.QueryRow(ctx,
@@ -48,9 +48,10 @@ func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake
 // than after, in Seq order. An unknown job has no documents.
 func (s *Store) ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error) {
 	docs := []*intake.Document{}
-	if !intake.ValidID(jobID) {
+	if !intake.ValidID(jobID) || after >= intake.MaxSeq {
 		return docs, nil
 	}
+	after = max(after, 0)
 	rows, err := s.pool.Query(ctx, `SELECT `+docColumns+` FROM documents
 		WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, jobID, after, pageSize(limit))
 	if err != nil {

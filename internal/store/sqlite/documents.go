@@ -28,6 +28,9 @@ func scanDoc(row interface{ Scan(...any) error }) (*intake.Document, error) {
 
 // GetDocument returns document seq of a job, or an ENOTFOUND error.
 func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error) {
+	if seq < 1 || seq > intake.MaxSeq {
+		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
+	}
 	d, err := scanDoc(s.reader.QueryRowContext(ctx,
 		`SELECT `+docColumns+` FROM documents WHERE job_id = ? AND seq = ?`, jobID, seq))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -42,6 +45,10 @@ func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake
 // ListDocuments returns up to limit documents of a job with Seq greater
 // than after, in Seq order. An unknown job has no documents.
 func (s *Store) ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error) {
+	if after >= intake.MaxSeq {
+		return []*intake.Document{}, nil
+	}
+	after = max(after, 0)
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+docColumns+` FROM documents
 		WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, jobID, after, pageSize(limit))
 	if err != nil {

@@ -106,6 +106,7 @@ func Run(t *testing.T, h Harness) {
 		{"PingAndClose", testPingClose},
 	}
 	tests = append(tests, runTests...)
+	tests = append(tests, hardeningTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

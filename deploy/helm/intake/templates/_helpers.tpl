@@ -193,7 +193,7 @@ Call with (dict "ctx" $ "perReplica" N).
 {{- if eq .ctx.Values.database.type "mongodb" -}}
 - type: mongodb
   metadata:
-    dbName: {{ .ctx.Values.database.name | quote }}
+    dbName: {{ include "intake.databaseName" .ctx | quote }}
     collection: jobs
     query: '{"status":"pending"}'
     queryValue: {{ .perReplica | quote }}
@@ -295,4 +295,17 @@ Call with (dict "ctx" $ "perReplica" N).
 - ports:
     - {port: 6379, protocol: TCP}
 {{- end }}
+{{- end -}}
+
+{{/*
+intake.databaseName: the MongoDB database KEDA counts in: the path of
+database.url when it has one (so the two cannot disagree), else
+database.name (with secrets.existingSecret the chart cannot see the URL).
+*/}}
+{{- define "intake.databaseName" -}}
+{{- $path := "" -}}
+{{- if and .Values.database.url (not .Values.mongodb.enabled) -}}
+{{- $path = (urlParse .Values.database.url).path | trimPrefix "/" -}}
+{{- end -}}
+{{- default .Values.database.name $path -}}
 {{- end -}}

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/intake-dev/intake/internal/config"
+)
+
+// passwordPosition matches forms whose %s is where a password goes: after
+// a password keyword, in a URL's userinfo, or alone (a bare password in
+// the wrong variable).
+var passwordPosition = regexp.MustCompile(`(?i)(pass\w*\s*=\s*'?%s|:%s@|^%s$)`)
+
+// FuzzDatabaseURL feeds arbitrary database URLs, libpq keyword/value
+// strings included, with a password of the fuzzer's choosing: parse never
+// panics, and neither its error nor either redaction repeats the password.
+func FuzzDatabaseURL(f *testing.F) {
+	for _, form := range []string{
+		"postgres://app:%s@db:5432/intake", "postgres://u@db/intake?password=%s&sslmode=require",
+		"host=db password=%s dbname=x", "host=db password='%s' dbname=x", "mongodb+srv://u:%s@cluster0.example.net/x",
+		"sqlite://./data/%s.db", "app:%s@db/intake", "PASSWORD = %s", "oracle://u:%s@x", "%s",
+	} {
+		f.Add(form, "S3cretPassw0rd")
+	}
+	f.Fuzz(func(t *testing.T, form, pw string) {
+		if len(pw) < 8 || strings.ContainsAny(pw, "@:/?#&=;'%\\") || strings.IndexFunc(pw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 ||
+			strings.Count(form, "%s") != 1 || strings.HasPrefix(form, "sqlite") {
+			return
+		}
+		if !passwordPosition.MatchString(form) {
+			return // the password is not where a password goes
+		}
+		raw := strings.Replace(form, "%s", pw, 1)
+		// The password may also occur by chance in the rest of the form
+		// (a host of zeros): only more occurrences than that are a leak.
+		elsewhere := strings.Count(strings.Replace(form, "%s", "", 1), pw)
+		leaks := func(s string) bool { return strings.Count(s, pw) > elsewhere }
+		if _, _, err := parse(raw); err != nil && leaks(err.Error()) {
+			t.Fatalf("parse(%q) error repeats the password: %v", raw, err)
+		}
+		if r := Redact(raw); leaks(r) {
+			t.Fatalf("Redact(%q) = %q", raw, r)
+		}
+		if r := config.Redact(raw); leaks(r) {
+			t.Fatalf("config.Redact(%q) = %q", raw, r)
+		}
+	})
+}
