@@ -2,8 +2,8 @@
 # Configures rootful Podman for intake's Compose stack on a machine without
 # systemd (a CI runner, a container), idempotently:
 #
-#   - installs podman, podman-compose, runc, netavark and aardvark-dns from
-#     Debian when missing (apt-get; skipped with --no-install);
+#   - installs podman, podman-compose, runc, netavark, aardvark-dns and
+#     iptables (netavark runs it for every network) from Debian when missing (apt-get; skipped with --no-install);
 #   - sets, in /etc/containers/containers.conf,
 #       [containers] default_ulimits = []         (raising nofile is refused)
 #       [engine]     cgroup_manager = "cgroupfs"  (no systemd)
@@ -37,7 +37,7 @@ changed=0
 
 # Packages.
 need=()
-for pair in podman:podman podman-compose:podman-compose runc:runc netavark:/usr/lib/podman/netavark aardvark-dns:/usr/lib/podman/aardvark-dns; do
+for pair in podman:podman podman-compose:podman-compose runc:runc iptables:iptables netavark:/usr/lib/podman/netavark aardvark-dns:/usr/lib/podman/aardvark-dns; do
   pkg=${pair%%:*} probe=${pair#*:}
   if [[ $probe == /* ]]; then [[ -x $probe ]] || need+=("$pkg"); else command -v "$probe" >/dev/null || need+=("$pkg"); fi
 done
