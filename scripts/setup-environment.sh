@@ -303,9 +303,9 @@ configure() {
   say "configure"
   local d
   for d in logs deploy/compose/secrets; do
-    if [[ -d $d ]]; then same "$d/"; else run mkdir -p "$d" && ok "created $d/" && changes=1; fi
+    if [[ -d $d ]]; then same "$d/"; else run mkdir -p "$d" && changes=1 && ((dry)) || ok "created $d/"; fi
   done
-  [[ -d deploy/compose/secrets ]] && run chmod 0700 deploy/compose/secrets
+  if [[ -d deploy/compose/secrets ]]; then run chmod 0700 deploy/compose/secrets; fi
   if [[ -f .env ]]; then
     same ".env (kept; compare with .env.example after an upgrade)"
   else
@@ -313,7 +313,7 @@ configure() {
     run cp .env.example .env && run chmod 0600 .env && ok "wrote .env from .env.example" && changes=1
   fi
   local before after
-  before=$(find deploy/compose/secrets -type f 2>/dev/null | wc -l)
+  before=$( (find deploy/compose/secrets -type f 2>/dev/null || true) | wc -l)
   if ((dry)); then
     out "  would run: deploy/compose/secrets.sh (writes only missing secret files)"
   else
@@ -382,7 +382,7 @@ print("\n".join(" ".join(t) for t in tiers))'
 
 # containers SERVICE: the service's container ids.
 containers() {
-  "$engine" ps -a -q --filter "label=com.docker.compose.project=intake" --filter "label=com.docker.compose.service=$1" 2>/dev/null
+  "$engine" ps -a -q --filter "label=com.docker.compose.project=intake" --filter "label=com.docker.compose.service=$1" 2>/dev/null || true
 }
 
 # healthcheck SERVICE: the test of the service's healthcheck as a JSON list
@@ -501,9 +501,9 @@ validate() {
   base=http://127.0.0.1:$port
   if ((${#bad[@]} == 0)); then
     job=$(curl -fsS -m 10 -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-      -d '{"source_type":"notes","config":{"title":"setup-environment check","count":1}}' \
+      -d '{"source_type":"filings","config":{"cin":"L27100MH1998PLC112233","company_name":"Setup Check Limited"}}' \
       "$base/api/v1/jobs/trigger" 2>>"$logfile" | jq_py 'd["job_id"]') || job=""
-    local deadline=$((SECONDS + 120))
+    local deadline=$((SECONDS + timeout))
     while [[ -n $job ]] && ((SECONDS < deadline)); do
       state=$(curl -fsS -m 10 -H "Authorization: Bearer $key" "$base/api/v1/jobs/status/$job" 2>>"$logfile" | jq_py 'd["status"]') || state=""
       [[ $state == completed || $state == failed ]] && break
@@ -512,7 +512,7 @@ validate() {
     if [[ $state == completed ]]; then
       doc=$(curl -fsS -m 10 -H "Authorization: Bearer $key" "$base/api/v1/jobs/result/$job" 2>>"$logfile" |
         jq_py 'd["documents"][0]["links"]["content"]') || doc=""
-      [[ -n $doc ]] && curl -fsS -m 10 -H "Authorization: Bearer $key" "$base$doc" 2>>"$logfile" | grep -q 'SETUP-ENVIRONMENT CHECK\|setup-environment check' && e2e=ok
+      [[ -n $doc ]] && curl -fsS -m 10 -H "Authorization: Bearer $key" "$base$doc" 2>>"$logfile" | grep -q 'Setup Check Limited' && e2e=ok
     fi
   fi
 
