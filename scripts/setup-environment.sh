@@ -303,7 +303,13 @@ configure() {
   say "configure"
   local d
   for d in logs deploy/compose/secrets; do
-    if [[ -d $d ]]; then same "$d/"; else run mkdir -p "$d" && changes=1 && ((dry)) || ok "created $d/"; fi
+    if [[ -d $d ]]; then
+      same "$d/"
+    else
+      run mkdir -p "$d"
+      changes=1
+      ((dry)) || ok "created $d/"
+    fi
   done
   if [[ -d deploy/compose/secrets ]]; then run chmod 0700 deploy/compose/secrets; fi
   if [[ -f .env ]]; then
