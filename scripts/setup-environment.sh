@@ -281,7 +281,27 @@ resolved = walk(doc)
 json.dump(resolved, sys.stdout)
 
 if engine == "podman":
-    p = json.loads(json.dumps(doc))
+    # Interpolated here (podman-compose would read .env next to the
+    # generated file), "$" escaped again, relative paths made absolute.
+    def esc(x):
+        if isinstance(x, dict): return {k: esc(v) for k, v in x.items()}
+        if isinstance(x, list): return [esc(v) for v in x]
+        if isinstance(x, str): return x.replace("$", "$$")
+        return x
+    def absolute(path):
+        return os.path.abspath(path) if path.startswith(".") else path
+    p = esc(json.loads(json.dumps(resolved)))
+    for sec in (p.get("secrets") or {}).values():
+        if "file" in sec: sec["file"] = absolute(sec["file"])
+    for s in p["services"].values():
+        vols = []
+        for v in s.get("volumes") or []:
+            if isinstance(v, str) and v.startswith("."):
+                src, rest = v.split(":", 1); v = absolute(src) + ":" + rest
+            vols.append(v)
+        if vols: s["volumes"] = vols
+        b = s.get("build")
+        if isinstance(b, dict) and "context" in b: b["context"] = absolute(b["context"])
     used = set()
     for s in p["services"].values():
         hc = s.get("healthcheck") or {}
@@ -410,7 +430,7 @@ probe() {
     status=$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id")
     [[ $status == healthy || ($status == running && -z ${hc[$svc]}) ]]
   else
-    [[ $(podman inspect --format '{{.State.Status}}' "$id") == running ]] || return 1
+    [[ $(podman inspect --format '{{.State.Status}}' "$id" 2>/dev/null) == running ]] || return 1
     [[ -z ${hc[$svc]} ]] && return 0
     local -a cmd
     mapfile -t cmd < <(python3 -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "${hc[$svc]}")
@@ -440,7 +460,7 @@ wait_exited() {
   while :; do
     id=$(containers "$svc" | head -n1)
     if [[ -n $id ]]; then
-      status=$("$engine" inspect --format '{{.State.Status}}' "$id")
+      status=$("$engine" inspect --format '{{.State.Status}}' "$id" 2>/dev/null)
       if [[ $status == exited ]]; then
         code=$("$engine" inspect --format '{{.State.ExitCode}}' "$id")
         "$engine" logs "$id" >>"$logfile" 2>&1 || true
@@ -493,7 +513,7 @@ validate() {
     local n=0 healthy=0
     for id in $ids; do
       n=$((n + 1))
-      if [[ $("$engine" inspect --format '{{.State.Status}}' "$id") == exited ]]; then
+      if [[ $("$engine" inspect --format '{{.State.Status}}' "$id" 2>/dev/null) == exited ]]; then
         [[ $("$engine" inspect --format '{{.State.ExitCode}}' "$id") == 0 ]] && healthy=$((healthy + 1))
       elif probe "$id" "$svc"; then healthy=$((healthy + 1)); fi
     done
