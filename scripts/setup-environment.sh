@@ -302,6 +302,21 @@ if engine == "podman":
         if vols: s["volumes"] = vols
         b = s.get("build")
         if isinstance(b, dict) and "context" in b: b["context"] = absolute(b["context"])
+    # Podman writes the host's nameservers after aardvark-dns into
+    # resolv.conf; nginx round-robins over every resolver it is given, so
+    # a service name would fail half the time (Docker gives only
+    # 127.0.0.11). podman-compose 1.0.3 ignores dns:, so a service that
+    # takes its resolvers from resolv.conf (NGINX_ENTRYPOINT_LOCAL_RESOLVERS)
+    # gets NGINX_LOCAL_RESOLVERS set to the aardvark-dns address of its
+    # first network instead, which the entrypoint's envsubst uses as is.
+    gateways = json.loads(os.environ.get("INTAKE_PODMAN_GATEWAYS") or "{}")
+    for s in p["services"].values():
+        nets = s.get("networks") or []
+        nets = list(nets) if not isinstance(nets, list) else nets
+        env = s.get("environment") or {}
+        if isinstance(env, dict) and "NGINX_ENTRYPOINT_LOCAL_RESOLVERS" in env and nets and nets[0] in gateways:
+            del env["NGINX_ENTRYPOINT_LOCAL_RESOLVERS"]
+            env["NGINX_LOCAL_RESOLVERS"] = gateways[nets[0]]
     used = set()
     for s in p["services"].values():
         hc = s.get("healthcheck") or {}
@@ -474,12 +489,33 @@ wait_exited() {
   done
 }
 
+# podman_networks creates the project's networks as podman-compose would
+# (it skips existing ones) and renders the compose file again with their
+# aardvark-dns addresses (see project_json).
+podman_networks() {
+  local name internal gw gateways="{" sep=""
+  while read -r name internal; do
+    if ! podman network exists "intake_$name"; then
+      local flags=(--label io.podman.compose.project=intake --label com.docker.compose.project=intake)
+      [[ $internal == True ]] && flags+=(--internal)
+      podman network create "${flags[@]}" "intake_$name" >>"$logfile" || die $EXIT_HEALTH "podman network create intake_$name failed"
+      changes=1
+    fi
+    gw=$(podman network inspect --format '{{range .Subnets}}{{.Gateway}} {{end}}' "intake_$name" | awk '{print $1}')
+    gateways+="$sep\"$name\":\"$gw\""
+    sep=,
+  done < <(python3 -c 'import sys,yaml; [print(n, bool((v or {}).get("internal"))) for n, v in (yaml.safe_load(open(sys.argv[1])).get("networks") or {}).items()]' "$podman_file")
+  export INTAKE_PODMAN_GATEWAYS="$gateways}"
+  project_json >/dev/null
+}
+
 deploy() {
   say "deploy ($engine)"
   ensure_images
   local tier svc oneshot before
   local -a names
   before=$("$engine" ps -q --filter label=com.docker.compose.project=intake | sort | sha256sum)
+  [[ $engine == podman ]] && ((!dry)) && podman_networks
   while read -r tier; do
     read -ra names <<<"$tier"
     for svc in "${names[@]}"; do hc[$svc]=$( ((dry)) || healthcheck "$svc"); done
@@ -580,6 +616,12 @@ if ((down)); then
   say "down ($engine)"
   [[ $engine == podman ]] && { ((dry)) || project_json >/dev/null; }
   run compose down >>"$logfile" 2>&1 || die $EXIT_INTERNAL "compose down failed; see $logfile"
+  if [[ $engine == podman ]]; then
+    # podman-compose 1.0.3 leaves the networks; Docker Compose removes them.
+    for n in $(podman network ls -q --filter label=io.podman.compose.project=intake 2>/dev/null); do
+      run podman network rm "$n" >>"$logfile" 2>&1 || warn "could not remove network $n"
+    done
+  fi
   ok "stack stopped and removed (volumes kept)"
   exit 0
 fi
