@@ -509,6 +509,20 @@ podman_networks() {
   project_json >/dev/null
 }
 
+# up_already SERVICE: every replica of SERVICE exists and runs (a
+# one-shot: exited 0), so starting it again would change nothing.
+up_already() {
+  local ids id st want=1
+  ids=$(containers "$1")
+  [[ -n $ids ]] || return 1
+  want=$(project_json | python3 -c 'import json,sys; s=json.load(sys.stdin)["services"][sys.argv[1]]; print((s.get("deploy") or {}).get("replicas") or 1)' "$1")
+  (($(wc -w <<<"$ids") >= want)) || return 1
+  for id in $ids; do
+    st=$("$engine" inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$id" 2>/dev/null)
+    [[ $st == "running "* || $st == "exited 0" ]] || return 1
+  done
+}
+
 deploy() {
   say "deploy ($engine)"
   ensure_images
@@ -519,6 +533,12 @@ deploy() {
   while read -r tier; do
     read -ra names <<<"$tier"
     for svc in "${names[@]}"; do hc[$svc]=$( ((dry)) || healthcheck "$svc"); done
+    # Services already up (a one-shot that already succeeded) are left
+    # alone, so a second run starts nothing.
+    local todo=()
+    for svc in "${names[@]}"; do ((dry)) || ! up_already "$svc" && todo+=("$svc"); done
+    ((${#todo[@]})) || { same "${names[*]} already up"; continue; }
+    names=("${todo[@]}")
     if [[ $engine == docker ]]; then
       run compose up -d --no-build --pull never --no-deps "${names[@]}" >>"$logfile" 2>&1 || die $EXIT_HEALTH "docker compose up $tier failed; see $logfile"
     else
