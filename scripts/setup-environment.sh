@@ -280,7 +280,7 @@ for s in doc["services"].values():
 resolved = walk(doc)
 json.dump(resolved, sys.stdout)
 
-if engine == "podman":
+if engine == "podman" and os.environ.get("INTAKE_PODMAN_WRITE"):
     # Interpolated here (podman-compose would read .env next to the
     # generated file), "$" escaped again, relative paths made absolute.
     def esc(x):
@@ -365,7 +365,8 @@ configure() {
   if [[ $engine == podman ]] && ((!dry)); then
     local old=""
     [[ -f .setup/podman-compose.yml ]] && old=$(sha256sum <.setup/podman-compose.yml)
-    project_json >/dev/null || die $EXIT_CONFIG "the compose files do not load: $(compose_error)"
+    INTAKE_PODMAN_WRITE=1 project_json >/dev/null || die $EXIT_CONFIG "the compose files do not load: $(compose_error)"
+    podman_networks
     if [[ $old == "$(sha256sum <.setup/podman-compose.yml)" ]]; then same ".setup/podman-compose.yml"; else ok "rendered .setup/podman-compose.yml"; changes=1; fi
   fi
 }
@@ -504,9 +505,10 @@ podman_networks() {
     gw=$(podman network inspect --format '{{range .Subnets}}{{.Gateway}} {{end}}' "intake_$name" | awk '{print $1}')
     gateways+="$sep\"$name\":\"$gw\""
     sep=,
-  done < <(python3 -c 'import sys,yaml; [print(n, bool((v or {}).get("internal"))) for n, v in (yaml.safe_load(open(sys.argv[1])).get("networks") or {}).items()]' "$podman_file")
+  done < <(INTAKE_PODMAN_WRITE=1 project_json >/dev/null &&
+    python3 -c 'import sys,yaml; [print(n, bool((v or {}).get("internal"))) for n, v in (yaml.safe_load(open(sys.argv[1])).get("networks") or {}).items()]' "$podman_file")
   export INTAKE_PODMAN_GATEWAYS="$gateways}"
-  project_json >/dev/null
+  INTAKE_PODMAN_WRITE=1 project_json >/dev/null
 }
 
 # up_already SERVICE: every replica of SERVICE exists and runs (a
@@ -634,7 +636,7 @@ record "start: engine=$engine phase=$phase files=${files[*]} bundle=${bundle:-no
 
 if ((down)); then
   say "down ($engine)"
-  [[ $engine == podman ]] && { ((dry)) || project_json >/dev/null; }
+  [[ $engine == podman ]] && { ((dry)) || INTAKE_PODMAN_WRITE=1 project_json >/dev/null; }
   run compose down >>"$logfile" 2>&1 || die $EXIT_INTERNAL "compose down failed; see $logfile"
   if [[ $engine == podman ]]; then
     # podman-compose 1.0.3 leaves the networks; Docker Compose removes them.
