@@ -3,7 +3,8 @@
 # systemd (a CI runner, a container), idempotently:
 #
 #   - installs podman, podman-compose, runc, netavark, aardvark-dns and
-#     iptables (netavark runs it for every network) from Debian when missing (apt-get; skipped with --no-install);
+#     iptables (netavark runs it for every network) from Debian when
+#     missing (apt-get; skipped with --no-install);
 #   - sets, in /etc/containers/containers.conf,
 #       [containers] default_ulimits = []         (raising nofile is refused)
 #       [engine]     cgroup_manager = "cgroupfs"  (no systemd)
