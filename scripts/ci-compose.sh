@@ -85,11 +85,12 @@ print(up.count("intake-api"), up.count("intake-worker"))') || targets=""
   [[ -n $am ]] || fail "no alertmanager container"
   podman rm -f intake-ci-alert-sink >/dev/null 2>&1 || true
   # socat in the alertmanager stand-in image, in Alertmanager's network
-  # namespace: each POST is logged and answered 200.
+  # namespace: each request goes to the container's log (stderr) and is
+  # answered 200 once the sender has been quiet for 2 s.
   podman run -d --name intake-ci-alert-sink --network "container:$am" --user 65534 \
     --entrypoint socat docker.io/prom/alertmanager:v0.28.1 \
     TCP-LISTEN:5001,bind=127.0.0.1,fork,reuseaddr \
-    SYSTEM:"timeout 2 cat; printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n'" >/dev/null
+    SYSTEM:"timeout 2 cat >&2; echo 'HTTP/1.1 200 OK'; echo 'Content-Length: 0'; echo 'Connection: close'; echo" >/dev/null
   deadline=$((SECONDS + 180))
   until podman logs intake-ci-alert-sink 2>/dev/null | grep -q '"alertname":"IntakeAlertingWatchdog"'; do
     ((SECONDS < deadline)) || fail "no alert reached the loopback receiver within 180 s"
