@@ -92,11 +92,11 @@ print(up.count("intake-api"), up.count("intake-worker"))') || targets=""
     TCP-LISTEN:5001,bind=127.0.0.1,fork,reuseaddr \
     SYSTEM:"timeout 2 cat >&2; echo 'HTTP/1.1 200 OK'; echo 'Content-Length: 0'; echo 'Connection: close'; echo" >/dev/null
   deadline=$((SECONDS + 180))
-  until podman logs intake-ci-alert-sink 2>/dev/null | grep -q '"alertname":"IntakeAlertingWatchdog"'; do
+  until podman logs intake-ci-alert-sink 2>&1 | grep -q '"alertname":"IntakeAlertingWatchdog"'; do
     ((SECONDS < deadline)) || fail "no alert reached the loopback receiver within 180 s"
     sleep 3
   done
-  echo "ci-compose: IntakeAlertingWatchdog delivered to the receiver at $(podman logs intake-ci-alert-sink 2>/dev/null | grep -o 'POST [^ ]*' | head -n1)"
+  echo "ci-compose: IntakeAlertingWatchdog delivered to the receiver at $(podman logs intake-ci-alert-sink 2>&1 | grep -o 'POST [^ ]*' | head -n1)"
   podman rm -f intake-ci-alert-sink >/dev/null
 }
 
