@@ -192,8 +192,13 @@ env_value() {
 }
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # ours_on PORT: a container of this project publishes PORT.
-ours_on() { "$engine" ps --filter label=com.docker.compose.project=intake --format '{{.Ports}}' 2>/dev/null | grep -q ":$1->" ||
-  "$engine" ps --filter label=io.podman.compose.project=intake --format '{{.Ports}}' 2>/dev/null | grep -q ":$1->"; }
+# (The output is read whole: grep -q closing the pipe early would fail the
+# pipeline under pipefail.)
+ours_on() {
+  local ports
+  ports=$("$engine" ps --filter label=com.docker.compose.project=intake --format '{{.Ports}}' 2>/dev/null || true)
+  [[ $ports == *":$1->"* ]]
+}
 registry_reachable() { curl -fsS -m 5 -o /dev/null https://registry-1.docker.io/v2/ 2>/dev/null || [[ $? == 22 ]]; }
 
 # images: every image the project's services use.
