@@ -174,7 +174,7 @@ preflight() {
   if [[ -n $bundle ]]; then
     (cd "$bundle" && sha256sum --quiet -c SHA256SUMS) || die $EXIT_NETWORK "the bundle's checksums do not match: copy it again"
     ok "bundle $bundle: checksums match, no registry needed"
-  elif missing_images | grep -q .; then
+  elif [[ -n $(missing_images) ]]; then
     if ((build)); then
       ok "missing images will be built from source: $(missing_images | tr '\n' ' ')"
     elif ! registry_reachable; then
@@ -387,7 +387,7 @@ load_bundle() {
 }
 
 ensure_images() {
-  [[ -n $bundle ]] && { missing_images | grep -q . && load_bundle; }
+  if [[ -n $bundle && -n $(missing_images) ]]; then load_bundle; fi
   local missing
   missing=$(missing_images)
   if grep -qE '^(localhost/)?intake-(api|worker):' <<<"$missing"; then
@@ -601,7 +601,9 @@ validate() {
     if [[ $state == completed ]]; then
       doc=$(curl -fsS -m 10 -H "Authorization: Bearer $key" "$base/api/v1/jobs/result/$job" 2>>"$logfile" |
         jq_py 'd["documents"][0]["links"]["content"]') || doc=""
-      [[ -n $doc ]] && curl -fsS -m 10 -H "Authorization: Bearer $key" "$base$doc" 2>>"$logfile" | grep -q 'Setup Check Limited' && e2e=ok
+      local content=""
+      [[ -n $doc ]] && content=$(curl -fsS -m 10 -H "Authorization: Bearer $key" "$base$doc" 2>>"$logfile")
+      [[ $content == *"Setup Check Limited"* ]] && e2e=ok
     fi
   fi
 
