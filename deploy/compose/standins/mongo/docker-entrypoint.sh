@@ -7,7 +7,16 @@ if [ "${1:-}" = mongod ]; then
     echo "mongo stand-in: cannot read MONGO_INITDB_ROOT_PASSWORD_FILE" >&2
     exit 1
   fi
-  exec ferretdb --listen-addr=0.0.0.0:27017 --handler=sqlite \
+  set -- --listen-addr=0.0.0.0:27017 --handler=sqlite \
     --sqlite-url="file:/data/db/" --state-dir=/data/configdb --telemetry=disable --log-level=warn
+  # The root user from MONGO_INITDB_ROOT_USERNAME/_PASSWORD(_FILE), with
+  # SCRAM authentication (FerretDB's new authentication).
+  if [ -n "${MONGO_INITDB_ROOT_USERNAME:-}" ]; then
+    password=${MONGO_INITDB_ROOT_PASSWORD:-}
+    [ -n "${MONGO_INITDB_ROOT_PASSWORD_FILE:-}" ] && password=$(cat "$MONGO_INITDB_ROOT_PASSWORD_FILE")
+    set -- "$@" --test-enable-new-auth --setup-database=admin \
+      --setup-username="$MONGO_INITDB_ROOT_USERNAME" --setup-password="$password"
+  fi
+  exec ferretdb "$@"
 fi
 exec "$@"
