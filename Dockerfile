@@ -1,7 +1,8 @@
 # intake container images: two targets from one build stage.
 #
 #   api     intake serve  (EXPOSE 8000, HEALTHCHECK via `intake healthcheck`)
-#   worker  intake work   (EXPOSE 9100; `work --once [JOB_ID]` for KEDA)
+#   worker  intake work   (EXPOSE 9100, HEALTHCHECK on its own /health;
+#                          `work --once [JOB_ID]` for KEDA)
 #
 # Build: scripts/build-images.sh (podman or Docker with BuildKit), or
 #   docker build --target api    -t intake-api .
@@ -91,4 +92,8 @@ CMD ["serve"]
 FROM runtime AS worker
 ENV INTAKE_METRICS_ADDR=:9100
 EXPOSE 9100
+# The worker's own /health on its metrics listener (INTAKE_METRICS_ADDR); a
+# site that moves the port overrides the healthcheck with it.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["/intake", "healthcheck", "http://127.0.0.1:9100/health"]
 CMD ["work"]

@@ -70,7 +70,8 @@ type want struct {
 
 var services = map[string]want{
 	"nginx": {networks: []string{"edge"}, longRunning: true,
-		ports: []string{":8080:8080"}},
+		ports:   []string{":8080:8080"},
+		volumes: []string{"nginx-conf:/etc/nginx/conf.d"}},
 	"api": {networks: []string{"backend", "edge", "monitoring"}, longRunning: true,
 		secrets: []string{"api_keys", "blob_url", "database_url", "redis_url"}, replicas: 2},
 	"worker": {networks: []string{"backend", "egress", "monitoring"}, longRunning: true,
@@ -88,6 +89,9 @@ var services = map[string]want{
 	"prometheus": {networks: []string{"monitoring"}, longRunning: true,
 		ports:   []string{"127.0.0.1:9090:9090"},
 		volumes: []string{"prometheus-data:/prometheus"}},
+	"alertmanager": {networks: []string{"monitoring"}, longRunning: true,
+		ports:   []string{"127.0.0.1:9093:9093"},
+		volumes: []string{"alertmanager-data:/alertmanager"}},
 	"grafana": {networks: []string{"monitoring"}, longRunning: true,
 		ports:   []string{"127.0.0.1:3000:3000"},
 		volumes: []string{"grafana-data:/var/lib/grafana"},
@@ -327,7 +331,11 @@ func TestComposeWiring(t *testing.T) {
 		t.Errorf("nginx image %q, want nginxinc/nginx-unprivileged", ng.Image)
 	}
 	checkBind(t, ng, "deploy/nginx/templates", "/etc/nginx/templates")
-	for k, v := range map[string]string{"INTAKE_UPSTREAM": "api:8000", "NGINX_RESOLVER": "127.0.0.11", "NGINX_PORT": "8080"} {
+	// NGINX_ENTRYPOINT_LOCAL_RESOLVERS: the entrypoint exports the
+	// nameservers of /etc/resolv.conf as NGINX_LOCAL_RESOLVERS (Docker's
+	// 127.0.0.11 or Podman's aardvark-dns), so no engine's address is
+	// written here.
+	for k, v := range map[string]string{"INTAKE_UPSTREAM": "api:8000", "NGINX_ENTRYPOINT_LOCAL_RESOLVERS": "1", "NGINX_PORT": "8080"} {
 		if env("nginx", k) != v {
 			t.Errorf("nginx %s = %q, want %q", k, env("nginx", k), v)
 		}
@@ -346,6 +354,9 @@ func TestComposeWiring(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range regexp.MustCompile(`\$\{([A-Z][A-Z0-9_]*)\}`).FindAllStringSubmatch(string(b), -1) {
+			if m[1] == "NGINX_LOCAL_RESOLVERS" && env("nginx", "NGINX_ENTRYPOINT_LOCAL_RESOLVERS") != "" {
+				continue // exported by the entrypoint
+			}
 			if env("nginx", m[1]) == "" {
 				t.Errorf("%s uses ${%s}, which the nginx service does not set", f, m[1])
 			}

@@ -70,30 +70,11 @@ started=$(date +%s)
 
 log() { printf 'build-images: %s\n' "$*" >&2; }
 
-# configure_podman makes rootful podman work in a container without systemd:
-# no default ulimits (raising nofile is refused), cgroupfs, runc.
+# configure_podman makes rootful podman work in a container without systemd
+# (no default ulimits, cgroupfs, runc, netavark): scripts/configure-podman.sh.
 configure_podman() {
   [[ $engine == podman && $(id -u) == 0 ]] || return 0
-  local conf=/etc/containers/containers.conf
-  if [[ -f $conf ]] && grep -q '^ *default_ulimits *= *\[\]' "$conf" &&
-    grep -q '^ *cgroup_manager *= *"cgroupfs"' "$conf" && grep -q '^ *runtime *= *"runc"' "$conf"; then
-    return 0
-  fi
-  if [[ -f $conf ]] && grep -qv '^ *\(#.*\)\{0,1\}$' "$conf"; then
-    log "$conf has other settings; add default_ulimits = [] under [containers] and cgroup_manager = \"cgroupfs\", runtime = \"runc\" under [engine]"
-    return 0
-  fi
-  mkdir -p "$(dirname "$conf")"
-  cat >"$conf" <<'EOF'
-# Written by intake's scripts/build-images.sh: rootful podman without systemd.
-[containers]
-default_ulimits = []
-
-[engine]
-cgroup_manager = "cgroupfs"
-runtime = "runc"
-EOF
-  log "wrote $conf"
+  scripts/configure-podman.sh
 }
 
 # image_label prints a label of a local image, or nothing when it is absent.

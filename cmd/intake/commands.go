@@ -11,6 +11,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/intake-dev/intake/internal/config"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/telemetry"
 )
 
 // openChecked opens the app and refuses a schema older than the binary.
@@ -26,13 +28,25 @@ func openChecked(ctx context.Context, cfg *config.Config, stderr io.Writer) (*ap
 	return a, nil
 }
 
-// runMigrate creates or upgrades the job store schema.
+// runMigrate creates or upgrades the job store schema. It opens the job
+// store only: a one-shot migration container needs no blob storage, Redis
+// or sources, and must not fail on their settings (or their absence).
 func runMigrate(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
-	a, err := newApp(ctx, cfg, stderr)
+	logger, err := telemetry.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
-		return err
+		return &exitError{code: exitUsage, err: err}
 	}
-	defer a.Close()
+	st, err := store.Open(ctx, cfg.StoreURL(), store.Options{
+		Logger:           logger,
+		MaxConns:         cfg.DatabaseMaxConns,
+		StatementTimeout: cfg.DatabaseStatementTimeout,
+	})
+	if err != nil {
+		return openError("INTAKE_DATABASE_URL", err)
+	}
+	defer func() { _ = st.Close() }()
+	logger.Info("intake migrate", "version", version, "store", config.Redact(cfg.StoreURL()))
+	a := &app{cfg: cfg, logger: logger, rawStore: st}
 	if err := a.migrate(ctx); err != nil {
 		return err
 	}

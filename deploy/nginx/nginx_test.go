@@ -40,7 +40,7 @@ import (
 // substitutes every defined environment variable (or those matching
 // NGINX_ENVSUBST_FILTER), so a template must use no others.
 var (
-	plainVars = []string{"INTAKE_UPSTREAM", "NGINX_RESOLVER", "NGINX_PORT"}
+	plainVars = []string{"INTAKE_UPSTREAM", "NGINX_LOCAL_RESOLVERS", "NGINX_PORT"}
 	tlsVars   = []string{"NGINX_TLS_PORT", "NGINX_TLS_CERT", "NGINX_TLS_KEY"}
 )
 
@@ -154,12 +154,12 @@ func TestProxy(t *testing.T) {
 	edgeAddr, tlsAddr := freeAddr(t), freeAddr(t)
 	certFile, keyFile := selfSigned(t, dir)
 	vars := map[string]string{
-		"INTAKE_UPSTREAM": apiAddr,
-		"NGINX_RESOLVER":  "127.0.0.1", // never asked: the upstream is an IP literal
-		"NGINX_PORT":      edgeAddr,
-		"NGINX_TLS_PORT":  tlsAddr,
-		"NGINX_TLS_CERT":  certFile,
-		"NGINX_TLS_KEY":   keyFile,
+		"INTAKE_UPSTREAM":       apiAddr,
+		"NGINX_LOCAL_RESOLVERS": "127.0.0.1", // never asked: the upstream is an IP literal
+		"NGINX_PORT":            edgeAddr,
+		"NGINX_TLS_PORT":        tlsAddr,
+		"NGINX_TLS_CERT":        certFile,
+		"NGINX_TLS_KEY":         keyFile,
 	}
 	conf := filepath.Join(dir, "nginx")
 	render(t, "templates", filepath.Join(conf, "conf.d"), vars)
