@@ -14,7 +14,8 @@
 #   --fast   steps 1 and 2 only (seconds; no stack is started)
 # Environment: INTAKE_BUNDLE_DIR, an existing bundle directory (made by
 # scripts/make-bundle.sh) to reuse; else one is made in the temp directory
-# (needs the images locally). Needs root and rootful podman with the stand-in
+# (needs the images locally). INTAKE_ANSIBLE_TEST_LOGS=DIR keeps the output
+# of every ansible-playbook run there (play-N.log). Needs root and rootful podman with the stand-in
 # images (CI: deploy/compose/standins/build.sh); refuses to run while a
 # stack of the Compose project "intake" is up, because it binds the same
 # loopback ports (8080, 9090, 9093, 3000), and removes that project's
@@ -107,11 +108,19 @@ play() {
     -e ansible_become=false "$here/site.yml" "$@" >"$tmp/play.log" 2>&1 || rc=$?
   { grep -A1 '^PLAY RECAP' "$tmp/play.log" || true; } | sed -n 2p >"$tmp/recap"
   ((rc == 0)) || tail -n 40 "$tmp/play.log" >&2
+  if [[ -n ${INTAKE_ANSIBLE_TEST_LOGS:-} ]]; then
+    mkdir -p "$INTAKE_ANSIBLE_TEST_LOGS"
+    plays=$((${plays:-0} + 1))
+    cp "$tmp/play.log" "$INTAKE_ANSIBLE_TEST_LOGS/play-$plays.log"
+  fi
   return "$rc"
 }
 # expect_recap REGEX: the last run's recap line matches.
 expect_recap() {
-  grep -Eq "$1" "$tmp/recap" || fail "PLAY RECAP $(cat "$tmp/recap"), want $1"
+  if ! grep -Eq "$1" "$tmp/recap"; then
+    grep -E '^(TASK|RUNNING HANDLER) |^changed:' "$tmp/play.log" | grep -B1 '^changed:' >&2 || true
+    fail "PLAY RECAP $(cat "$tmp/recap"), want $1"
+  fi
   echo "ansible-test: PLAY RECAP $(tr -s ' ' <"$tmp/recap")"
 }
 
@@ -139,7 +148,7 @@ expect_recap 'unreachable=0 +failed=0'
 step "real run"
 play || fail "the real run failed"
 expect_recap 'changed=[1-9][0-9]* +unreachable=0 +failed=0'
-grep -q 'end-to-end job through nginx: ok' "$tmp/play.log" || fail "no job completed through nginx"
+grep -q 'a job completed through nginx and its document was fetched' "$tmp/play.log" || fail "no job completed through nginx"
 [[ $(stat -c %a "$project/.env") == 600 && $(stat -c %a "$project/deploy/compose/secrets") == 700 ]] ||
   fail "modes of .env or the secrets directory"
 ! grep -rqF "$(ansible-vault view --vault-password-file "$tmp/vault-pass" "$tmp/vault.yml" | sed -n 's/^vault_intake_api_key: //p')" \
