@@ -7,8 +7,10 @@
 #   3. a real run: the bundle unpacked and verified, .env and the secrets
 #      written from the vault, the stack started by setup-environment.sh
 #      (every service healthy, a job through nginx)
-#   4. a second run, which must report changed=0, and check mode again
-#   5. teardown: setup-environment.sh --down, the project's volumes removed
+#   4. a second run, which must report changed=0
+#   5. a run with a changed .env (log level): the handler stops the stack,
+#      which comes up again with the new setting; then check mode (changed=0)
+#   6. teardown: setup-environment.sh --down, the project's volumes removed
 #
 # usage: deploy/ansible/test.sh [--fast]
 #   --fast   steps 1 and 2 only (seconds; no stack is started)
@@ -158,8 +160,18 @@ step "second run (changed=0)"
 play || fail "the second run failed"
 expect_recap 'changed=0 +unreachable=0 +failed=0'
 
+step "config change: the handler recreates the stack"
+play -e intake_log_level=debug || fail "the run with a changed .env failed"
+expect_recap 'changed=[1-9][0-9]* +unreachable=0 +failed=0'
+grep -A1 '^RUNNING HANDLER \[intake_compose : Stop the intake stack' "$tmp/play.log" | grep -q '^changed:' ||
+  fail "the handler did not run"
+grep -q 'a job completed through nginx and its document was fetched' "$tmp/play.log" || fail "no job completed through nginx"
+api=$(podman ps -q --filter label=com.docker.compose.service=api | head -n1)
+podman inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$api" | grep -qx 'INTAKE_LOG_LEVEL=debug' ||
+  fail "the api container does not have the new INTAKE_LOG_LEVEL"
+
 step "check mode (installed)"
-play --check || fail "check mode failed"
+play --check -e intake_log_level=debug || fail "check mode failed"
 expect_recap 'changed=0 +unreachable=0 +failed=0'
 
 step "teardown (setup-environment.sh --down)"
