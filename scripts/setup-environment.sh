@@ -601,9 +601,17 @@ validate() {
     if [[ $state == completed ]]; then
       doc=$(curl -fsS -m 10 -H "Authorization: Bearer $key" "$base/api/v1/jobs/result/$job" 2>>"$logfile" |
         jq_py 'd["documents"][0]["links"]["content"]') || doc=""
-      local content=""
-      [[ -n $doc ]] && content=$(curl -fsS -m 10 -H "Authorization: Bearer $key" "$base$doc" 2>>"$logfile")
-      [[ $content == *"Setup Check Limited"* ]] && e2e=ok
+      # A replica that has just started can still be settling its
+      # connections (seen under Podman: the first blob read of a fresh api
+      # container hung for 10 s); three bounded tries, each logged.
+      local content="" try
+      for try in 1 2 3; do
+        [[ -n $doc ]] || break
+        content=$(curl -fsS -m 10 -H "Authorization: Bearer $key" "$base$doc" 2>>"$logfile") || content=""
+        [[ $content == *"Setup Check Limited"* ]] && { e2e=ok; break; }
+        record "validate: document fetch $try of 3 failed"
+        sleep 2
+      done
     fi
   fi
 
