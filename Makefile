@@ -64,7 +64,7 @@ compose-up-mongo: ## Start the Compose stack on MongoDB instead of PostgreSQL.
 compose-down: ## Stop the Compose stack (volumes are kept).
 	docker compose down
 
-kube-local: ## Start a real kube-apiserver, controller-manager, KEDA and kwok on loopback (builds them once, ~25 min).
+kube-local: ## Start a real kube-apiserver, controller-manager, KEDA and kwok on loopback (builds them once; a fresh machine compiles for an estimated 25–30 min).
 	scripts/kube-local.sh up
 
 test-kube: kube-local ## The chart's tests against kube-local: strict validation, kubeconform, the KEDA scenario on both triggers.

@@ -1,31 +1,11 @@
 package postgres
 
 import (
-	"encoding/base64"
 	"testing"
 
-	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/storetest"
 )
 
-// FuzzDecodeCursor checks that any list cursor decodes to a valid job id
-// or an EINVALID error, and that the id round-trips through a cursor.
-func FuzzDecodeCursor(f *testing.F) {
-	f.Add(base64.RawURLEncoding.EncodeToString([]byte(intake.NewID())))
-	for _, s := range []string{"", "AAAA", "====", "%00", "MDFhMjMxN2EtOWUyZi03ODM4LTgxNzctZWMwZDdiMGMwMzAz"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, c string) {
-		id, err := decodeCursor(c)
-		if err != nil {
-			if intake.ErrorCode(err) != intake.EINVALID {
-				t.Fatalf("decodeCursor(%q): %v, want EINVALID", c, err)
-			}
-			return
-		}
-		// The decoder skips line breaks, so only the id round-trips.
-		again, err := decodeCursor(base64.RawURLEncoding.EncodeToString([]byte(id)))
-		if !intake.ValidID(id) || err != nil || again != id {
-			t.Fatalf("decodeCursor(%q) = %q, which does not round-trip (%q, %v)", c, id, again, err)
-		}
-	})
-}
+// FuzzDecodeCursor runs the stores' shared cursor fuzz target on this
+// store's decoder.
+func FuzzDecodeCursor(f *testing.F) { storetest.FuzzCursor(f, decodeCursor) }
