@@ -18,7 +18,7 @@ var storeOps = []string{
 	"create_jobs", "get_job", "list_jobs", "cancel", "claim", "heartbeat", "plan",
 	"record_document", "finish_run", "reschedule", "fail", "maintain", "stats",
 	"get_document", "list_documents", "referenced_blob_keys", "ping", "close",
-	"start_batch", "list_runs", "run_stats",
+	"start_batch", "list_runs", "run_stats", "claim_many",
 }
 
 // InstrumentStore returns s with every call counted in
@@ -28,16 +28,32 @@ var storeOps = []string{
 // outcome is Outcome's classification of the error. Results and errors pass
 // through unchanged.
 //
-// The wrapper implements intake.Store only, not intake.Migrator: migrate
-// the store you opened, then wrap it. Wrapping several stores with one
-// registry shares the metrics; a nil reg registers nothing.
+// The wrapper implements intake.Store, and intake.BatchClaimer when s does
+// (operation claim_many), not intake.Migrator: migrate the store you
+// opened, then wrap it. Wrapping several stores with one registry shares
+// the metrics; a nil reg registers nothing.
 func InstrumentStore(s intake.Store, reg prometheus.Registerer) intake.Store {
-	return &store{next: s, m: newOperations(reg, "store", "job store", storeBuckets, storeOps)}
+	st := &store{next: s, m: newOperations(reg, "store", "job store", storeBuckets, storeOps)}
+	if bc, ok := s.(intake.BatchClaimer); ok {
+		return &batchStore{store: st, claimer: bc}
+	}
+	return st
 }
 
 type store struct {
 	next intake.Store
 	m    *operations
+}
+
+// batchStore is the wrapper of a store that claims in batches.
+type batchStore struct {
+	*store
+	claimer intake.BatchClaimer
+}
+
+func (s *batchStore) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) (_ []*intake.Job, err error) {
+	defer s.m.observe("claim_many", time.Now(), &err)
+	return s.claimer.ClaimMany(ctx, p, n)
 }
 
 func (s *store) CreateJobs(ctx context.Context, jobs []*intake.Job) (_ []*intake.Job, err error) {

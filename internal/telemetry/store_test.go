@@ -165,3 +165,60 @@ func TestInstrumentStoreSharedRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// claimOneByOne gives SQLite the batch-claim contract by claiming one job
+// at a time under the batch's owner.
+type claimOneByOne struct{ intake.Store }
+
+func (s claimOneByOne) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*intake.Job, error) {
+	var jobs []*intake.Job
+	for range n {
+		j, err := s.Claim(ctx, p)
+		if errors.Is(err, intake.ErrNoJob) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	if len(jobs) == 0 {
+		return nil, intake.ErrNoJob
+	}
+	return jobs, nil
+}
+
+// TestInstrumentStoreBatchClaims checks that the wrapper claims in batches
+// exactly when the store it wraps does, counting each batch as claim_many.
+func TestInstrumentStoreBatchClaims(t *testing.T) {
+	t.Parallel()
+	if _, ok := InstrumentStore(openStore(t, nil), nil).(intake.BatchClaimer); ok {
+		t.Error("the wrapper of a store without ClaimMany claims in batches")
+	}
+	reg := prometheus.NewPedanticRegistry()
+	s := InstrumentStore(claimOneByOne{openStore(t, nil)}, reg)
+	bc, ok := s.(intake.BatchClaimer)
+	if !ok {
+		t.Fatal("the wrapper of a store with ClaimMany does not claim in batches")
+	}
+	ctx := context.Background()
+	if _, err := s.CreateJobs(ctx, []*intake.Job{{SourceType: "filings"}, {SourceType: "filings"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := intake.ClaimParams{Owner: "batch-1", LeaseTTL: time.Minute}
+	jobs, err := bc.ClaimMany(ctx, p, 3)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("ClaimMany(3) of 2 pending jobs = %d jobs, %v", len(jobs), err)
+	}
+	p.Owner = "batch-2"
+	if _, err := bc.ClaimMany(ctx, p, 3); !errors.Is(err, intake.ErrNoJob) {
+		t.Fatalf("ClaimMany with nothing pending = %v, want ErrNoJob", err)
+	}
+	for outcome, want := range map[string]float64{"ok": 1, "not_found": 1} {
+		labels := map[string]string{"operation": "claim_many", "outcome": outcome}
+		if got, _ := value(t, reg, "intake_store_operations_total", labels); got != want {
+			t.Errorf("intake_store_operations_total%v = %v, want %v", labels, got, want)
+		}
+	}
+	lint(t, reg)
+}
