@@ -69,13 +69,19 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (claimed bool,
 		return false, fmt.Errorf("claim job: %w", err)
 	}
 	w.metrics.claims.WithLabelValues("claimed").Inc()
+	return true, w.runJob(stop, hard, job, owner, 0)
+}
+
+// runJob runs one batch of a job claimed under owner, whose lease was last
+// taken or renewed leaseAge ago.
+func (w *Worker) runJob(stop, hard context.Context, job *intake.Job, owner string, leaseAge time.Duration) (err error) {
 	w.metrics.activeRuns.Inc()
 	defer w.metrics.activeRuns.Dec()
 	// A panic outside collecting (releasing the job, say) leaves the job
 	// leased: its lease expires and the maintenance loop takes it back.
 	defer func() {
 		if v := recover(); v != nil {
-			claimed, err = true, recovered(hard, w.logger, w.metrics.panics, panicLoop, v, "job_id", job.ID)
+			err = recovered(hard, w.logger, w.metrics.panics, panicLoop, v, "job_id", job.ID)
 		}
 	}()
 
@@ -98,7 +104,7 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (claimed bool,
 				cancelRun(recovered(runCtx, w.logger, w.metrics.panics, panicHeartbeat, v, "job_id", job.ID))
 			}
 		}()
-		w.heartbeat(runCtx, cancelRun, job.ID, owner)
+		w.heartbeat(runCtx, cancelRun, job.ID, owner, start.Add(-leaseAge))
 	})
 	collectErr := w.safeCollect(stop, runCtx, r)
 	cancelRun(context.Canceled)
@@ -136,7 +142,7 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (claimed bool,
 		attrs = append(attrs, slog.String("err", err.Error()))
 	}
 	w.logger.LogAttrs(context.WithoutCancel(hard), level, "run finished", attrs...)
-	return true, err
+	return err
 }
 
 // safeCollect is collect with a panic (in a source, say) turned into the
@@ -181,10 +187,13 @@ func (w *Worker) collect(stop, ctx context.Context, r *run) error {
 	r.batch = w.batchSize(r)
 	w.metrics.batchSize.WithLabelValues(r.label).Observe(float64(r.batch))
 	// The run record keeps the batch: FinishRun tells a drained run from
-	// a finished batch by it.
-	if err := w.store.StartBatch(ctx, r.job.ID, r.owner, r.batch); err != nil {
-		w.countDocError(ctx, r, err, kindStore)
-		return fmt.Errorf("record batch: %w", err)
+	// a finished batch by it. An empty batch (nothing left to collect) is
+	// what the record holds already, so it costs no round trip.
+	if r.batch > 0 {
+		if err := w.store.StartBatch(ctx, r.job.ID, r.owner, r.batch); err != nil {
+			w.countDocError(ctx, r, err, kindStore)
+			return fmt.Errorf("record batch: %w", err)
+		}
 	}
 	for range r.batch {
 		select {
@@ -379,11 +388,11 @@ func (w *Worker) release(ctx, hard context.Context, r *run, collectErr error) (s
 
 // heartbeat renews the lease every HeartbeatInterval until ctx is done. It
 // cancels the run with ErrLeaseLost when the store says the lease is gone,
-// or when no renewal has succeeded for a whole LeaseTTL.
-func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, jobID, owner string) {
+// or when no renewal has succeeded for a whole LeaseTTL since renewed (the
+// claim, or the last renewal of a prefetched job).
+func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, jobID, owner string, renewed time.Time) {
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
-	renewed := time.Now()
 	for {
 		select {
 		case <-ctx.Done():

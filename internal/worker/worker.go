@@ -58,6 +58,16 @@ type Config struct {
 	// document is abandoned and the job released. Default 25s, inside
 	// Kubernetes' default 30s termination grace period.
 	ShutdownGrace time.Duration
+	// Prefetch is how many claimed jobs a pool (Run) may hold beyond its
+	// idle workers, when the store claims several jobs in one round trip
+	// (intake.BatchClaimer). A held job's lease is not renewed by a run
+	// yet, so the pool holds only as many as would start within half a
+	// HeartbeatInterval at the pace of its recent runs, renews the lease
+	// of any that waits longer, and gives back what it holds when it
+	// stops. Default Concurrency; negative turns batched claims off, so
+	// that each worker claims its own job, as with stores that cannot
+	// claim in batches. RunOnce always claims one job.
+	Prefetch int
 	// Identity names this worker process in run records, lease owners and
 	// blob keys. Characters outside [A-Za-z0-9._-] are replaced. Default
 	// the host name.
@@ -114,6 +124,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.Prefetch == 0 {
+		c.Prefetch = c.Concurrency
 	}
 	if c.MaxRetryAfter == 0 {
 		c.MaxRetryAfter = DefaultMaxRetryAfter
@@ -210,15 +223,30 @@ func (w *Worker) RunOnce(ctx context.Context, jobID string) (claimed bool, err e
 // it stops claiming, lets each in-flight run finish its current document
 // (or abandons it once ShutdownGrace has passed), puts those jobs back to
 // pending and returns nil. An idle loop waits for the dispatcher's
-// notification or PollInterval before it claims again.
+// notification or PollInterval before it claims again. On a store that
+// claims in batches (intake.BatchClaimer) one producer claims for all idle
+// loops at once (see Config.Prefetch), and gives back the jobs it claimed
+// but did not start when it stops.
 func (w *Worker) Run(ctx context.Context) error {
 	hard, cancel := w.graceContext(ctx)
 	defer cancel()
+	claimer, batched := w.store.(intake.BatchClaimer)
+	batched = batched && w.cfg.Prefetch > 0
 	w.logger.Info("worker pool started", "concurrency", w.cfg.Concurrency, "identity", w.cfg.Identity,
-		"lease_ttl", w.cfg.LeaseTTL, "batch_fraction", w.cfg.BatchFraction.String())
+		"lease_ttl", w.cfg.LeaseTTL, "batch_fraction", w.cfg.BatchFraction.String(), "batch_claims", batched)
 	var wg sync.WaitGroup
-	for range w.cfg.Concurrency {
-		wg.Go(func() { w.loop(ctx, hard) })
+	if batched {
+		// One producer claims for the whole pool; the workers take jobs
+		// from it.
+		p := newProducer(w, claimer)
+		wg.Go(func() { p.run(ctx, hard) })
+		for range w.cfg.Concurrency {
+			wg.Go(func() { w.poolLoop(ctx, hard, p) })
+		}
+	} else {
+		for range w.cfg.Concurrency {
+			wg.Go(func() { w.loop(ctx, hard) })
+		}
 	}
 	wg.Wait()
 	w.logger.Info("worker pool drained")
