@@ -38,6 +38,7 @@ commands:
   serve        API, web UI, /metrics and the maintenance loop
   work         worker pool and maintenance loop; --once [JOB_ID] runs one batch (KEDA)
   migrate      create or upgrade the job store schema
+  bench        measure the job queue on a scratch store: --database-url URL [-n JOBS] [--workers N] [--duration D]
   healthcheck  exit 0 iff GET /health answers 200 (default the local API)
   version      print the version
 
@@ -58,6 +59,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return nil
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, environ, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	}
 
 	fs := flag.NewFlagSet("intake "+cmd, flag.ContinueOnError)
