@@ -5,7 +5,9 @@
 # built in a throwaway module instead. A tool is rebuilt only when its pinned
 # version changes (a stamp file beside the binary records it).
 #
-# Usage: scripts/install-tools.sh [TOOL ...]   (no argument: every tool)
+# Usage: scripts/install-tools.sh [TOOL ...]   (no argument: every tool but
+# the benchmark tools river and vegeta, which scripts/bench-compare.sh and
+# scripts/load-api.sh build on first use)
 #
 # The Kubernetes components (kube-apiserver, kube-controller-manager) are
 # built together from k8s.io/kubernetes, whose go.mod needs every k8s.io
@@ -25,6 +27,8 @@ declare -A MODULES=(
   [helm]="helm.sh/helm/v3/cmd/helm@v3.22.0"
   [kubeconform]="github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0"
   [actionlint]="github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+  [river]="github.com/riverqueue/river/cmd/river@v0.26.0"
+  [vegeta]="github.com/tsenart/vegeta/v12@v12.13.0"
   [kwok]="sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   [keda-operator]="github.com/kedacore/keda/v2/cmd/operator@$KEDA_VERSION"
   [kube-apiserver]="k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION"
