@@ -7,10 +7,10 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X ma
 TOOLS     ?= $(HOME)/.cache/intake-tools
 GOLANGCI  := $(TOOLS)/golangci-lint
 
-.PHONY: help run build test test-short lint fmt bench generate images test-images scan compose-up compose-up-mongo compose-down kube-local test-kube kind-up kind-down clean
+.PHONY: help run build test test-short lint fmt bench bench-compare load-api generate images test-images scan compose-up compose-up-mongo compose-down kube-local test-kube kind-up kind-down clean
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 run: ## Run everything in one process on the embedded defaults (SQLite + files).
 	$(GO) run ./cmd/intake dev
@@ -36,8 +36,18 @@ lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and shellcheck.
 fmt: ## Format the Go code.
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## Run the benchmarks (see docs/PERFORMANCE.md).
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The packages with Go benchmarks; those that need a server use it when its
+# URL is exported (eval "$$(scripts/test-services.sh env)") and skip otherwise.
+BENCH_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' .)))
+
+bench: ## Run the Go benchmarks of the packages that have them (see docs/PERFORMANCE.md).
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
+
+bench-compare: ## intake bench beside river bench on one PostgreSQL, and on SQLite (scripts/bench-compare.sh).
+	scripts/bench-compare.sh
+
+load-api: ## Open-loop API latency with vegeta at 1k, 3k and 5k req/s on PostgreSQL (scripts/load-api.sh).
+	scripts/load-api.sh
 
 generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/img/ui.png, the Grafana dashboard, the chart's files, README and deploy/k8s).
 	$(GO) test ./internal/config -run TestConfigDoc -update
