@@ -104,3 +104,17 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("Version() = %q", v)
 	}
 }
+
+// TestIndexEscapesSpecURL checks that the OpenAPI document's URL is filled
+// into the page as text: it cannot end the attribute it is in.
+func TestIndexEscapesSpecURL(t *testing.T) {
+	t.Parallel()
+	res := get(t, docsui.Handler(`spec.json?a=1&b="><script>x</script>`), "/", nil)
+	body, _ := io.ReadAll(res.Body)
+	if bytes.Contains(body, []byte(`"><script>`)) || bytes.Contains(body, []byte("{{")) {
+		t.Errorf("index holds the URL unescaped or an unfilled mark:\n%s", body)
+	}
+	if want := `data-url="spec.json?a=1&amp;b=&#34;&gt;&lt;script&gt;x&lt;/script&gt;"`; !bytes.Contains(body, []byte(want)) {
+		t.Errorf("index lacks %s", want)
+	}
+}
