@@ -27,7 +27,7 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 	m := &workerMetrics{
 		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_worker_claims_total",
-			Help: "Claim attempts by result: claimed, empty (no pending job) or error.",
+			Help: "Claims by result: claimed (one per job claimed, also within a batch), empty (no pending job) or error.",
 		}, []string{"result"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_worker_runs_total",
