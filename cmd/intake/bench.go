@@ -69,6 +69,7 @@ type benchOptions struct {
 	duration    time.Duration
 	insertBatch int
 	maxConns    int
+	prefetch    int
 	logLevel    string
 }
 
@@ -94,6 +95,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (e.g. 1m); 0: when the jobs are done, or never with -n 0")
 	fs.IntVar(&o.insertBatch, "insert-batch", benchInsertBatch, "jobs per insert")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "PostgreSQL pool size; 0 keeps pool_max_conns in the URL or pgxpool's default")
+	fs.IntVar(&o.prefetch, "prefetch", 0, "jobs the pool may claim ahead of its idle workers on a store that claims in batches; 0: --workers; -1: no batched claims, one claim per job")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -111,6 +113,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 		return nil, fmt.Errorf("--duration must not be negative, not %s", o.duration)
 	case o.insertBatch < 1:
 		return nil, fmt.Errorf("--insert-batch must be at least 1, not %d", o.insertBatch)
+	case o.prefetch < -1:
+		return nil, fmt.Errorf("--prefetch must be -1 or more, not %d", o.prefetch)
 	case o.maxConns < 0 || o.maxConns > math.MaxInt32:
 		return nil, fmt.Errorf("--max-conns must be in 0..%d, not %d", math.MaxInt32, o.maxConns)
 	}
@@ -168,6 +172,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bs, rec := newBenchStore(raw)
 	w, err := worker.New(worker.Config{
 		Concurrency:  o.workers,
+		Prefetch:     o.prefetch,
 		PollInterval: benchPollInterval,
 		Identity:     "intake-bench",
 	}, bs, blobs, intake.NewSources(benchSource{}), disp, logger, nil)
@@ -177,7 +182,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b := &bench{opts: o, store: bs, rec: rec, disp: disp, stdout: stdout, logger: logger}
 	_, batched := bs.(intake.BatchClaimer)
 	claims := "one job per claim"
-	if batched {
+	if batched && o.prefetch >= 0 {
 		claims = "batched claims"
 	}
 	fmt.Fprintf(stdout, "bench: store %s, %d workers, %s\n", redact.Location(o.databaseURL), o.workers, claims)

@@ -122,6 +122,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--database-url", db, "--workers", "0"}, "--workers must be at least 1"},
 		{[]string{"--database-url", db, "--duration", "-1s"}, "--duration must not be negative"},
 		{[]string{"--database-url", db, "--insert-batch", "0"}, "--insert-batch must be at least 1"},
+		{[]string{"--database-url", db, "--prefetch", "-2"}, "--prefetch must be -1 or more"},
 		{[]string{"--database-url", db, "extra"}, "unexpected arguments: extra"},
 		{[]string{"--database-url", db, "--log-level", "loud"}, "--log-level"},
 		{[]string{"--database-url", "mysql://db/x"}, "--database-url"},

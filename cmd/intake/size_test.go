@@ -29,7 +29,7 @@ func TestLinkerDropsUnusedMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	unwanted := map[string]string{
-		"text/template.(*state).evalCall":            "text/template's evaluator (html/template, text/template)",
+		"text/template.(*state).evalCall":             "text/template's evaluator (html/template, text/template)",
 		"github.com/redis/go-redis/v9.cmdable.GeoAdd": "an unused go-redis command",
 	}
 	for _, s := range syms {
