@@ -71,7 +71,7 @@ func TestMain(m *testing.M) {
 
 // intakeBinary builds the binary on first use (without -race: it runs as
 // subprocesses) and returns its path.
-func intakeBinary(t *testing.T) string {
+func intakeBinary(t testing.TB) string {
 	t.Helper()
 	binary.once.Do(func() {
 		dir, err := os.MkdirTemp("", "intake-process-test-")
@@ -600,7 +600,7 @@ func postgresDatabase(t *testing.T) backend {
 }
 
 // pgExec runs one statement on a fresh connection to dsn.
-func pgExec(t *testing.T, dsn, sql string) {
+func pgExec(t testing.TB, dsn, sql string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
