@@ -329,12 +329,12 @@ func loadIndex(t *testing.T) *index {
 	}
 
 	// Compose names networks and volumes PROJECT_NAME: intake_backend, …
-	compose := read(t, "docker-compose.yml")
+	topKey, subKey := regexp.MustCompile(`^([a-z]+):`), regexp.MustCompile(`^  ([a-z][a-z0-9-]*):`)
 	section := ""
-	for _, line := range strings.Split(compose, "\n") {
-		if m := regexp.MustCompile(`^([a-z]+):`).FindStringSubmatch(line); m != nil {
+	for _, line := range strings.Split(read(t, "docker-compose.yml"), "\n") {
+		if m := topKey.FindStringSubmatch(line); m != nil {
 			section = m[1]
-		} else if m := regexp.MustCompile(`^  ([a-z][a-z0-9-]*):`).FindStringSubmatch(line); m != nil && (section == "networks" || section == "volumes") {
+		} else if m := subKey.FindStringSubmatch(line); m != nil && (section == "networks" || section == "volumes") {
 			ix.words["intake_"+m[1]] = true
 		}
 	}
@@ -573,7 +573,7 @@ func (ix *index) checkTarget(dir, target, shown string) string {
 	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel))); err != nil {
 		return fmt.Sprintf("link %s: %s does not exist", shown, rel)
 	}
-	if anchor == "" || !strings.HasSuffix(rel, ".md") || regexp.MustCompile(`^L\d+`).MatchString(anchor) {
+	if anchor == "" || !strings.HasSuffix(rel, ".md") || lineAnchor.MatchString(anchor) {
 		return ""
 	}
 	d, ok := ix.docs[rel]
@@ -722,8 +722,10 @@ func routeMatches(p, doc []string) bool {
 }
 
 var (
-	makeCall = regexp.MustCompile(`(?:^|[\s;&|(])make((?:\s+[^\s#;&|)]+)+)`)
-	repoPath = regexp.MustCompile(`(?:^|[\s"'=(:])((?:cmd|internal|deploy|scripts|docs|\.github|\.ci)/[A-Za-z0-9_./-]*)([*<{…]?)`)
+	makeTarget = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	lineAnchor = regexp.MustCompile(`^L\d+`) // GitHub's line anchors (#L18)
+	makeCall   = regexp.MustCompile(`(?:^|[\s;&|(])make((?:\s+[^\s#;&|)]+)+)`)
+	repoPath   = regexp.MustCompile(`(?:^|[\s"'=(:])((?:cmd|internal|deploy|scripts|docs|\.github|\.ci)/[A-Za-z0-9_./-]*)([*<{…]?)`)
 )
 
 // checkCode checks the Make targets and repository paths in one piece of
@@ -735,7 +737,7 @@ func (ix *index) checkCode(code string) []string {
 			if strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
 				continue
 			}
-			if !regexp.MustCompile(`^[a-z][a-z0-9-]*$`).MatchString(arg) {
+			if !makeTarget.MatchString(arg) {
 				break
 			}
 			if !ix.targets[arg] {
