@@ -1,0 +1,467 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/intake-dev/intake"
+)
+
+// Config is the configuration of an api job. Its tags describe the
+// ApiSourceConfig OpenAPI schema that the API derives from it.
+type Config struct {
+	// URL is the first page's URL.
+	URL string `json:"url" format:"uri" minLength:"1" maxLength:"2048" example:"https://api.example.com/v1/filings?status=final" doc:"The first page's URL, http or https. Special-purpose addresses (loopback, private, link-local, …) are refused unless the operator allows them (INTAKE_SOURCE_HTTP_ALLOW). Credentials may not appear in it: use secret_headers."`
+	// Method is the HTTP method of every page request.
+	Method string `json:"method,omitempty" enum:"GET,POST" default:"GET" doc:"HTTP method of every page request."`
+	// Headers are literal request headers.
+	Headers map[string]string `json:"headers,omitempty" doc:"Literal request headers. Authorization, Cookie and Proxy-Authorization are refused here (use secret_headers), as are headers the client manages (Host, Content-Length, …)."`
+	// SecretHeaders maps a header name to the name of an operator-configured
+	// secret whose value is sent in it.
+	SecretHeaders map[string]string `json:"secret_headers,omitempty" doc:"Header name to the NAME of an operator-configured secret (INTAKE_SECRET_<NAME>), e.g. {\"Authorization\": \"ACME_TOKEN\"}. Each secret is bound to the hosts it may be sent to; it is never sent elsewhere, not even after a redirect."`
+	// Query holds query parameters added to the URL.
+	Query map[string]string `json:"query,omitempty" doc:"Query parameters added to the URL (they replace parameters of the same name)."`
+	// Body is the JSON body of POST requests.
+	Body any `json:"body,omitempty" doc:"JSON body of POST requests, sent with Content-Type application/json unless headers say otherwise."`
+	// Pagination says how the next page is found.
+	Pagination *Pagination `json:"pagination,omitempty" doc:"How the next page is found; default mode auto."`
+	// MaxPages caps the number of pages (documents) of the job.
+	MaxPages int `json:"max_pages,omitempty" minimum:"1" maximum:"10000" default:"100" doc:"Most pages to collect; the job completes at this many even if the API has more."`
+	// Timeout bounds each page request, body included, in seconds.
+	Timeout int `json:"timeout,omitempty" minimum:"1" maximum:"300" default:"30" doc:"Seconds each page request may take, reading the body included."`
+}
+
+// Pagination configures how the api source finds the next page.
+type Pagination struct {
+	// Mode is the pagination style.
+	Mode string `json:"mode,omitempty" enum:"auto,link,page,offset,cursor,none" default:"auto" doc:"auto and link follow an RFC 8288 Link rel=\"next\" header and stop without one; page counts a page parameter up; offset adds page_size to an offset parameter; cursor sends the value of cursor_field from each JSON response as cursor_param; none fetches one page. page and offset stop at an empty page, or after a page with fewer than page_size items."`
+	// PageParam is the page number's query parameter (page mode).
+	PageParam string `json:"page_param,omitempty" maxLength:"128" default:"page" doc:"page mode: query parameter of the page number."`
+	// StartPage is the first page's number (page mode).
+	StartPage *int `json:"start_page,omitempty" minimum:"0" default:"1" doc:"page mode: number of the first page."`
+	// OffsetParam is the offset's query parameter (offset mode).
+	OffsetParam string `json:"offset_param,omitempty" maxLength:"128" default:"offset" doc:"offset mode: query parameter of the offset (0 for the first page)."`
+	// SizeParam is the page size's query parameter (page and offset modes).
+	SizeParam string `json:"size_param,omitempty" maxLength:"128" doc:"page and offset modes: query parameter of the page size, sent with page_size (offset mode default limit)."`
+	// PageSize is the number of items per page (page and offset modes).
+	PageSize int `json:"page_size,omitempty" minimum:"1" maximum:"100000" doc:"page and offset modes: items per page; required for offset."`
+	// ItemsField is the dotted path of the items array in a JSON response.
+	ItemsField string `json:"items_field,omitempty" maxLength:"256" example:"data.items" doc:"page and offset modes: dotted path of the items array in the JSON response (empty: the response is the array)."`
+	// CursorParam is the cursor's query parameter (cursor mode).
+	CursorParam string `json:"cursor_param,omitempty" maxLength:"128" default:"cursor" doc:"cursor mode: query parameter the cursor is sent in."`
+	// CursorField is the dotted path of the next cursor in a JSON response.
+	CursorField string `json:"cursor_field,omitempty" maxLength:"256" example:"meta.next_cursor" doc:"cursor mode (required): dotted path of the next cursor (a string or number) in the JSON response; missing, null or empty ends the job."`
+}
+
+// Pagination modes.
+const (
+	ModeAuto   = "auto"
+	ModeLink   = "link"
+	ModePage   = "page"
+	ModeOffset = "offset"
+	ModeCursor = "cursor"
+	ModeNone   = "none"
+)
+
+// Limits and defaults of Config.
+const (
+	DefaultMaxPages = 100
+	MaxMaxPages     = 10000
+	DefaultTimeout  = 30 * time.Second
+	MaxTimeout      = 5 * time.Minute
+	maxURLLen       = 2048
+	maxHeaders      = 50
+	maxHeaderValue  = 8 << 10
+	maxQueryParams  = 100
+	maxBodyBytes    = 1 << 20
+)
+
+// forbiddenHeaders may not be set by a config: the client manages them, or
+// they carry credentials that belong in secret_headers.
+var forbiddenHeaders = map[string]string{
+	"Host":                "is set from the url",
+	"Content-Length":      "is managed by the client",
+	"Transfer-Encoding":   "is managed by the client",
+	"Connection":          "is managed by the client",
+	"Keep-Alive":          "is managed by the client",
+	"Upgrade":             "is managed by the client",
+	"Te":                  "is managed by the client",
+	"Trailer":             "is managed by the client",
+	"Proxy-Connection":    "is managed by the client",
+	"Authorization":       "carries credentials: reference a secret in secret_headers",
+	"Proxy-Authorization": "carries credentials: reference a secret in secret_headers",
+	"Cookie":              "carries credentials: reference a secret in secret_headers",
+}
+
+var topFields = []string{"url", "method", "headers", "secret_headers", "query", "body", "pagination", "max_pages", "timeout"}
+
+var paginationFields = []string{"mode", "page_param", "start_page", "offset_param", "size_param", "page_size", "items_field", "cursor_param", "cursor_field"}
+
+// config is a parsed and validated Config with defaults applied.
+type config struct {
+	Config
+	url      *url.URL // with Query merged in
+	mode     string
+	body     []byte // encoded Body, nil for none
+	timeout  time.Duration
+	maxPages int
+	page     Pagination // with defaults
+	start    int        // first page number
+}
+
+// parseConfig decodes and validates a job's config against the Source's
+// secrets and egress policy. Errors are EINVALID with one FieldError per
+// problem, located relative to the config ("url", "pagination.mode", …).
+func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
+	var errs []intake.FieldError
+	add := func(loc, msg string, val any) {
+		errs = append(errs, intake.FieldError{Location: loc, Message: msg, Value: val})
+	}
+	fields, ok := decodeObject(raw)
+	if !ok {
+		return nil, invalid(intake.FieldError{Message: `must be a JSON object with at least "url"`})
+	}
+	for _, k := range unknownKeys(fields, topFields) {
+		add(k, "unknown field", nil)
+	}
+	var cfg config
+	decode := func(loc string, v json.RawMessage, dst any, what string) bool {
+		if err := json.Unmarshal(v, dst); err != nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			add(loc, "must be "+what, nil)
+			return false
+		}
+		return true
+	}
+
+	// url
+	if v, ok := fields["url"]; !ok {
+		add("url", "is required", nil)
+	} else if decode("url", v, &cfg.URL, "a string") {
+		if u, msg := s.checkURL(cfg.URL); msg != "" {
+			add("url", msg, redactURL(cfg.URL))
+		} else {
+			cfg.url = u
+		}
+	}
+
+	// method
+	cfg.Method = "GET"
+	if v, ok := fields["method"]; ok && decode("method", v, &cfg.Method, "a string") {
+		cfg.Method = strings.ToUpper(cfg.Method)
+		if cfg.Method != "GET" && cfg.Method != "POST" {
+			add("method", "must be GET or POST", cfg.Method)
+		}
+	}
+
+	// headers
+	if v, ok := fields["headers"]; ok && decode("headers", v, &cfg.Headers, "an object of strings") {
+		if len(cfg.Headers) > maxHeaders {
+			add("headers", "must have at most "+strconv.Itoa(maxHeaders)+" entries", nil)
+		}
+		for _, name := range slices.Sorted(maps.Keys(cfg.Headers)) {
+			loc := "headers." + name
+			if msg := checkHeaderName(name); msg != "" {
+				add(loc, msg, nil)
+				continue
+			}
+			if why, bad := forbiddenHeaders[canonicalHeader(name)]; bad {
+				add(loc, why, nil)
+				continue
+			}
+			if msg := checkHeaderValue(cfg.Headers[name]); msg != "" {
+				add(loc, msg, nil)
+			}
+		}
+	}
+
+	// secret_headers
+	if v, ok := fields["secret_headers"]; ok && decode("secret_headers", v, &cfg.SecretHeaders, "an object of secret names") {
+		if len(cfg.SecretHeaders) > maxHeaders {
+			add("secret_headers", "must have at most "+strconv.Itoa(maxHeaders)+" entries", nil)
+		}
+		for _, name := range slices.Sorted(maps.Keys(cfg.SecretHeaders)) {
+			loc := "secret_headers." + name
+			if msg := checkHeaderName(name); msg != "" {
+				add(loc, msg, nil)
+				continue
+			}
+			if why, bad := forbiddenHeaders[canonicalHeader(name)]; bad && !strings.HasPrefix(why, "carries credentials") {
+				add(loc, why, nil)
+				continue
+			}
+			for other := range cfg.Headers {
+				if canonicalHeader(other) == canonicalHeader(name) {
+					add(loc, "is also set in headers", nil)
+				}
+			}
+			secretName := cfg.SecretHeaders[name]
+			sec, ok := s.secret(secretName)
+			switch {
+			case !ok:
+				add(loc, "names no configured secret", secretName)
+			case cfg.url != nil && !sec.allows(cfg.url.Hostname()):
+				add(loc, "secret "+secretName+" may not be sent to host "+cfg.url.Hostname(), secretName)
+			}
+		}
+	}
+
+	// query
+	if v, ok := fields["query"]; ok && decode("query", v, &cfg.Query, "an object of strings") {
+		if len(cfg.Query) > maxQueryParams {
+			add("query", "must have at most "+strconv.Itoa(maxQueryParams)+" entries", nil)
+		}
+		if cfg.url != nil {
+			q := cfg.url.Query()
+			for k, val := range cfg.Query {
+				if k == "" {
+					add("query", "parameter names must not be empty", nil)
+				}
+				q.Set(k, val)
+			}
+			cfg.url.RawQuery = q.Encode()
+			if len(cfg.url.String()) > maxURLLen {
+				add("query", "makes the url longer than "+strconv.Itoa(maxURLLen)+" characters", nil)
+			}
+		}
+	}
+
+	// body
+	if v, ok := fields["body"]; ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		var compact bytes.Buffer
+		switch {
+		case json.Compact(&compact, v) != nil:
+			add("body", "must be JSON", nil)
+		case compact.Len() > maxBodyBytes:
+			add("body", "must be at most 1 MiB", nil)
+		case cfg.Method != "POST":
+			add("body", "is only sent with method POST", nil)
+		default:
+			cfg.body = compact.Bytes()
+		}
+	}
+
+	// max_pages, timeout
+	cfg.maxPages = DefaultMaxPages
+	if v, ok := fields["max_pages"]; ok && decode("max_pages", v, &cfg.MaxPages, "an integer") {
+		if cfg.MaxPages < 1 || cfg.MaxPages > MaxMaxPages {
+			add("max_pages", "must be between 1 and "+strconv.Itoa(MaxMaxPages), cfg.MaxPages)
+		} else {
+			cfg.maxPages = cfg.MaxPages
+		}
+	}
+	cfg.timeout = DefaultTimeout
+	if v, ok := fields["timeout"]; ok && decode("timeout", v, &cfg.Timeout, "an integer number of seconds") {
+		if d := time.Duration(cfg.Timeout) * time.Second; d < time.Second || d > MaxTimeout {
+			add("timeout", "must be between 1 and "+strconv.Itoa(int(MaxTimeout/time.Second))+" seconds", cfg.Timeout)
+		} else {
+			cfg.timeout = d
+		}
+	}
+
+	// pagination
+	cfg.mode = ModeAuto
+	if v, ok := fields["pagination"]; ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		errs = append(errs, cfg.parsePagination(v)...)
+	}
+
+	if len(errs) > 0 {
+		return nil, invalid(errs...)
+	}
+	return &cfg, nil
+}
+
+// parsePagination decodes and checks the pagination object into cfg.
+func (cfg *config) parsePagination(raw json.RawMessage) []intake.FieldError {
+	var errs []intake.FieldError
+	add := func(loc, msg string, val any) {
+		errs = append(errs, intake.FieldError{Location: "pagination." + loc, Message: msg, Value: val})
+	}
+	fields, ok := decodeObject(raw)
+	if !ok {
+		return []intake.FieldError{{Location: "pagination", Message: "must be an object"}}
+	}
+	for _, k := range unknownKeys(fields, paginationFields) {
+		add(k, "unknown field", nil)
+	}
+	var p Pagination
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&p); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			add(te.Field, "has the wrong type (want "+te.Type.String()+")", nil)
+		} else {
+			add("", "is malformed", nil)
+		}
+		return errs
+	}
+	if p.Mode == "" {
+		p.Mode = ModeAuto
+	}
+	switch p.Mode {
+	case ModeAuto, ModeLink, ModeNone:
+	case ModePage:
+		p.PageParam = cmp(p.PageParam, "page")
+	case ModeOffset:
+		p.OffsetParam = cmp(p.OffsetParam, "offset")
+		p.SizeParam = cmp(p.SizeParam, "limit")
+		if p.PageSize == 0 {
+			add("page_size", "is required in offset mode", nil)
+		}
+	case ModeCursor:
+		p.CursorParam = cmp(p.CursorParam, "cursor")
+		if p.CursorField == "" {
+			add("cursor_field", "is required in cursor mode", nil)
+		}
+	default:
+		add("mode", "must be one of auto, link, page, offset, cursor, none", p.Mode)
+	}
+	if p.PageSize < 0 || p.PageSize > 100000 {
+		add("page_size", "must be between 1 and 100000", p.PageSize)
+	}
+	cfg.start = 1
+	if p.StartPage != nil {
+		if *p.StartPage < 0 {
+			add("start_page", "must not be negative", *p.StartPage)
+		}
+		cfg.start = *p.StartPage
+	}
+	for _, f := range []struct{ loc, v string }{
+		{"page_param", p.PageParam}, {"offset_param", p.OffsetParam}, {"size_param", p.SizeParam},
+		{"cursor_param", p.CursorParam}, {"items_field", p.ItemsField}, {"cursor_field", p.CursorField},
+	} {
+		if len(f.v) > 256 || strings.ContainsFunc(f.v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			add(f.loc, "must be at most 256 printable characters", nil)
+		}
+	}
+	cfg.mode, cfg.page = p.Mode, p
+	cfg.Pagination = &p
+	return errs
+}
+
+// checkURL parses and checks a page URL: http or https, a host the egress
+// policy does not refuse outright, no credentials, no fragment games. It
+// returns a message for the caller when the URL is unacceptable.
+func (s *Source) checkURL(raw string) (*url.URL, string) {
+	if len(raw) > maxURLLen {
+		return nil, "must be at most " + strconv.Itoa(maxURLLen) + " characters"
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
+		return nil, "must not contain spaces or control characters"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, "must be an absolute http or https URL"
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, "must use http or https"
+	case u.Opaque != "" || u.Host == "":
+		return nil, "must be an absolute http or https URL with a host"
+	case u.User != nil:
+		return nil, "must not contain credentials; use secret_headers"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, "has an invalid port"
+		}
+	}
+	if _, err := s.policy.CheckHost(u.Hostname()); err != nil {
+		return nil, "host refused: " + err.Error()
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u, ""
+}
+
+// decodeObject decodes a JSON object into its raw fields; it reports false
+// for anything else, including trailing data.
+func decodeObject(raw json.RawMessage) (map[string]json.RawMessage, bool) {
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return fields, true
+}
+
+// unknownKeys returns the keys of fields not in known, sorted.
+func unknownKeys(fields map[string]json.RawMessage, known []string) []string {
+	var out []string
+	for k := range fields {
+		if !slices.Contains(known, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkHeaderName returns a message when name is not an RFC 9110 token.
+func checkHeaderName(name string) string {
+	if name == "" || len(name) > 256 {
+		return "header names must be 1 to 256 characters"
+	}
+	for _, c := range []byte(name) {
+		token := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !token {
+			return "is not a valid header name"
+		}
+	}
+	return ""
+}
+
+// checkHeaderValue returns a message when v is not a safe header value.
+func checkHeaderValue(v string) string {
+	if len(v) > maxHeaderValue {
+		return "must be at most 8 KiB"
+	}
+	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+func canonicalHeader(name string) string {
+	return http.CanonicalHeaderKey(name)
+}
+
+func cmp(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func invalid(fields ...intake.FieldError) *intake.Error {
+	return &intake.Error{Code: intake.EINVALID, Message: "invalid api config", Fields: fields}
+}
+
+// redactURL returns raw without its user info, query and fragment, for
+// messages and logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(malformed URL)"
+	}
+	return redact(u)
+}
+
+// redact returns u's scheme, host and path only.
+func redact(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return r.String()
+}

@@ -1,0 +1,339 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/intake-dev/intake"
+)
+
+// userAgent is sent unless the config sets User-Agent.
+const userAgent = "intake-api-source/1"
+
+// maxRetryAfter bounds a server's Retry-After.
+const maxRetryAfter = 24 * time.Hour
+
+// errRedirect marks a redirect the source refuses to follow.
+var errRedirect = errors.New("redirect refused")
+
+// secret returns the configured secret called name.
+func (s *Source) secret(name string) (Secret, bool) {
+	sec, ok := s.secrets[strings.ToUpper(name)]
+	return sec, ok
+}
+
+// fetch requests u, retrying 429 and 5xx answers up to MaxAttempts times
+// with backoff that honours Retry-After, and returns a 2xx response with
+// the cancel function of its context, which the caller must call (by
+// closing the body wrapper) when done with it.
+func (s *Source) fetch(ctx context.Context, cfg *config, u *url.URL) (*http.Response, context.CancelFunc, error) {
+	client := &http.Client{
+		Transport: s.transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			return s.checkRedirect(cfg, req, via)
+		},
+	}
+	where := cfg.Method + " " + redact(u)
+	for attempt := 1; ; attempt++ {
+		reqCtx, cancel := context.WithTimeout(ctx, cfg.timeout)
+		req, err := s.newRequest(reqCtx, cfg, u)
+		if err != nil {
+			cancel()
+			return nil, nil, intake.Permanent(fmt.Errorf("api source: %s: build request: %w", where, err))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			cancel()
+			return nil, nil, s.classifyTransport(ctx, where, cfg.timeout, err)
+		}
+		code := resp.StatusCode
+		switch {
+		case code >= 200 && code < 300:
+			return resp, cancel, nil
+		case code == http.StatusTooManyRequests || code >= 500:
+		default:
+			discard(resp)
+			cancel()
+			return nil, nil, intake.Permanent(fmt.Errorf("api source: %s: HTTP %s", where, statusText(code)))
+		}
+
+		wait, hinted := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		discard(resp)
+		cancel()
+		if !hinted {
+			wait = s.backoff(attempt)
+		}
+		failure := fmt.Errorf("api source: %s: HTTP %s", where, statusText(code))
+		if wait > s.opts.MaxRetryWait {
+			return nil, nil, &intake.RetryAfterError{After: wait, Err: failure}
+		}
+		if attempt >= s.opts.MaxAttempts {
+			return nil, nil, fmt.Errorf("%w (after %d attempts)", failure, attempt)
+		}
+		s.logger.WarnContext(ctx, "api page request will be retried", "url", redact(u), "status", code,
+			"attempt", attempt, "wait", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, nil, fmt.Errorf("api source: %s: waiting to retry: %w", where, err)
+		}
+	}
+}
+
+// newRequest builds the request for u with the config's method, headers,
+// body and the secrets that may be sent to u's host.
+func (s *Source) newRequest(ctx context.Context, cfg *config, u *url.URL) (*http.Request, error) {
+	var body io.Reader
+	if cfg.Method == http.MethodPost && cfg.body != nil {
+		body = bytes.NewReader(cfg.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cfg.Method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	s.setSecrets(cfg, req)
+	return req, nil
+}
+
+// setSecrets sets each secret header whose secret may be sent to the
+// request's host and removes the others. It is applied to every request,
+// redirects included.
+func (s *Source) setSecrets(cfg *config, req *http.Request) {
+	host := req.URL.Hostname()
+	for name, secretName := range cfg.SecretHeaders {
+		sec, ok := s.secret(secretName)
+		if ok && sec.allows(host) {
+			req.Header.Set(name, sec.Value)
+			continue
+		}
+		if req.Header.Get(name) != "" || ok {
+			s.logger.WarnContext(req.Context(), "secret header not sent: the secret is not bound to this host",
+				"header", name, "secret", secretName, "host", host)
+		}
+		req.Header.Del(name)
+	}
+}
+
+// checkRedirect caps redirects, refuses schemes other than http and https
+// and hosts the egress policy refuses, and re-applies the secret headers
+// for the new host. The dial of the new host is checked again anyway.
+func (s *Source) checkRedirect(cfg *config, req *http.Request, via []*http.Request) error {
+	if len(via) > s.opts.MaxRedirects {
+		return fmt.Errorf("more than %d redirects: %w", s.opts.MaxRedirects, errRedirect)
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return fmt.Errorf("redirect to scheme %q: %w", req.URL.Scheme, errRedirect)
+	}
+	if req.URL.User != nil {
+		return fmt.Errorf("redirect to a URL with credentials: %w", errRedirect)
+	}
+	if _, err := s.policy.CheckHost(req.URL.Hostname()); err != nil {
+		return fmt.Errorf("redirect to %s: %w", redact(req.URL), err)
+	}
+	s.setSecrets(cfg, req)
+	return nil
+}
+
+// classifyTransport turns a client error into the source's error: egress
+// refusals and refused redirects are permanent; timeouts and network
+// failures are transient. The URL's query never appears in it. Neither do
+// the addresses a host name resolved to, the policy's blocks or the
+// resolver's address, which tell a client how internal names resolve:
+// the error says what happened, and the log keeps the detail.
+func (s *Source) classifyTransport(ctx context.Context, where string, timeout time.Duration, err error) error {
+	inner := unwrapURLError(err)
+	var (
+		dnsErr *net.DNSError
+		opErr  *net.OpError
+	)
+	switch {
+	case errors.Is(err, ErrRefused):
+		s.logger.WarnContext(ctx, "api source: refused by the egress policy", "request", where, "detail", inner.Error())
+		return intake.Permanent(fmt.Errorf("api source: %s: %w", where, ErrRefused))
+	case errors.Is(err, errRedirect):
+		return intake.Permanent(fmt.Errorf("api source: %s: %w", where, inner))
+	case ctx.Err() != nil:
+		return fmt.Errorf("api source: %s: %w", where, context.Cause(ctx))
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("api source: %s: timed out after %s", where, timeout)
+	case errors.As(err, &dnsErr):
+		s.logger.WarnContext(ctx, "api source: host name not resolved", "request", where, "detail", inner.Error())
+		if dnsErr.IsNotFound {
+			return fmt.Errorf("api source: %s: host %s could not be resolved", where, dnsErr.Name)
+		}
+		return fmt.Errorf("api source: %s: the DNS lookup of %s failed", where, dnsErr.Name)
+	case errors.As(err, &opErr):
+		s.logger.WarnContext(ctx, "api source: connection failed", "request", where, "detail", inner.Error())
+		cause := "network error"
+		if opErr.Err != nil {
+			cause = opErr.Err.Error()
+		}
+		return fmt.Errorf("api source: %s: connection failed: %s", where, cause)
+	default:
+		return fmt.Errorf("api source: %s: %w", where, inner)
+	}
+}
+
+// unwrapURLError strips the *url.Error around err, whose message carries
+// the whole URL, query included.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// statusText returns "404 Not Found" for 404.
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return strconv.Itoa(code) + " " + t
+	}
+	return strconv.Itoa(code)
+}
+
+// discard drains a little of an unwanted body, so the connection may be
+// reused, and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+}
+
+// retryAfter parses a Retry-After value: delay-seconds or an HTTP-date. It
+// reports false when there is none or it is malformed.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return min(max(0, t.Sub(now)), maxRetryAfter), true
+}
+
+// backoff returns the wait before attempt+1 when the server gave no
+// Retry-After: RetryBaseDelay×2^(attempt-1), jittered by up to half,
+// capped at MaxRetryWait.
+func (s *Source) backoff(attempt int) time.Duration {
+	d := s.opts.RetryBaseDelay << min(attempt-1, 20)
+	d = min(d, s.opts.MaxRetryWait)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter needs no cryptographic randomness
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// link is one RFC 8288 link of a Link header.
+type link struct {
+	target string
+	rels   []string
+}
+
+func (l link) hasRel(rel string) bool {
+	for _, r := range l.rels {
+		if strings.EqualFold(r, rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseLinks parses Link header values: comma-separated "<target>" with
+// ";"-separated parameters, of which rel (a space-separated list) matters.
+func parseLinks(values []string) []link {
+	var out []link
+	for _, v := range values {
+		for len(v) > 0 {
+			v = strings.TrimLeft(v, " \t,")
+			if !strings.HasPrefix(v, "<") {
+				break
+			}
+			end := strings.IndexByte(v, '>')
+			if end < 0 {
+				break
+			}
+			l := link{target: v[1:end]}
+			v = v[end+1:]
+			// Parameters until the next top-level comma.
+			for {
+				v = strings.TrimLeft(v, " \t")
+				if !strings.HasPrefix(v, ";") {
+					break
+				}
+				v = strings.TrimLeft(v[1:], " \t")
+				i := strings.IndexAny(v, "=;,")
+				if i < 0 {
+					v = ""
+					break
+				}
+				name := strings.ToLower(strings.TrimSpace(v[:i]))
+				if v[i] != '=' {
+					v = v[i:]
+					continue
+				}
+				v = strings.TrimLeft(v[i+1:], " \t")
+				var val string
+				if strings.HasPrefix(v, `"`) {
+					j := 1
+					var b strings.Builder
+					for j < len(v) && v[j] != '"' {
+						if v[j] == '\\' && j+1 < len(v) {
+							j++
+						}
+						b.WriteByte(v[j])
+						j++
+					}
+					val = b.String()
+					v = v[min(j+1, len(v)):]
+				} else {
+					k := strings.IndexAny(v, ";,")
+					if k < 0 {
+						k = len(v)
+					}
+					val = strings.TrimSpace(v[:k])
+					v = v[k:]
+				}
+				if name == "rel" {
+					l.rels = append(l.rels, strings.Fields(val)...)
+				}
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}
