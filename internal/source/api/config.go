@@ -128,7 +128,7 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 	}
 	fields, ok := decodeObject(raw)
 	if !ok {
-		return nil, invalid(intake.FieldError{Message: `must be a JSON object with at least "url"`})
+		return nil, intake.Invalid("api config", intake.FieldError{Message: `must be a JSON object with at least "url"`})
 	}
 	for _, k := range unknownKeys(fields, topFields) {
 		add(k, "unknown field", nil)
@@ -274,7 +274,7 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 	}
 
 	if len(errs) > 0 {
-		return nil, invalid(errs...)
+		return nil, intake.Invalid("api config", errs...)
 	}
 	return &cfg, nil
 }
@@ -441,10 +441,6 @@ func cmp(v, def string) string {
 		return def
 	}
 	return v
-}
-
-func invalid(fields ...intake.FieldError) *intake.Error {
-	return &intake.Error{Code: intake.EINVALID, Message: "invalid api config", Fields: fields}
 }
 
 // redactURL returns raw without its user info, query and fragment, for

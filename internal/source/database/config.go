@@ -60,7 +60,7 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&fields); err != nil || fields == nil || !atEOF(dec) {
-		return Config{}, invalid(intake.FieldError{
+		return Config{}, intake.Invalid("database config", intake.FieldError{
 			Message: `must be a JSON object with "connection", "query" and "key"`,
 		})
 	}
@@ -187,7 +187,7 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 		add(k, "unknown field", nil)
 	}
 	if len(errs) > 0 {
-		return Config{}, invalid(errs...)
+		return Config{}, intake.Invalid("database config", errs...)
 	}
 	return cfg, nil
 }
@@ -282,17 +282,4 @@ func knownNames(known map[string]string) string {
 		return "(none configured)"
 	}
 	return strings.Join(names, ", ")
-}
-
-// invalid returns an EINVALID error with fields; its message repeats them,
-// since it becomes the job's last_error when the database finds them.
-func invalid(fields ...intake.FieldError) *intake.Error {
-	parts := make([]string, len(fields))
-	for i, f := range fields {
-		parts[i] = f.Message
-		if f.Location != "" {
-			parts[i] = f.Location + ": " + f.Message
-		}
-	}
-	return &intake.Error{Code: intake.EINVALID, Message: "invalid database config: " + strings.Join(parts, "; "), Fields: fields}
 }

@@ -402,10 +402,10 @@ func describe(ctx context.Context, tx pgx.Tx, cfg Config) ([]pgconn.FieldDescrip
 		return nil, classify(ctx, cfg.Connection, err)
 	}
 	if len(sd.Fields) == 0 {
-		return nil, invalid(intake.FieldError{Location: "query", Message: "returns no columns: it must be a SELECT (or WITH … SELECT)"})
+		return nil, intake.Invalid("database config", intake.FieldError{Location: "query", Message: "returns no columns: it must be a SELECT (or WITH … SELECT)"})
 	}
 	if len(sd.ParamOIDs) != len(cfg.Params) {
-		return nil, invalid(intake.FieldError{
+		return nil, intake.Invalid("database config", intake.FieldError{
 			Location: "params",
 			Message:  fmt.Sprintf("the query takes %d parameters, params has %d", len(sd.ParamOIDs), len(cfg.Params)),
 		})
@@ -413,7 +413,7 @@ func describe(ctx context.Context, tx pgx.Tx, cfg Config) ([]pgconn.FieldDescrip
 	seen := make(map[string]bool, len(sd.Fields))
 	for _, f := range sd.Fields {
 		if seen[f.Name] {
-			return nil, invalid(intake.FieldError{Location: "query", Message: "result column names must be unique; alias the duplicates", Value: f.Name})
+			return nil, intake.Invalid("database config", intake.FieldError{Location: "query", Message: "result column names must be unique; alias the duplicates", Value: f.Name})
 		}
 		seen[f.Name] = true
 	}
@@ -424,7 +424,7 @@ func describe(ctx context.Context, tx pgx.Tx, cfg Config) ([]pgconn.FieldDescrip
 		}
 	}
 	if len(errs) > 0 {
-		return nil, invalid(errs...)
+		return nil, intake.Invalid("database config", errs...)
 	}
 	return sd.Fields, nil
 }
@@ -485,7 +485,7 @@ func (s *Source) pool(ctx context.Context, name string) (*pgxpool.Pool, error) {
 		cfg, known := s.configs[name]
 		if !known {
 			s.mu.Unlock()
-			return nil, invalid(intake.FieldError{Location: "connection", Message: "unknown connection", Value: name})
+			return nil, intake.Invalid("database config", intake.FieldError{Location: "connection", Message: "unknown connection", Value: name})
 		}
 		var err error
 		p, err = pgxpool.NewWithConfig(context.WithoutCancel(ctx), cfg.Copy())

@@ -41,7 +41,7 @@ func parseConfig(raw json.RawMessage, maxSize int64) (Config, error) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&fields); err != nil || fields == nil || !atEOF(dec) {
-		return Config{}, invalid(intake.FieldError{Location: "", Message: `must be a JSON object with "pattern"`})
+		return Config{}, intake.Invalid("file config", intake.FieldError{Location: "", Message: `must be a JSON object with "pattern"`})
 	}
 	var (
 		cfg  Config
@@ -81,7 +81,7 @@ func parseConfig(raw json.RawMessage, maxSize int64) (Config, error) {
 		errs = append(errs, intake.FieldError{Location: k, Message: "unknown field"})
 	}
 	if len(errs) > 0 {
-		return Config{}, invalid(errs...)
+		return Config{}, intake.Invalid("file config", errs...)
 	}
 	return cfg, nil
 }
@@ -122,7 +122,3 @@ func atEOF(dec *json.Decoder) bool {
 }
 
 func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
-
-func invalid(fields ...intake.FieldError) *intake.Error {
-	return &intake.Error{Code: intake.EINVALID, Message: "invalid file config", Fields: fields}
-}

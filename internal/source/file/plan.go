@@ -199,12 +199,8 @@ func walk(ctx context.Context, root *os.Root, cfg Config, maxFiles int) (*plan, 
 	}, doublestar.WithNoFollow())
 	switch {
 	case errors.Is(err, errTooMany):
-		return nil, &intake.Error{
-			Code:    intake.EINVALID,
-			Message: "file source: the pattern matches more than " + strconv.Itoa(maxFiles) + " files",
-			Fields: []intake.FieldError{{Location: "pattern", Value: cfg.Pattern,
-				Message: "matches more than " + strconv.Itoa(maxFiles) + " files, the most one job may collect; narrow it"}},
-		}
+		return nil, intake.Invalid("file config", intake.FieldError{Location: "pattern", Value: cfg.Pattern,
+			Message: "matches more than " + strconv.Itoa(maxFiles) + " files, the most one job may collect; narrow it"})
 	case err != nil && ctx.Err() != nil:
 		return nil, ctx.Err()
 	case err != nil:

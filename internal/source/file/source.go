@@ -135,14 +135,9 @@ func (s *Source) Validate(_ context.Context, config json.RawMessage) error {
 
 func (s *Source) parse(config json.RawMessage) (Config, error) {
 	if s.root == "" {
-		return Config{}, &intake.Error{
-			Code:    intake.EINVALID,
-			Message: "the file source is disabled: set INTAKE_SOURCE_FILE_ROOT",
-			Fields: []intake.FieldError{{
-				Location: "",
-				Message:  "the file source is disabled on this server: the operator must set INTAKE_SOURCE_FILE_ROOT",
-			}},
-		}
+		return Config{}, intake.Invalid("file config", intake.FieldError{
+			Message: "the file source is disabled on this server: the operator must set INTAKE_SOURCE_FILE_ROOT",
+		})
 	}
 	return parseConfig(config, s.maxSize)
 }

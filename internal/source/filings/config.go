@@ -56,7 +56,7 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&fields); err != nil || fields == nil || !atEOF(dec) {
-		return Config{}, invalid(intake.FieldError{
+		return Config{}, intake.Invalid("filings config", intake.FieldError{
 			Location: "",
 			Message:  `must be a JSON object with "cin" and "company_name"`,
 		})
@@ -102,7 +102,7 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 		errs = append(errs, intake.FieldError{Location: k, Message: "unknown field"})
 	}
 	if len(errs) > 0 {
-		return Config{}, invalid(errs...)
+		return Config{}, intake.Invalid("filings config", errs...)
 	}
 	return cfg, nil
 }
@@ -141,10 +141,6 @@ func checkName(name string) (intake.FieldError, bool) {
 		return fe, true
 	}
 	return fe, false
-}
-
-func invalid(fields ...intake.FieldError) *intake.Error {
-	return &intake.Error{Code: intake.EINVALID, Message: "invalid filings config", Fields: fields}
 }
 
 // ConfigSchemaName is the name of the OpenAPI schema component that
