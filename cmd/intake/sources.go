@@ -30,7 +30,7 @@ func newSources(cfg *config.Config, logger *slog.Logger) (intake.Sources, error)
 	}
 	dbSrc, err := database.New(database.Options{Connections: cfg.DBConnections, Logger: logger})
 	if err != nil {
-		apiSrc.Close()
+		_ = apiSrc.Close()
 		return nil, openError("INTAKE_SOURCE_DB_<NAME>_URL", err)
 	}
 	return intake.NewSources(

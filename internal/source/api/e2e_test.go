@@ -51,7 +51,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(src.Close)
+	t.Cleanup(func() { _ = src.Close() })
 	sources := intake.NewSources(src)
 
 	st := e2etest.Start(t, sources, e2etest.Options{Logger: logger})

@@ -44,7 +44,7 @@ func FuzzConfig(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(s.Close)
+	f.Cleanup(func() { _ = s.Close() })
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		cfg, err := s.parseConfig(json.RawMessage(raw))
 		if err != nil {

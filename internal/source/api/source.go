@@ -161,8 +161,11 @@ func New(opts Options) (*Source, error) {
 	return &Source{policy: policy, secrets: secrets, transport: tr, opts: opts, logger: logger}, nil
 }
 
-// Close releases idle connections.
-func (s *Source) Close() { s.transport.CloseIdleConnections() }
+// Close closes the idle connections of the Source's transport.
+func (s *Source) Close() error {
+	s.transport.CloseIdleConnections()
+	return nil
+}
 
 // Type returns SourceType.
 func (s *Source) Type() string { return SourceType }

@@ -49,7 +49,7 @@ func newBundle(t *testing.T, mod func(*Options)) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(src.Close)
+	t.Cleanup(func() { _ = src.Close() })
 	return &bundle{src: src, logs: logs}
 }
 

@@ -24,7 +24,7 @@ func newOffline(t *testing.T) *database.Source {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
@@ -107,7 +107,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			t.Parallel()
 			s, err := database.New(tt.opts)
 			if err == nil {
-				s.Close()
+				_ = s.Close()
 				t.Fatal("New succeeded")
 			}
 			if strings.Contains(err.Error(), "secretpw") {
@@ -137,7 +137,7 @@ func TestDescriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ex.Close()
+	defer func() { _ = ex.Close() }()
 	if err := ex.Validate(t.Context(), s.Example()); err != nil {
 		t.Errorf("example invalid: %v", err)
 	}

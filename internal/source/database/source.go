@@ -144,7 +144,7 @@ func poolConfig(url string) (*pgxpool.Config, error) {
 }
 
 // Close closes the pools opened so far. The Source must not be used after.
-func (s *Source) Close() {
+func (s *Source) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, p := range s.pools {
@@ -152,6 +152,7 @@ func (s *Source) Close() {
 		delete(s.pools, name)
 	}
 	s.closed = true
+	return nil
 }
 
 // Type returns SourceType.

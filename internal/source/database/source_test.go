@@ -141,7 +141,7 @@ func (b *bundle) source(t *testing.T, adjust ...func(*database.Options)) *databa
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
@@ -538,7 +538,7 @@ func TestConnectionFailureIsTransient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { _ = s.Close() })
 	_, err = s.Next(t.Context(), json.RawMessage(`{"connection":"down","query":"SELECT 1 AS id","key":["id"]}`), 1, nil)
 	if err == nil || intake.IsPermanent(err) || intake.ErrorCode(err) != intake.EUNAVAILABLE {
 		t.Fatalf("error %v (code %q), want transient EUNAVAILABLE", err, intake.ErrorCode(err))

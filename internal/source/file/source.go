@@ -112,6 +112,10 @@ func New(opts Options) (*Source, error) {
 	}, nil
 }
 
+// Close implements intake.Source; the file source holds nothing between
+// calls.
+func (s *Source) Close() error { return nil }
+
 // Type returns SourceType.
 func (s *Source) Type() string { return SourceType }
 
