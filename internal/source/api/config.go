@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/redact"
 )
 
 // Config is the configuration of an api job. Its tags describe the
@@ -147,7 +148,7 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		add("url", "is required", nil)
 	} else if decode("url", v, &cfg.URL, "a string") {
 		if u, msg := s.checkURL(cfg.URL); msg != "" {
-			add("url", msg, redactURL(cfg.URL))
+			add("url", msg, redact.Location(cfg.URL))
 		} else {
 			cfg.url = u
 		}
@@ -441,23 +442,4 @@ func cmp(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// redactURL returns raw without its user info, query and fragment, for
-// messages and logs.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(malformed URL)"
-	}
-	return redact(u)
-}
-
-// redact returns u's scheme, host and path only.
-func redact(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	return r.String()
 }

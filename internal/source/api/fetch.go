@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/redact"
 )
 
 // userAgent is sent unless the config sets User-Agent.
@@ -43,7 +44,7 @@ func (s *Source) fetch(ctx context.Context, cfg *config, u *url.URL) (*http.Resp
 			return s.checkRedirect(cfg, req, via)
 		},
 	}
-	where := cfg.Method + " " + redact(u)
+	where := cfg.Method + " " + redact.Location(u.String())
 	for attempt := 1; ; attempt++ {
 		reqCtx, cancel := context.WithTimeout(ctx, cfg.timeout)
 		req, err := s.newRequest(reqCtx, cfg, u)
@@ -80,7 +81,7 @@ func (s *Source) fetch(ctx context.Context, cfg *config, u *url.URL) (*http.Resp
 		if attempt >= s.opts.MaxAttempts {
 			return nil, nil, fmt.Errorf("%w (after %d attempts)", failure, attempt)
 		}
-		s.logger.WarnContext(ctx, "api page request will be retried", "url", redact(u), "status", code,
+		s.logger.WarnContext(ctx, "api page request will be retried", "url", redact.Location(u.String()), "status", code,
 			"attempt", attempt, "wait", wait)
 		if err := sleep(ctx, wait); err != nil {
 			return nil, nil, fmt.Errorf("api source: %s: waiting to retry: %w", where, err)
@@ -143,7 +144,7 @@ func (s *Source) checkRedirect(cfg *config, req *http.Request, via []*http.Reque
 		return fmt.Errorf("redirect to a URL with credentials: %w", errRedirect)
 	}
 	if _, err := s.policy.CheckHost(req.URL.Hostname()); err != nil {
-		return fmt.Errorf("redirect to %s: %w", redact(req.URL), err)
+		return fmt.Errorf("redirect to %s: %w", redact.Location(req.URL.String()), err)
 	}
 	s.setSecrets(cfg, req)
 	return nil

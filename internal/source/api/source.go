@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/redact"
 )
 
 // SourceType is the source_type of api jobs.
@@ -290,14 +291,14 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, cpRa
 	}
 	u, msg := s.checkURL(cp.URL)
 	if msg != "" {
-		return nil, intake.Permanent(fmt.Errorf("api source: page %d url %s: %s", seq, redactURL(cp.URL), msg))
+		return nil, intake.Permanent(fmt.Errorf("api source: page %d url %s: %s", seq, redact.Location(cp.URL), msg))
 	}
 
 	resp, cancel, err := s.fetch(ctx, cfg, u) //nolint:bodyclose // closed by cappedBody.Close, by the worker or below
 	if err != nil {
 		return nil, err
 	}
-	body := &cappedBody{rc: resp.Body, limit: s.opts.MaxResponseBytes, cancel: cancel, url: redact(u)}
+	body := &cappedBody{rc: resp.Body, limit: s.opts.MaxResponseBytes, cancel: cancel, url: redact.Location(u.String())}
 	contentType := resp.Header.Get("Content-Type")
 	if contentType == "" {
 		contentType = "application/octet-stream"
@@ -309,7 +310,7 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, cpRa
 	}
 	if resp.ContentLength > s.opts.MaxResponseBytes {
 		_ = body.Close()
-		return nil, intake.Permanent(fmt.Errorf("api source: page %d from %s: Content-Length %d exceeds the %d-byte limit", seq, redact(u), resp.ContentLength, s.opts.MaxResponseBytes))
+		return nil, intake.Permanent(fmt.Errorf("api source: page %d from %s: Content-Length %d exceeds the %d-byte limit", seq, redact.Location(u.String()), resp.ContentLength, s.opts.MaxResponseBytes))
 	}
 
 	var next checkpoint
@@ -331,7 +332,7 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, cpRa
 		var exhausted bool
 		next, exhausted, err = cfg.advance(cp, data, seq)
 		if err != nil {
-			return nil, intake.Permanent(fmt.Errorf("api source: page %d from %s: %w", seq, redact(u), err))
+			return nil, intake.Permanent(fmt.Errorf("api source: page %d from %s: %w", seq, redact.Location(u.String()), err))
 		}
 		if exhausted {
 			return nil, intake.ErrExhausted
@@ -346,7 +347,7 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, cpRa
 		_ = item.Body.Close()
 		return nil, fmt.Errorf("api source: encode checkpoint: %w", err)
 	}
-	s.logger.DebugContext(ctx, "api page fetched", "seq", seq, "url", redact(u), "status", resp.StatusCode,
+	s.logger.DebugContext(ctx, "api page fetched", "seq", seq, "url", redact.Location(u.String()), "status", resp.StatusCode,
 		"content_type", contentType, "last", next.Done)
 	return item, nil
 }
