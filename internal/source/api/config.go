@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/redact"
+	"github.com/intake-dev/intake/internal/source/configjson"
 )
 
 // Config is the configuration of an api job. Its tags describe the
@@ -127,16 +127,14 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 	add := func(loc, msg string, val any) {
 		errs = append(errs, intake.FieldError{Location: loc, Message: msg, Value: val})
 	}
-	fields, ok := decodeObject(raw)
+	fields, ok := configjson.Object(raw)
 	if !ok {
 		return nil, intake.Invalid("api config", intake.FieldError{Message: `must be a JSON object with at least "url"`})
 	}
-	for _, k := range unknownKeys(fields, topFields) {
-		add(k, "unknown field", nil)
-	}
+	errs = append(errs, configjson.Unknown(fields, "", topFields...)...)
 	var cfg config
 	decode := func(loc string, v json.RawMessage, dst any, what string) bool {
-		if err := json.Unmarshal(v, dst); err != nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		if err := configjson.Decode(v, dst); err != nil {
 			add(loc, "must be "+what, nil)
 			return false
 		}
@@ -236,7 +234,7 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 	}
 
 	// body
-	if v, ok := fields["body"]; ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+	if v, ok := fields["body"]; ok && !configjson.IsNull(v) {
 		var compact bytes.Buffer
 		switch {
 		case json.Compact(&compact, v) != nil:
@@ -270,7 +268,7 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 
 	// pagination
 	cfg.mode = ModeAuto
-	if v, ok := fields["pagination"]; ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+	if v, ok := fields["pagination"]; ok && !configjson.IsNull(v) {
 		errs = append(errs, cfg.parsePagination(v)...)
 	}
 
@@ -286,13 +284,11 @@ func (cfg *config) parsePagination(raw json.RawMessage) []intake.FieldError {
 	add := func(loc, msg string, val any) {
 		errs = append(errs, intake.FieldError{Location: "pagination." + loc, Message: msg, Value: val})
 	}
-	fields, ok := decodeObject(raw)
+	fields, ok := configjson.Object(raw)
 	if !ok {
 		return []intake.FieldError{{Location: "pagination", Message: "must be an object"}}
 	}
-	for _, k := range unknownKeys(fields, paginationFields) {
-		add(k, "unknown field", nil)
-	}
+	errs = append(errs, configjson.Unknown(fields, "pagination.", paginationFields...)...)
 	var p Pagination
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&p); err != nil {
@@ -380,32 +376,6 @@ func (s *Source) checkURL(raw string) (*url.URL, string) {
 	}
 	u.Fragment, u.RawFragment = "", ""
 	return u, ""
-}
-
-// decodeObject decodes a JSON object into its raw fields; it reports false
-// for anything else, including trailing data.
-func decodeObject(raw json.RawMessage) (map[string]json.RawMessage, bool) {
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return nil, false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, false
-	}
-	return fields, true
-}
-
-// unknownKeys returns the keys of fields not in known, sorted.
-func unknownKeys(fields map[string]json.RawMessage, known []string) []string {
-	var out []string
-	for k := range fields {
-		if !slices.Contains(known, k) {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // checkHeaderName returns a message when name is not an RFC 9110 token.

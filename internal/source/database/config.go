@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/source/configjson"
 )
 
 // Formats of documents.
@@ -57,9 +57,8 @@ var (
 // connection names (upper case). Errors are EINVALID with one FieldError
 // per problem, located relative to the config.
 func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&fields); err != nil || fields == nil || !atEOF(dec) {
+	fields, ok := configjson.Object(raw)
+	if !ok {
 		return Config{}, intake.Invalid("database config", intake.FieldError{
 			Message: `must be a JSON object with "connection", "query" and "key"`,
 		})
@@ -73,7 +72,7 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 	// connection
 	if v, ok := fields["connection"]; !ok {
 		add("connection", "is required", nil)
-	} else if err := decodeStrict(v, &cfg.Connection); err != nil {
+	} else if err := configjson.Decode(v, &cfg.Connection); err != nil {
 		add("connection", "must be a string", nil)
 	} else {
 		switch name := strings.ToUpper(cfg.Connection); {
@@ -92,7 +91,7 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 	// query
 	if v, ok := fields["query"]; !ok {
 		add("query", "is required", nil)
-	} else if err := decodeStrict(v, &cfg.Query); err != nil {
+	} else if err := configjson.Decode(v, &cfg.Query); err != nil {
 		add("query", "must be a string", nil)
 	} else {
 		cfg.Query = trimQuery(cfg.Query)
@@ -113,9 +112,9 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 	}
 
 	// params
-	if v, ok := fields["params"]; ok && !isNull(v) {
+	if v, ok := fields["params"]; ok && !configjson.IsNull(v) {
 		var ps []json.RawMessage
-		if err := decodeStrict(v, &ps); err != nil {
+		if err := configjson.Decode(v, &ps); err != nil {
 			add("params", "must be an array of JSON scalars", nil)
 		} else if len(ps) > maxParams {
 			add("params", "must have at most "+strconv.Itoa(maxParams)+" items", nil)
@@ -139,7 +138,7 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 	// key
 	if v, ok := fields["key"]; !ok {
 		add("key", "is required: the result columns of a unique key, e.g. [\"id\"]", nil)
-	} else if err := decodeStrict(v, &cfg.Key); err != nil || len(cfg.Key) == 0 {
+	} else if err := configjson.Decode(v, &cfg.Key); err != nil || len(cfg.Key) == 0 {
 		add("key", "must be a non-empty array of column names", nil)
 	} else if len(cfg.Key) > maxKeyColumns {
 		add("key", "must have at most "+strconv.Itoa(maxKeyColumns)+" columns", nil)
@@ -157,8 +156,8 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 	}
 
 	// rows_per_document
-	if v, ok := fields["rows_per_document"]; ok && !isNull(v) {
-		if err := decodeStrict(v, &cfg.RowsPerDocument); err != nil {
+	if v, ok := fields["rows_per_document"]; ok && !configjson.IsNull(v) {
+		if err := configjson.Decode(v, &cfg.RowsPerDocument); err != nil {
 			add("rows_per_document", "must be an integer", nil)
 		} else if cfg.RowsPerDocument < 1 || cfg.RowsPerDocument > MaxRowsPerDocument {
 			add("rows_per_document", "must be between 1 and "+strconv.Itoa(MaxRowsPerDocument), cfg.RowsPerDocument)
@@ -166,41 +165,20 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 	}
 
 	// format
-	if v, ok := fields["format"]; ok && !isNull(v) {
-		if err := decodeStrict(v, &cfg.Format); err != nil {
+	if v, ok := fields["format"]; ok && !configjson.IsNull(v) {
+		if err := configjson.Decode(v, &cfg.Format); err != nil {
 			add("format", "must be a string", nil)
 		} else if cfg.Format != FormatNDJSON && cfg.Format != FormatCSV {
 			add("format", "must be ndjson or csv", cfg.Format)
 		}
 	}
 
-	unknown := make([]string, 0, len(fields))
-	for k := range fields {
-		switch k {
-		case "connection", "query", "params", "key", "rows_per_document", "format":
-		default:
-			unknown = append(unknown, k)
-		}
-	}
-	slices.Sort(unknown)
-	for _, k := range unknown {
-		add(k, "unknown field", nil)
-	}
+	errs = append(errs, configjson.Unknown(fields, "", "connection", "query", "params", "key", "rows_per_document", "format")...)
 	if len(errs) > 0 {
 		return Config{}, intake.Invalid("database config", errs...)
 	}
 	return cfg, nil
 }
-
-// decodeStrict decodes v into dst, refusing null.
-func decodeStrict(v json.RawMessage, dst any) error {
-	if isNull(v) {
-		return fmt.Errorf("null")
-	}
-	return json.Unmarshal(v, dst)
-}
-
-func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
 
 // scalar converts a JSON scalar to a parameter: strings as is, numbers as
 // their literal text and booleans as "true"/"false" (all sent in text
@@ -223,12 +201,6 @@ func scalar(v json.RawMessage) (any, bool) {
 		return strconv.FormatBool(x), true
 	}
 	return nil, false
-}
-
-// atEOF reports whether nothing but whitespace follows the decoded value.
-func atEOF(dec *json.Decoder) bool {
-	_, err := dec.Token()
-	return err == io.EOF
 }
 
 // trimQuery removes surrounding whitespace and trailing semicolons, since

@@ -3,9 +3,7 @@ package file
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -13,6 +11,7 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/source/configjson"
 )
 
 // Config is the configuration of a file job. Its tags describe the OpenAPI
@@ -38,9 +37,8 @@ var dotSegmentRE = regexp.MustCompile(`(^|[/{,])\.\.?([/},]|$)`)
 // ("pattern", "max_file_size", the name of an unknown field, or "" for the
 // config as a whole).
 func parseConfig(raw json.RawMessage, maxSize int64) (Config, error) {
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&fields); err != nil || fields == nil || !atEOF(dec) {
+	fields, ok := configjson.Object(raw)
+	if !ok {
 		return Config{}, intake.Invalid("file config", intake.FieldError{Location: "", Message: `must be a JSON object with "pattern"`})
 	}
 	var (
@@ -49,7 +47,7 @@ func parseConfig(raw json.RawMessage, maxSize int64) (Config, error) {
 	)
 	if v, ok := fields["pattern"]; !ok {
 		errs = append(errs, intake.FieldError{Location: "pattern", Message: "is required"})
-	} else if err := json.Unmarshal(v, &cfg.Pattern); err != nil || isNull(v) {
+	} else if err := configjson.Decode(v, &cfg.Pattern); err != nil {
 		errs = append(errs, intake.FieldError{Location: "pattern", Message: "must be a string"})
 	} else if msg := checkPattern(cfg.Pattern); msg != "" {
 		errs = append(errs, intake.FieldError{Location: "pattern", Message: msg, Value: cfg.Pattern})
@@ -70,16 +68,7 @@ func parseConfig(raw json.RawMessage, maxSize int64) (Config, error) {
 		}
 	}
 
-	unknown := make([]string, 0, len(fields))
-	for k := range fields {
-		if k != "pattern" && k != "max_file_size" {
-			unknown = append(unknown, k)
-		}
-	}
-	slices.Sort(unknown)
-	for _, k := range unknown {
-		errs = append(errs, intake.FieldError{Location: k, Message: "unknown field"})
-	}
+	errs = append(errs, configjson.Unknown(fields, "", "pattern", "max_file_size")...)
 	if len(errs) > 0 {
 		return Config{}, intake.Invalid("file config", errs...)
 	}
@@ -114,11 +103,3 @@ func hasDrive(p string) bool {
 	return len(p) >= 3 && p[1] == ':' && (p[2] == '/' || p[2] == '\\') &&
 		(p[0]|0x20) >= 'a' && (p[0]|0x20) <= 'z'
 }
-
-// atEOF reports whether nothing but whitespace follows the decoded value.
-func atEOF(dec *json.Decoder) bool {
-	_, err := dec.Token()
-	return err == io.EOF
-}
-
-func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }

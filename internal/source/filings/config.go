@@ -1,11 +1,8 @@
 package filings
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/source/configjson"
 )
 
 // Config is the configuration of a filings job. Its tags describe the
@@ -53,9 +51,8 @@ func cinYear(cin string) int {
 // problem, located relative to the config ("cin", "company_name", or the
 // name of an unknown field; "" for the config as a whole).
 func parseConfig(raw json.RawMessage) (Config, error) {
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&fields); err != nil || fields == nil || !atEOF(dec) {
+	fields, ok := configjson.Object(raw)
+	if !ok {
 		return Config{}, intake.Invalid("filings config", intake.FieldError{
 			Location: "",
 			Message:  `must be a JSON object with "cin" and "company_name"`,
@@ -75,7 +72,7 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 			errs = append(errs, intake.FieldError{Location: f.name, Message: "is required"})
 			continue
 		}
-		if err := json.Unmarshal(v, f.dst); err != nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		if err := configjson.Decode(v, f.dst); err != nil {
 			errs = append(errs, intake.FieldError{Location: f.name, Message: "must be a string"})
 			continue
 		}
@@ -91,26 +88,11 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 			}
 		}
 	}
-	unknown := make([]string, 0, len(fields))
-	for k := range fields {
-		if k != "cin" && k != "company_name" {
-			unknown = append(unknown, k)
-		}
-	}
-	slices.Sort(unknown)
-	for _, k := range unknown {
-		errs = append(errs, intake.FieldError{Location: k, Message: "unknown field"})
-	}
+	errs = append(errs, configjson.Unknown(fields, "", "cin", "company_name")...)
 	if len(errs) > 0 {
 		return Config{}, intake.Invalid("filings config", errs...)
 	}
 	return cfg, nil
-}
-
-// atEOF reports whether nothing but whitespace follows the decoded value.
-func atEOF(dec *json.Decoder) bool {
-	_, err := dec.Token()
-	return err == io.EOF
 }
 
 func checkCIN(cin string) (intake.FieldError, bool) {
