@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -18,48 +19,31 @@ import (
 )
 
 // Config is the configuration of an api job. Its tags describe the
-// ApiSourceConfig OpenAPI schema that the API derives from it.
+// ApiSourceConfig OpenAPI schema that the API derives from it; each doc tag
+// documents its field.
 type Config struct {
-	// URL is the first page's URL.
-	URL string `json:"url" format:"uri" minLength:"1" maxLength:"2048" example:"https://api.example.com/v1/filings?status=final" doc:"The first page's URL, http or https. Special-purpose addresses (loopback, private, link-local, …) are refused unless the operator allows them (INTAKE_SOURCE_HTTP_ALLOW). Credentials may not appear in it: use secret_headers."`
-	// Method is the HTTP method of every page request.
-	Method string `json:"method,omitempty" enum:"GET,POST" default:"GET" doc:"HTTP method of every page request."`
-	// Headers are literal request headers.
-	Headers map[string]string `json:"headers,omitempty" doc:"Literal request headers. Authorization, Cookie and Proxy-Authorization are refused here (use secret_headers), as are headers the client manages (Host, Content-Length, …)."`
-	// SecretHeaders maps a header name to the name of an operator-configured
-	// secret whose value is sent in it.
+	URL           string            `json:"url" format:"uri" minLength:"1" maxLength:"2048" example:"https://api.example.com/v1/filings?status=final" doc:"The first page's URL, http or https. Special-purpose addresses (loopback, private, link-local, …) are refused unless the operator allows them (INTAKE_SOURCE_HTTP_ALLOW). Credentials may not appear in it: use secret_headers."`
+	Method        string            `json:"method,omitempty" enum:"GET,POST" default:"GET" doc:"HTTP method of every page request."`
+	Headers       map[string]string `json:"headers,omitempty" doc:"Literal request headers. Authorization, Cookie and Proxy-Authorization are refused here (use secret_headers), as are headers the client manages (Host, Content-Length, …)."`
 	SecretHeaders map[string]string `json:"secret_headers,omitempty" doc:"Header name to the NAME of an operator-configured secret (INTAKE_SECRET_<NAME>), e.g. {\"Authorization\": \"ACME_TOKEN\"}. Each secret is bound to the hosts it may be sent to; it is never sent elsewhere, not even after a redirect."`
-	// Query holds query parameters added to the URL.
-	Query map[string]string `json:"query,omitempty" doc:"Query parameters added to the URL (they replace parameters of the same name)."`
-	// Body is the JSON body of POST requests.
-	Body any `json:"body,omitempty" doc:"JSON body of POST requests, sent with Content-Type application/json unless headers say otherwise."`
-	// Pagination says how the next page is found.
-	Pagination *Pagination `json:"pagination,omitempty" doc:"How the next page is found; default mode auto."`
-	// MaxPages caps the number of pages (documents) of the job.
-	MaxPages int `json:"max_pages,omitempty" minimum:"1" maximum:"10000" default:"100" doc:"Most pages to collect; the job completes at this many even if the API has more."`
-	// Timeout bounds each page request, body included, in seconds.
-	Timeout int `json:"timeout,omitempty" minimum:"1" maximum:"300" default:"30" doc:"Seconds each page request may take, reading the body included."`
+	Query         map[string]string `json:"query,omitempty" doc:"Query parameters added to the URL (they replace parameters of the same name)."`
+	Body          any               `json:"body,omitempty" doc:"JSON body of POST requests, sent with Content-Type application/json unless headers say otherwise."`
+	Pagination    *Pagination       `json:"pagination,omitempty" doc:"How the next page is found; default mode auto."`
+	MaxPages      int               `json:"max_pages,omitempty" minimum:"1" maximum:"10000" default:"100" doc:"Most pages to collect; the job completes at this many even if the API has more."`
+	Timeout       int               `json:"timeout,omitempty" minimum:"1" maximum:"300" default:"30" doc:"Seconds each page request may take, reading the body included."`
 }
 
-// Pagination configures how the api source finds the next page.
+// Pagination configures how the api source finds the next page; each doc
+// tag documents its field.
 type Pagination struct {
-	// Mode is the pagination style.
-	Mode string `json:"mode,omitempty" enum:"auto,link,page,offset,cursor,none" default:"auto" doc:"auto and link follow an RFC 8288 Link rel=\"next\" header and stop without one; page counts a page parameter up; offset adds page_size to an offset parameter; cursor sends the value of cursor_field from each JSON response as cursor_param; none fetches one page. page and offset stop at an empty page, or after a page with fewer than page_size items."`
-	// PageParam is the page number's query parameter (page mode).
-	PageParam string `json:"page_param,omitempty" maxLength:"128" default:"page" doc:"page mode: query parameter of the page number."`
-	// StartPage is the first page's number (page mode).
-	StartPage *int `json:"start_page,omitempty" minimum:"0" default:"1" doc:"page mode: number of the first page."`
-	// OffsetParam is the offset's query parameter (offset mode).
+	Mode        string `json:"mode,omitempty" enum:"auto,link,page,offset,cursor,none" default:"auto" doc:"auto and link follow an RFC 8288 Link rel=\"next\" header and stop without one; page counts a page parameter up; offset adds page_size to an offset parameter; cursor sends the value of cursor_field from each JSON response as cursor_param; none fetches one page. page and offset stop at an empty page, or after a page with fewer than page_size items."`
+	PageParam   string `json:"page_param,omitempty" maxLength:"128" default:"page" doc:"page mode: query parameter of the page number."`
+	StartPage   *int   `json:"start_page,omitempty" minimum:"0" default:"1" doc:"page mode: number of the first page."`
 	OffsetParam string `json:"offset_param,omitempty" maxLength:"128" default:"offset" doc:"offset mode: query parameter of the offset (0 for the first page)."`
-	// SizeParam is the page size's query parameter (page and offset modes).
-	SizeParam string `json:"size_param,omitempty" maxLength:"128" doc:"page and offset modes: query parameter of the page size, sent with page_size (offset mode default limit)."`
-	// PageSize is the number of items per page (page and offset modes).
-	PageSize int `json:"page_size,omitempty" minimum:"1" maximum:"100000" doc:"page and offset modes: items per page; required for offset."`
-	// ItemsField is the dotted path of the items array in a JSON response.
-	ItemsField string `json:"items_field,omitempty" maxLength:"256" example:"data.items" doc:"page and offset modes: dotted path of the items array in the JSON response (empty: the response is the array)."`
-	// CursorParam is the cursor's query parameter (cursor mode).
+	SizeParam   string `json:"size_param,omitempty" maxLength:"128" doc:"page and offset modes: query parameter of the page size, sent with page_size (offset mode default limit)."`
+	PageSize    int    `json:"page_size,omitempty" minimum:"1" maximum:"100000" doc:"page and offset modes: items per page; required for offset."`
+	ItemsField  string `json:"items_field,omitempty" maxLength:"256" example:"data.items" doc:"page and offset modes: dotted path of the items array in the JSON response (empty: the response is the array)."`
 	CursorParam string `json:"cursor_param,omitempty" maxLength:"128" default:"cursor" doc:"cursor mode: query parameter the cursor is sent in."`
-	// CursorField is the dotted path of the next cursor in a JSON response.
 	CursorField string `json:"cursor_field,omitempty" maxLength:"256" example:"meta.next_cursor" doc:"cursor mode (required): dotted path of the next cursor (a string or number) in the JSON response; missing, null or empty ends the job."`
 }
 
@@ -141,7 +125,6 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		return true
 	}
 
-	// url
 	if v, ok := fields["url"]; !ok {
 		add("url", "is required", nil)
 	} else if decode("url", v, &cfg.URL, "a string") {
@@ -152,7 +135,6 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		}
 	}
 
-	// method
 	cfg.Method = "GET"
 	if v, ok := fields["method"]; ok && decode("method", v, &cfg.Method, "a string") {
 		cfg.Method = strings.ToUpper(cfg.Method)
@@ -161,7 +143,6 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		}
 	}
 
-	// headers
 	if v, ok := fields["headers"]; ok && decode("headers", v, &cfg.Headers, "an object of strings") {
 		if len(cfg.Headers) > maxHeaders {
 			add("headers", "must have at most "+strconv.Itoa(maxHeaders)+" entries", nil)
@@ -172,7 +153,7 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 				add(loc, msg, nil)
 				continue
 			}
-			if why, bad := forbiddenHeaders[canonicalHeader(name)]; bad {
+			if why, bad := forbiddenHeaders[http.CanonicalHeaderKey(name)]; bad {
 				add(loc, why, nil)
 				continue
 			}
@@ -182,7 +163,6 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		}
 	}
 
-	// secret_headers
 	if v, ok := fields["secret_headers"]; ok && decode("secret_headers", v, &cfg.SecretHeaders, "an object of secret names") {
 		if len(cfg.SecretHeaders) > maxHeaders {
 			add("secret_headers", "must have at most "+strconv.Itoa(maxHeaders)+" entries", nil)
@@ -193,12 +173,12 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 				add(loc, msg, nil)
 				continue
 			}
-			if why, bad := forbiddenHeaders[canonicalHeader(name)]; bad && !strings.HasPrefix(why, "carries credentials") {
+			if why, bad := forbiddenHeaders[http.CanonicalHeaderKey(name)]; bad && !strings.HasPrefix(why, "carries credentials") {
 				add(loc, why, nil)
 				continue
 			}
 			for other := range cfg.Headers {
-				if canonicalHeader(other) == canonicalHeader(name) {
+				if http.CanonicalHeaderKey(other) == http.CanonicalHeaderKey(name) {
 					add(loc, "is also set in headers", nil)
 				}
 			}
@@ -213,7 +193,6 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		}
 	}
 
-	// query
 	if v, ok := fields["query"]; ok && decode("query", v, &cfg.Query, "an object of strings") {
 		if len(cfg.Query) > maxQueryParams {
 			add("query", "must have at most "+strconv.Itoa(maxQueryParams)+" entries", nil)
@@ -233,7 +212,6 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		}
 	}
 
-	// body
 	if v, ok := fields["body"]; ok && !configjson.IsNull(v) {
 		var compact bytes.Buffer
 		switch {
@@ -248,7 +226,6 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		}
 	}
 
-	// max_pages, timeout
 	cfg.maxPages = DefaultMaxPages
 	if v, ok := fields["max_pages"]; ok && decode("max_pages", v, &cfg.MaxPages, "an integer") {
 		if cfg.MaxPages < 1 || cfg.MaxPages > MaxMaxPages {
@@ -266,7 +243,6 @@ func (s *Source) parseConfig(raw json.RawMessage) (*config, error) {
 		}
 	}
 
-	// pagination
 	cfg.mode = ModeAuto
 	if v, ok := fields["pagination"]; ok && !configjson.IsNull(v) {
 		errs = append(errs, cfg.parsePagination(v)...)
@@ -306,15 +282,15 @@ func (cfg *config) parsePagination(raw json.RawMessage) []intake.FieldError {
 	switch p.Mode {
 	case ModeAuto, ModeLink, ModeNone:
 	case ModePage:
-		p.PageParam = cmp(p.PageParam, "page")
+		p.PageParam = cmp.Or(p.PageParam, "page")
 	case ModeOffset:
-		p.OffsetParam = cmp(p.OffsetParam, "offset")
-		p.SizeParam = cmp(p.SizeParam, "limit")
+		p.OffsetParam = cmp.Or(p.OffsetParam, "offset")
+		p.SizeParam = cmp.Or(p.SizeParam, "limit")
 		if p.PageSize == 0 {
 			add("page_size", "is required in offset mode", nil)
 		}
 	case ModeCursor:
-		p.CursorParam = cmp(p.CursorParam, "cursor")
+		p.CursorParam = cmp.Or(p.CursorParam, "cursor")
 		if p.CursorField == "" {
 			add("cursor_field", "is required in cursor mode", nil)
 		}
@@ -342,74 +318,4 @@ func (cfg *config) parsePagination(raw json.RawMessage) []intake.FieldError {
 	cfg.mode, cfg.page = p.Mode, p
 	cfg.Pagination = &p
 	return errs
-}
-
-// checkURL parses and checks a page URL: http or https, a host the egress
-// policy does not refuse outright, no credentials, no fragment games. It
-// returns a message for the caller when the URL is unacceptable.
-func (s *Source) checkURL(raw string) (*url.URL, string) {
-	if len(raw) > maxURLLen {
-		return nil, "must be at most " + strconv.Itoa(maxURLLen) + " characters"
-	}
-	if strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
-		return nil, "must not contain spaces or control characters"
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, "must be an absolute http or https URL"
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, "must use http or https"
-	case u.Opaque != "" || u.Host == "":
-		return nil, "must be an absolute http or https URL with a host"
-	case u.User != nil:
-		return nil, "must not contain credentials; use secret_headers"
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, "has an invalid port"
-		}
-	}
-	if _, err := s.policy.CheckHost(u.Hostname()); err != nil {
-		return nil, "host refused: " + err.Error()
-	}
-	u.Fragment, u.RawFragment = "", ""
-	return u, ""
-}
-
-// checkHeaderName returns a message when name is not an RFC 9110 token.
-func checkHeaderName(name string) string {
-	if name == "" || len(name) > 256 {
-		return "header names must be 1 to 256 characters"
-	}
-	for _, c := range []byte(name) {
-		token := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !token {
-			return "is not a valid header name"
-		}
-	}
-	return ""
-}
-
-// checkHeaderValue returns a message when v is not a safe header value.
-func checkHeaderValue(v string) string {
-	if len(v) > maxHeaderValue {
-		return "must be at most 8 KiB"
-	}
-	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
-		return "must not contain control characters"
-	}
-	return ""
-}
-
-func canonicalHeader(name string) string {
-	return http.CanonicalHeaderKey(name)
-}
-
-func cmp(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

@@ -27,12 +27,6 @@ const maxRetryAfter = 24 * time.Hour
 // errRedirect marks a redirect the source refuses to follow.
 var errRedirect = errors.New("redirect refused")
 
-// secret returns the configured secret called name.
-func (s *Source) secret(name string) (Secret, bool) {
-	sec, ok := s.secrets[strings.ToUpper(name)]
-	return sec, ok
-}
-
 // fetch requests u, retrying 429 and 5xx answers up to MaxAttempts times
 // with backoff that honours Retry-After, and returns a 2xx response with
 // the cancel function of its context, which the caller must call (by
@@ -109,25 +103,6 @@ func (s *Source) newRequest(ctx context.Context, cfg *config, u *url.URL) (*http
 	}
 	s.setSecrets(cfg, req)
 	return req, nil
-}
-
-// setSecrets sets each secret header whose secret may be sent to the
-// request's host and removes the others. It is applied to every request,
-// redirects included.
-func (s *Source) setSecrets(cfg *config, req *http.Request) {
-	host := req.URL.Hostname()
-	for name, secretName := range cfg.SecretHeaders {
-		sec, ok := s.secret(secretName)
-		if ok && sec.allows(host) {
-			req.Header.Set(name, sec.Value)
-			continue
-		}
-		if req.Header.Get(name) != "" || ok {
-			s.logger.WarnContext(req.Context(), "secret header not sent: the secret is not bound to this host",
-				"header", name, "secret", secretName, "host", host)
-		}
-		req.Header.Del(name)
-	}
 }
 
 // checkRedirect caps redirects, refuses schemes other than http and https
@@ -259,82 +234,40 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// link is one RFC 8288 link of a Link header.
-type link struct {
-	target string
-	rels   []string
+// cappedBody is a response body that fails permanently once more than
+// limit bytes have been read, and cancels the request's context on Close.
+type cappedBody struct {
+	rc     io.ReadCloser
+	limit  int64
+	n      int64
+	cancel context.CancelFunc
+	url    string
 }
 
-func (l link) hasRel(rel string) bool {
-	for _, r := range l.rels {
-		if strings.EqualFold(r, rel) {
-			return true
-		}
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.n > b.limit {
+		return 0, b.tooLarge()
 	}
-	return false
+	if room := b.limit + 1 - b.n; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if b.n > b.limit {
+		return n - int(b.n-b.limit), b.tooLarge()
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, fmt.Errorf("read response from %s: %w", b.url, unwrapURLError(err))
+	}
+	return n, err
 }
 
-// parseLinks parses Link header values: comma-separated "<target>" with
-// ";"-separated parameters, of which rel (a space-separated list) matters.
-func parseLinks(values []string) []link {
-	var out []link
-	for _, v := range values {
-		for len(v) > 0 {
-			v = strings.TrimLeft(v, " \t,")
-			if !strings.HasPrefix(v, "<") {
-				break
-			}
-			end := strings.IndexByte(v, '>')
-			if end < 0 {
-				break
-			}
-			l := link{target: v[1:end]}
-			v = v[end+1:]
-			// Parameters until the next top-level comma.
-			for {
-				v = strings.TrimLeft(v, " \t")
-				if !strings.HasPrefix(v, ";") {
-					break
-				}
-				v = strings.TrimLeft(v[1:], " \t")
-				i := strings.IndexAny(v, "=;,")
-				if i < 0 {
-					v = ""
-					break
-				}
-				name := strings.ToLower(strings.TrimSpace(v[:i]))
-				if v[i] != '=' {
-					v = v[i:]
-					continue
-				}
-				v = strings.TrimLeft(v[i+1:], " \t")
-				var val string
-				if strings.HasPrefix(v, `"`) {
-					j := 1
-					var b strings.Builder
-					for j < len(v) && v[j] != '"' {
-						if v[j] == '\\' && j+1 < len(v) {
-							j++
-						}
-						b.WriteByte(v[j])
-						j++
-					}
-					val = b.String()
-					v = v[min(j+1, len(v)):]
-				} else {
-					k := strings.IndexAny(v, ";,")
-					if k < 0 {
-						k = len(v)
-					}
-					val = strings.TrimSpace(v[:k])
-					v = v[k:]
-				}
-				if name == "rel" {
-					l.rels = append(l.rels, strings.Fields(val)...)
-				}
-			}
-			out = append(out, l)
-		}
-	}
-	return out
+func (b *cappedBody) tooLarge() error {
+	return intake.Permanent(fmt.Errorf("response from %s exceeds the %d-byte limit", b.url, b.limit))
+}
+
+func (b *cappedBody) Close() error {
+	err := b.rc.Close()
+	b.cancel()
+	return err
 }

@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -38,31 +34,6 @@ const (
 	DefaultRetryBaseDelay   = 500 * time.Millisecond
 	dialTimeout             = 10 * time.Second
 )
-
-// Secret is an operator-configured value (INTAKE_SECRET_<NAME>) that job
-// configs reference by name in secret_headers, and the hosts it may be sent
-// to. A secret with no hosts is never sent.
-type Secret struct {
-	Value string
-	// Hosts are host names (case-insensitive, without port), or "*.suffix"
-	// for the subdomains of suffix.
-	Hosts []string
-}
-
-// allows reports whether the secret may be sent to host.
-func (s Secret) allows(host string) bool {
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, a := range s.Hosts {
-		a = strings.ToLower(strings.TrimSuffix(a, "."))
-		if a == h {
-			return true
-		}
-		if suffix, ok := strings.CutPrefix(a, "*"); ok && strings.HasPrefix(suffix, ".") && strings.HasSuffix(h, suffix) {
-			return true
-		}
-	}
-	return false
-}
 
 // Options configures a Source. Zero fields take the documented defaults.
 type Options struct {
@@ -201,17 +172,6 @@ func (s *Source) MaxDocuments(config json.RawMessage) int {
 	return cfg.maxPages
 }
 
-// checkpoint is the state saved with each page: the URL of the next page
-// and the pagination counters, or done when there is none. It never holds
-// header values.
-type checkpoint struct {
-	URL    string `json:"url,omitempty"`
-	Page   int    `json:"page,omitempty"`
-	Offset int    `json:"offset,omitempty"`
-	Cursor string `json:"cursor,omitempty"`
-	Done   bool   `json:"done,omitempty"`
-}
-
 // Plan returns intake.TotalUnknown and a checkpoint naming the first page.
 func (s *Source) Plan(_ context.Context, config json.RawMessage) (int, []byte, error) {
 	cfg, err := s.parseConfig(config)
@@ -224,42 +184,6 @@ func (s *Source) Plan(_ context.Context, config json.RawMessage) (int, []byte, e
 		return 0, nil, fmt.Errorf("api source: encode checkpoint: %w", err)
 	}
 	return intake.TotalUnknown, b, nil
-}
-
-// first returns the checkpoint of the first page.
-func (cfg *config) first() checkpoint {
-	switch cfg.mode {
-	case ModePage:
-		return checkpoint{URL: cfg.pageURL(cfg.start, 0, ""), Page: cfg.start}
-	case ModeOffset:
-		return checkpoint{URL: cfg.pageURL(0, 0, "")}
-	}
-	return checkpoint{URL: cfg.pageURL(0, 0, "")}
-}
-
-// pageURL returns the config's URL with the pagination parameters of a page
-// set for the config's mode.
-func (cfg *config) pageURL(page, offset int, cursor string) string {
-	u := *cfg.url
-	q := u.Query()
-	switch cfg.mode {
-	case ModePage:
-		q.Set(cfg.page.PageParam, strconv.Itoa(page))
-		if cfg.page.SizeParam != "" && cfg.page.PageSize > 0 {
-			q.Set(cfg.page.SizeParam, strconv.Itoa(cfg.page.PageSize))
-		}
-	case ModeOffset:
-		q.Set(cfg.page.OffsetParam, strconv.Itoa(offset))
-		q.Set(cfg.page.SizeParam, strconv.Itoa(cfg.page.PageSize))
-	case ModeCursor:
-		if cursor != "" {
-			q.Set(cfg.page.CursorParam, cursor)
-		}
-	default:
-		return u.String()
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // Next fetches the page the checkpoint names and returns it as document
@@ -350,160 +274,4 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, cpRa
 	s.logger.DebugContext(ctx, "api page fetched", "seq", seq, "url", redact.Location(u.String()), "status", resp.StatusCode,
 		"content_type", contentType, "last", next.Done)
 	return item, nil
-}
-
-// advance computes the checkpoint after a page of a JSON mode from the
-// page's body. It reports exhausted when the page is empty and not the
-// first, in which case the page is not a document.
-func (cfg *config) advance(cp checkpoint, data []byte, seq int) (next checkpoint, exhausted bool, err error) {
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		return checkpoint{}, false, fmt.Errorf("response is not JSON (pagination mode %s needs it): %w", cfg.mode, err)
-	}
-	switch cfg.mode {
-	case ModeCursor:
-		v, _ := lookup(doc, cfg.page.CursorField)
-		var cursor string
-		switch c := v.(type) {
-		case string:
-			cursor = c
-		case json.Number:
-			cursor = c.String()
-		case nil:
-		default:
-			return checkpoint{}, false, fmt.Errorf("cursor_field %q is neither a string nor a number", cfg.page.CursorField)
-		}
-		if cursor == "" || cursor == cp.Cursor {
-			return checkpoint{Done: true}, false, nil
-		}
-		return checkpoint{URL: cfg.pageURL(0, 0, cursor), Cursor: cursor}, false, nil
-	default: // page, offset
-		v, ok := lookup(doc, cfg.page.ItemsField)
-		items, isArray := v.([]any)
-		if !ok || !isArray {
-			return checkpoint{}, false, fmt.Errorf("items_field %q is not an array in the response", cfg.page.ItemsField)
-		}
-		if len(items) == 0 {
-			if seq > 1 {
-				return checkpoint{}, true, nil
-			}
-			return checkpoint{Done: true}, false, nil
-		}
-		if cfg.page.PageSize > 0 && len(items) < cfg.page.PageSize {
-			return checkpoint{Done: true}, false, nil
-		}
-		if cfg.mode == ModePage {
-			return checkpoint{URL: cfg.pageURL(cp.Page+1, 0, ""), Page: cp.Page + 1}, false, nil
-		}
-		off := cp.Offset + len(items)
-		return checkpoint{URL: cfg.pageURL(0, off, ""), Offset: off}, false, nil
-	}
-}
-
-// lookup follows a dotted path of object keys (and array indexes) in v.
-func lookup(v any, path string) (any, bool) {
-	if path == "" {
-		return v, true
-	}
-	for key := range strings.SplitSeq(path, ".") {
-		switch t := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = t[key]; !ok {
-				return nil, false
-			}
-		case []any:
-			i, err := strconv.Atoi(key)
-			if err != nil || i < 0 || i >= len(t) {
-				return nil, false
-			}
-			v = t[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
-}
-
-// pageName returns "page-000001" with an extension for the content type.
-func pageName(seq int, contentType string) string {
-	ext := ".bin"
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err == nil {
-		switch {
-		case mt == "application/json" || strings.HasSuffix(mt, "+json"):
-			ext = ".json"
-		case mt == "application/x-ndjson" || mt == "application/jsonl":
-			ext = ".ndjson"
-		case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
-			ext = ".xml"
-		case mt == "text/csv":
-			ext = ".csv"
-		case mt == "text/html":
-			ext = ".html"
-		case mt == "text/plain":
-			ext = ".txt"
-		case mt == "application/pdf":
-			ext = ".pdf"
-		}
-	}
-	return fmt.Sprintf("page-%06d%s", seq, ext)
-}
-
-// nextLink returns the absolute URL of the response's Link rel="next", if
-// any, resolved against the URL the response came from.
-func nextLink(resp *http.Response) (string, bool) {
-	for _, l := range parseLinks(resp.Header.Values("Link")) {
-		if !l.hasRel("next") {
-			continue
-		}
-		ref, err := url.Parse(l.target)
-		if err != nil {
-			return "", false
-		}
-		return resp.Request.URL.ResolveReference(ref).String(), true
-	}
-	return "", false
-}
-
-// cappedBody is a response body that fails permanently once more than
-// limit bytes have been read, and cancels the request's context on Close.
-type cappedBody struct {
-	rc     io.ReadCloser
-	limit  int64
-	n      int64
-	cancel context.CancelFunc
-	url    string
-}
-
-// Read implements io.Reader.
-func (b *cappedBody) Read(p []byte) (int, error) {
-	if b.n > b.limit {
-		return 0, b.tooLarge()
-	}
-	if room := b.limit + 1 - b.n; int64(len(p)) > room {
-		p = p[:room]
-	}
-	n, err := b.rc.Read(p)
-	b.n += int64(n)
-	if b.n > b.limit {
-		return n - int(b.n-b.limit), b.tooLarge()
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return n, fmt.Errorf("read response from %s: %w", b.url, unwrapURLError(err))
-	}
-	return n, err
-}
-
-func (b *cappedBody) tooLarge() error {
-	return intake.Permanent(fmt.Errorf("response from %s exceeds the %d-byte limit", b.url, b.limit))
-}
-
-// Close implements io.Closer.
-func (b *cappedBody) Close() error {
-	err := b.rc.Close()
-	b.cancel()
-	return err
 }

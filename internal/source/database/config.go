@@ -31,21 +31,14 @@ const (
 )
 
 // Config is the configuration of a database job. Its tags describe the
-// DatabaseSourceConfig OpenAPI schema.
+// DatabaseSourceConfig OpenAPI schema; each doc tag documents its field.
 type Config struct {
-	// Connection names an operator-configured connection.
-	Connection string `json:"connection" doc:"Name of an operator-configured connection (INTAKE_SOURCE_DB_<NAME>_URL), matched case-insensitively. Never a DSN." pattern:"^[A-Za-z0-9_]+$" minLength:"1" maxLength:"64" example:"WAREHOUSE"`
-	// Query is one SELECT (or WITH … SELECT) statement.
-	Query string `json:"query" doc:"One SELECT or WITH … SELECT statement, run in a read-only transaction with a statement timeout. Parameters are $1, $2, … bound from params." minLength:"1" maxLength:"100000" example:"SELECT id, name, created_at FROM customers WHERE region = $1"`
-	// Params are bound positionally to $1, $2, ….
-	Params []any `json:"params,omitempty" doc:"JSON scalars (string, number, boolean, null) bound positionally to $1, $2, …; the server converts each from its text form to the parameter's type." maxItems:"100" example:"[\"EU\"]"`
-	// Key lists the result columns of a unique, non-NULL key, used for
-	// keyset pagination.
-	Key []string `json:"key" doc:"Result columns forming a unique, never NULL key (e.g. the primary key). Rows are collected in key order, and the job's checkpoint holds the last key, so that documents stay stable while the data changes." minItems:"1" maxItems:"8" example:"[\"id\"]"`
-	// RowsPerDocument is the number of rows in each document.
-	RowsPerDocument int `json:"rows_per_document,omitempty" doc:"Rows per document (default 1000)." minimum:"1" maximum:"100000" default:"1000" example:"1000"`
-	// Format is the documents' format.
-	Format string `json:"format,omitempty" doc:"Document format: ndjson (one JSON object per row, application/x-ndjson) or csv (with a header row, text/csv)." enum:"ndjson,csv" default:"ndjson" example:"ndjson"`
+	Connection      string   `json:"connection" doc:"Name of an operator-configured connection (INTAKE_SOURCE_DB_<NAME>_URL), matched case-insensitively. Never a DSN." pattern:"^[A-Za-z0-9_]+$" minLength:"1" maxLength:"64" example:"WAREHOUSE"`
+	Query           string   `json:"query" doc:"One SELECT or WITH … SELECT statement, run in a read-only transaction with a statement timeout. Parameters are $1, $2, … bound from params." minLength:"1" maxLength:"100000" example:"SELECT id, name, created_at FROM customers WHERE region = $1"`
+	Params          []any    `json:"params,omitempty" doc:"JSON scalars (string, number, boolean, null) bound positionally to $1, $2, …; the server converts each from its text form to the parameter's type." maxItems:"100" example:"[\"EU\"]"`
+	Key             []string `json:"key" doc:"Result columns forming a unique, never NULL key (e.g. the primary key). Rows are collected in key order, and the job's checkpoint holds the last key, so that documents stay stable while the data changes." minItems:"1" maxItems:"8" example:"[\"id\"]"`
+	RowsPerDocument int      `json:"rows_per_document,omitempty" doc:"Rows per document (default 1000)." minimum:"1" maximum:"100000" default:"1000" example:"1000"`
+	Format          string   `json:"format,omitempty" doc:"Document format: ndjson (one JSON object per row, application/x-ndjson) or csv (with a header row, text/csv)." enum:"ndjson,csv" default:"ndjson" example:"ndjson"`
 }
 
 var (
@@ -69,7 +62,6 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 		errs = append(errs, intake.FieldError{Location: loc, Message: msg, Value: v})
 	}
 
-	// connection
 	if v, ok := fields["connection"]; !ok {
 		add("connection", "is required", nil)
 	} else if err := configjson.Decode(v, &cfg.Connection); err != nil {
@@ -88,7 +80,6 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 		}
 	}
 
-	// query
 	if v, ok := fields["query"]; !ok {
 		add("query", "is required", nil)
 	} else if err := configjson.Decode(v, &cfg.Query); err != nil {
@@ -111,7 +102,6 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 		}
 	}
 
-	// params
 	if v, ok := fields["params"]; ok && !configjson.IsNull(v) {
 		var ps []json.RawMessage
 		if err := configjson.Decode(v, &ps); err != nil {
@@ -135,7 +125,6 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 		}
 	}
 
-	// key
 	if v, ok := fields["key"]; !ok {
 		add("key", "is required: the result columns of a unique key, e.g. [\"id\"]", nil)
 	} else if err := configjson.Decode(v, &cfg.Key); err != nil || len(cfg.Key) == 0 {
@@ -155,7 +144,6 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 		}
 	}
 
-	// rows_per_document
 	if v, ok := fields["rows_per_document"]; ok && !configjson.IsNull(v) {
 		if err := configjson.Decode(v, &cfg.RowsPerDocument); err != nil {
 			add("rows_per_document", "must be an integer", nil)
@@ -164,7 +152,6 @@ func parseConfig(raw json.RawMessage, known map[string]string) (Config, error) {
 		}
 	}
 
-	// format
 	if v, ok := fields["format"]; ok && !configjson.IsNull(v) {
 		if err := configjson.Decode(v, &cfg.Format); err != nil {
 			add("format", "must be a string", nil)

@@ -15,13 +15,11 @@ import (
 )
 
 // Config is the configuration of a file job. Its tags describe the OpenAPI
-// schema (FileSourceConfig) that the API derives from it.
+// schema (FileSourceConfig) that the API derives from it; each doc tag
+// documents its field.
 type Config struct {
-	// Pattern selects the files to collect, relative to the operator's root.
-	Pattern string `json:"pattern" doc:"A glob relative to the operator's file root (INTAKE_SOURCE_FILE_ROOT), with doublestar syntax: * and ? within one path segment, ** across segments, [a-z] classes and {a,b} alternatives; / separates segments. Absolute patterns and . or .. segments are rejected. Each matching regular file is one document; directories are not collected." minLength:"1" maxLength:"1024" example:"reports/2024/**/*.pdf"`
-	// MaxFileSize caps the size of each file, in bytes; larger files are
-	// skipped and reported.
-	MaxFileSize int64 `json:"max_file_size,omitempty" doc:"The largest file to collect, in bytes; larger files are skipped and listed in the _skipped.json report. Default and upper bound: the operator's limit (1 GiB unless configured)." minimum:"1" example:"104857600"`
+	Pattern     string `json:"pattern" doc:"A glob relative to the operator's file root (INTAKE_SOURCE_FILE_ROOT), with doublestar syntax: * and ? within one path segment, ** across segments, [a-z] classes and {a,b} alternatives; / separates segments. Absolute patterns and . or .. segments are rejected. Each matching regular file is one document; directories are not collected." minLength:"1" maxLength:"1024" example:"reports/2024/**/*.pdf"`
+	MaxFileSize int64  `json:"max_file_size,omitempty" doc:"The largest file to collect, in bytes; larger files are skipped and listed in the _skipped.json report. Default and upper bound: the operator's limit (1 GiB unless configured)." minimum:"1" example:"104857600"`
 }
 
 // maxPatternLen caps Config.Pattern, in bytes.

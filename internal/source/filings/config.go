@@ -14,11 +14,10 @@ import (
 )
 
 // Config is the configuration of a filings job. Its tags describe the
-// OpenAPI schema that the API derives from it.
+// FilingsSourceConfig OpenAPI schema that the API derives from it; each doc
+// tag documents its field.
 type Config struct {
-	// CIN is the company's Corporate Identification Number.
-	CIN string `json:"cin" doc:"Corporate Identification Number: listing status (L or U), 5-digit industry code, 2-letter state code, year of incorporation, 3-letter company class and 6-digit registration number." pattern:"^[LU][0-9]{5}[A-Z]{2}[0-9]{4}[A-Z]{3}[0-9]{6}$" minLength:"21" maxLength:"21" example:"L27100MH1998PLC112233"`
-	// CompanyName is the company's registered name.
+	CIN         string `json:"cin" doc:"Corporate Identification Number: listing status (L or U), 5-digit industry code, 2-letter state code, year of incorporation, 3-letter company class and 6-digit registration number." pattern:"^[LU][0-9]{5}[A-Z]{2}[0-9]{4}[A-Z]{3}[0-9]{6}$" minLength:"21" maxLength:"21" example:"L27100MH1998PLC112233"`
 	CompanyName string `json:"company_name" doc:"Registered name of the company; surrounding whitespace is ignored." minLength:"1" maxLength:"200" example:"Sahyadri Steel Limited"`
 }
 
