@@ -25,6 +25,7 @@ import (
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
 	"github.com/intake-dev/intake/internal/blob/blobtest"
+	"github.com/intake-dev/intake/internal/blob/driver"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -80,9 +81,7 @@ func open(tb testing.TB, cfg azureblob.Config) *azureblob.Bucket {
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	azuriteConn(t) // skip once, not in every subtest
-	blobtest.Run(t, func(t *testing.T) intake.BlobStore {
-		return open(t, azureblob.Config{})
-	})
+	blobtest.Run(t, func(t *testing.T) driver.Bucket { return open(t, azureblob.Config{}) })
 }
 
 // TestPutLayout checks how Put stores bodies of each size: whole or in
