@@ -89,7 +89,7 @@ func testRoundTrip(t *testing.T, s intake.BlobStore) {
 			}
 			want := &intake.BlobInfo{Key: tt.key, Size: int64(len(tt.content)), ContentType: tt.wantType, SHA256: hexSHA256(tt.content)}
 			checkInfo(t, "Put", info, want, before)
-			body, got := get(t, s, tt.key)
+			body, got := Read(t, s, tt.key)
 			if !bytes.Equal(body, tt.content) {
 				t.Errorf("Get content = %d bytes, want the %d bytes put", len(body), len(tt.content))
 			}
@@ -103,7 +103,7 @@ func testOverwrite(t *testing.T, s intake.BlobStore) {
 	before := time.Now().Add(-time.Second)
 	second := []byte(`{"v":2}`)
 	mustPut(t, s, "k", second, "application/json")
-	body, info := get(t, s, "k")
+	body, info := Read(t, s, "k")
 	if !bytes.Equal(body, second) {
 		t.Errorf("Get after overwrite = %q, want %q", body, second)
 	}
@@ -144,7 +144,7 @@ func testDelete(t *testing.T, s intake.BlobStore) {
 			t.Errorf("Delete(%q) of a missing key = %v, want nil", key, err)
 		}
 	}
-	if body, _ := get(t, s, "d/two"); string(body) != "2" {
+	if body, _ := Read(t, s, "d/two"); string(body) != "2" {
 		t.Errorf("Get(d/two) = %q after deleting other keys, want 2", body)
 	}
 }
@@ -326,7 +326,7 @@ func testFailedReader(t *testing.T, s intake.BlobStore) {
 	if _, err := s.Put(ctx, "failed/old", broken(), "application/pdf"); !errors.Is(err, errBroken) {
 		t.Errorf("overwrite with a failing reader error = %v, want the reader's error", err)
 	}
-	body, info := get(t, s, "failed/old")
+	body, info := Read(t, s, "failed/old")
 	if !bytes.Equal(body, old) || info.ContentType != "text/plain" || info.SHA256 != hexSHA256(old) {
 		t.Errorf("after a failed overwrite Get = %q %+v, want the old blob intact", body, info)
 	}
@@ -358,7 +358,7 @@ func testConcurrentPuts(t *testing.T, s intake.BlobStore) {
 				t.Fatalf("round %d writer %d: %v", round, i, err)
 			}
 		}
-		body, info := get(t, s, key)
+		body, info := Read(t, s, key)
 		i := slices.IndexFunc(contents, func(c []byte) bool { return bytes.Equal(c, body) })
 		if i < 0 {
 			t.Fatalf("round %d: Get = %d bytes matching no writer's content", round, len(body))
@@ -442,7 +442,9 @@ func mustPut(t *testing.T, s intake.BlobStore, key string, content []byte, conte
 	}
 }
 
-func get(t *testing.T, s intake.BlobStore, key string) ([]byte, *intake.BlobInfo) {
+// Read returns the content and info of the blob at key in s (a
+// blob.Bucket or a driver), failing the test on any error.
+func Read(t testing.TB, s intake.BlobStore, key string) ([]byte, *intake.BlobInfo) {
 	t.Helper()
 	rc, info, err := s.Get(t.Context(), key)
 	if err != nil {

@@ -12,6 +12,14 @@
 //		})
 //	}
 //
+// An implementation that talks to a server gets its Harness from
+// ThroughProxy, which puts a Proxy between it and the server:
+//
+//	return dispatchtest.ThroughProxy(t, serverURL, "user", dispatchtest.OnePerJob,
+//		func(t *testing.T, url string, logger *slog.Logger) (intake.Dispatcher, error) {
+//			return redisstream.Open(t.Context(), redisstream.Config{URL: url, Stream: stream, Logger: logger})
+//		})
+//
 // The suite checks the contract that intake.Dispatcher documents: waking
 // and timing out, the fan-out rule the harness declares, and, for
 // implementations that talk to a server, its outages (through the
@@ -480,6 +488,23 @@ func notifyUntil(t *testing.T, d intake.Dispatcher, done <-chan error, n int) []
 		}
 	}
 	return errs
+}
+
+// WantInvalid fails the test unless err, which an Open returned with d,
+// is an EINVALID error whose text does not contain secret. When err is
+// nil it closes d.
+func WantInvalid(t *testing.T, d intake.Dispatcher, err error, secret string) {
+	t.Helper()
+	if err == nil {
+		_ = d.Close()
+		t.Fatal("Open succeeded, want an EINVALID error")
+	}
+	if code := intake.ErrorCode(err); code != intake.EINVALID {
+		t.Errorf("Open = %v (code %q), want code %q", err, code, intake.EINVALID)
+	}
+	if secret != "" && strings.Contains(err.Error(), secret) {
+		t.Errorf("Open's error %q contains the password", err)
+	}
 }
 
 // LogBuffer collects a Dispatcher's logs as text, safely across

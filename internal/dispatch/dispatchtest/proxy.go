@@ -2,12 +2,15 @@ package dispatchtest
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/intake-dev/intake"
 )
 
 // Proxy forwards TCP connections from a loopback port to a server, so that
@@ -171,4 +174,27 @@ func ProxyURL(t testing.TB, rawURL, user string) (p *Proxy, proxied, password st
 		u.User = url.UserPassword(user, password)
 	}
 	return p, u.String(), password
+}
+
+// ThroughProxy returns the Harness of an implementation whose server
+// rawURL names: open opens a Dispatcher on the URL it is given, which
+// leads through a Proxy (see ProxyURL) that Break takes away.
+func ThroughProxy(t *testing.T, rawURL, user string, fanout Fanout,
+	open func(t *testing.T, url string, logger *slog.Logger) (intake.Dispatcher, error)) *Harness {
+	t.Helper()
+	proxy, proxied, password := ProxyURL(t, rawURL, user)
+	return &Harness{
+		Open: func(t *testing.T, logger *slog.Logger) intake.Dispatcher {
+			t.Helper()
+			d, err := open(t, proxied, logger)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			return d
+		},
+		Fanout: fanout,
+		Break:  proxy.Break,
+		Dials:  proxy.Dials,
+		Secret: password,
+	}
 }
