@@ -67,6 +67,7 @@ const (
 	OnePerJob
 )
 
+// String returns the rule's name.
 func (f Fanout) String() string {
 	switch f {
 	case Broadcast:
@@ -79,10 +80,10 @@ func (f Fanout) String() string {
 
 // Harness is one test's backend, made by the implementation's test.
 type Harness struct {
-	// Open opens a Dispatcher that logs to logger. The Dispatchers that
-	// one Harness opens share a backend (a channel, a stream) that no
-	// other test uses, as the processes of one deployment do. The suite
-	// closes them.
+	// Open opens a Dispatcher that logs to logger (nil discards). The
+	// Dispatchers that one Harness opens share a backend (a channel, a
+	// stream) that no other test uses, as the processes of one deployment
+	// do. The suite closes them.
 	Open func(t *testing.T, logger *slog.Logger) intake.Dispatcher
 	// Fanout is the implementation's fan-out rule.
 	Fanout Fanout

@@ -6,8 +6,9 @@
 // notification on it wakes every Wait of the process at once, as the
 // polling dispatcher does within a process. Notify runs pg_notify on a
 // small pool. PostgreSQL delivers a notification to every listening
-// session, so a notification wakes the idle workers of every process, and
-// the store's claim decides which of them gets the job.
+// session, so a notification wakes the idle workers of every process (the
+// broadcast fan-out rule of intake.Dispatcher), and the store's claim
+// decides which of them gets the job.
 //
 // The store stays the source of truth: a lost notification costs latency,
 // never a job. After the listening connection is lost, the Dispatcher

@@ -5,12 +5,12 @@
 //
 // Notify appends one entry per job ID to a stream (XADD … MAXLEN ~ N, so the
 // stream stays bounded). Every Dispatcher reads the stream through one
-// consumer group, so each entry wakes exactly one Wait across all processes:
-// a Wait reads at most one entry (XREADGROUP … COUNT 1 BLOCK t … NOACK) and
-// returns as soon as it has one. NOACK acknowledges the entry in the same
-// round trip as the read, so nothing ever stays pending: the store is the
-// source of truth, and a lost or duplicated entry costs latency, never a
-// job.
+// consumer group, so each entry wakes exactly one Wait across all processes
+// (the one-per-job fan-out rule of intake.Dispatcher): a Wait reads at most
+// one entry (XREADGROUP … COUNT 1 BLOCK t … NOACK) and returns as soon as it
+// has one. NOACK acknowledges the entry in the same round trip as the read,
+// so nothing ever stays pending: the store is the source of truth, and a
+// lost or duplicated entry costs latency, never a job.
 //
 // A Redis outage degrades intake to polling. Wait then sleeps out its
 // timeout, Dispatchers back off before they touch Redis again, Notify fails
