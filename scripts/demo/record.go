@@ -570,12 +570,11 @@ var shownPanels = []struct {
 	note   string
 }{
 	{"Jobs by status", 0, "the queue snapshot intake reads from the store, jobs per status"},
+	{"Oldest pending job", 0, "how long the oldest pending job has waited, from the same snapshot"},
 	{"Documents per second", 0, "derived from the store's document count, so it counts every worker's work"},
 	{"Worker runs by outcome", 0, "from the run records in the store: batch_done (put back) and completed"},
 	{"Active runs", 0, "the long-running workers' own gauge, summed over every scraped process"},
-	{"Run duration", 1, "p95 of the recorded runs' durations, estimated from histogram buckets"},
-	{"Job completion time", 1, "p95 of the jobs' times from creation to completion, from histogram buckets"},
-	{"Requests by route", 0, "the API's traffic: mostly the web UI's refreshes"},
+	{"Responses by status code", 0, "the API's answers per second, by status code"},
 	{"Blob latency", 0, "p95 of blob storage operations by operation"},
 }
 
@@ -659,7 +658,7 @@ func (d *director) alerts() error {
 	var text string
 	switch {
 	case len(rules.firing) == 1 && rules.firing[0] == "IntakeAlertingWatchdog":
-		text = fmt.Sprintf("The %d alerts of deploy/prometheus/rules are loaded. Only IntakeAlertingWatchdog fires: it always does, to prove that alerting works.", rules.total)
+		text = fmt.Sprintf("The %d alerts of deploy/prometheus/rules are loaded. Only IntakeAlertingWatchdog fires: always, as a dead man's switch for alerting.", rules.total)
 	default:
 		text = fmt.Sprintf("The %d alerts of deploy/prometheus/rules are loaded; firing now: %s.", rules.total, strings.Join(rules.firing, ", "))
 	}
@@ -699,8 +698,8 @@ func (d *director) closing() error {
 		Heading: "What this run did",
 		Items: []string{
 			fmt.Sprintf("%d jobs created in the web UI: 1 from the trigger form (after one refused config), %d with Create %d", d.jobs, createNum, createNum),
-			fmt.Sprintf("%d documents collected in %d runs by %s", d.result.documents, d.result.runs, strings.Join(d.result.workers, ", ")),
-			fmt.Sprintf("Prometheus answered %d of the intake dashboard's queries shown above; the rules of deploy/prometheus were loaded", len(shownPanels)),
+			fmt.Sprintf("%d documents collected in %d runs by %s", d.result.documents, d.result.runs, and(d.result.workers)),
+			fmt.Sprintf("Prometheus, with the rules of deploy/prometheus, answered each of the %d dashboard queries shown", len(shownPanels)+len(shownStats)),
 			"The KEDA timelines come from docs/KUBERNETES.md (go test ./deploy/helm -run TestKEDAScenario)",
 			"Regenerate this video with make demo (scripts/demo.sh); it is not run in CI",
 		},
