@@ -46,7 +46,7 @@ generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml,
 	$(GO) test ./deploy/grafana -run TestDashboardUpToDate -update
 	$(GO) test ./deploy/helm -run 'TestChartFilesCurrent|TestManifestsCurrent|TestChartReadme' -update
 
-demo: build ## Record docs/demo.mp4 from a live run on loopback (headless Chromium, Prometheus, ffmpeg; about 5 min; not run in CI).
+demo: build ## Record docs/demo.mp4 from a live run on loopback (headless Chromium, Prometheus, ffmpeg; 3–7 min; not run in CI).
 	INTAKE_BIN=bin/intake scripts/demo.sh
 
 images: ## Build intake-api:dev and intake-worker:dev with podman (stand-in base images when none can be pulled).

@@ -20,7 +20,7 @@
 #
 # Needs Go, chromium, prometheus, ffmpeg and fonts-dejavu-core; as root
 # with apt-get, a missing package is installed from Debian. Takes about
-# 6–8 minutes on two busy cores. Not run in CI.
+# 3–7 minutes on two busy cores. Not run in CI.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
