@@ -1,7 +1,13 @@
-// Package testenv decides what a test does when something it needs from the
-// machine (a browser, a server) is missing: skip with instructions on a
-// developer's machine, fail in CI, where INTAKE_TEST_STRICT=1 is set, so an
-// integration test can never pass by skipping.
+// Package testenv holds what intake's tests share: the rule for a missing
+// dependency (a browser, a server, a tool), the URLs of the test servers,
+// a buffer that a logger or a process writes to from several goroutines,
+// and loopback ports for tests of failure.
+//
+// A test that needs something from the machine skips with instructions on
+// a developer's machine and fails in CI, where INTAKE_TEST_STRICT=1 is set,
+// so that an integration test can never pass by skipping.
+//
+// The package is imported by tests only.
 package testenv
 
 import (
@@ -9,6 +15,9 @@ import (
 	"os/exec"
 	"testing"
 )
+
+// ServicesHow tells the reader how to provide the test servers.
+const ServicesHow = `run: scripts/test-services.sh up && eval "$(scripts/test-services.sh env)"`
 
 // Strict reports whether missing test dependencies are failures.
 func Strict() bool { return os.Getenv("INTAKE_TEST_STRICT") == "1" }
