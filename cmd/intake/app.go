@@ -158,6 +158,7 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 		Logger:     a.logger,
 		Registerer: a.registry,
 		Metrics:    a.metricsHandler(),
+		NewDemoJob: newDemoJob,
 	})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/api"
 	"github.com/intake-dev/intake/internal/config"
 	"github.com/intake-dev/intake/internal/source/files"
 	"github.com/intake-dev/intake/internal/source/filings"
@@ -39,4 +43,17 @@ func newSources(cfg *config.Config, logger *slog.Logger) (intake.Sources, error)
 		dbSrc,
 		fileSrc,
 	), nil
+}
+
+// newDemoJob makes one job of POST /create-job: a filings job for a random
+// company.
+func newDemoJob() (api.DemoJob, error) {
+	// Demo companies, not secrets: math/rand is the right tool.
+	rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) //nolint:gosec // G404: not security-sensitive
+	cin, name := filings.NewCompany(rnd)
+	config, err := json.Marshal(filings.Config{CIN: cin, CompanyName: name})
+	if err != nil {
+		return api.DemoJob{}, fmt.Errorf("encode filings config: %w", err)
+	}
+	return api.DemoJob{SourceType: filings.SourceType, Config: config, CIN: cin, CompanyName: name}, nil
 }
