@@ -19,17 +19,17 @@ import (
 // openDispatcher returns the dispatcher INTAKE_DISPATCH selects. Every mode
 // is only a hint: workers poll the store regardless.
 func openDispatcher(ctx context.Context, cfg *config.Config, logger *slog.Logger) (intake.Dispatcher, string, error) {
-	mode := cfg.Dispatch
+	mode := cfg.Dispatch.Mode
 	if mode == "auto" {
 		mode = "poll"
-		if cfg.RedisURL != "" {
+		if cfg.Dispatch.RedisURL != "" {
 			mode = "redis"
 		}
 	}
 	switch mode {
 	case "redis":
 		routeRedisLogs(logger)
-		d, err := redisstream.Open(ctx, redisstream.Config{URL: cfg.RedisURL, Stream: cfg.RedisStream, Logger: logger})
+		d, err := redisstream.Open(ctx, redisstream.Config{URL: cfg.Dispatch.RedisURL, Stream: cfg.Dispatch.RedisStream, Logger: logger})
 		if err != nil {
 			return nil, "", openError("INTAKE_REDIS_URL", err)
 		}

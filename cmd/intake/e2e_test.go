@@ -414,6 +414,8 @@ func TestCLIErrors(t *testing.T) {
 		{"bad fraction", []string{"work"}, []string{"INTAKE_BATCH_FRACTION=2"}, "INTAKE_BATCH_FRACTION"},
 		{"serve without keys", []string{"serve"}, []string{"INTAKE_DATA_DIR=" + dir}, "INTAKE_API_KEYS"},
 		{"dev exposed without auth", []string{"dev"}, []string{"INTAKE_DATA_DIR=" + dir, "INTAKE_HTTP_ADDR=0.0.0.0:0"}, "INTAKE_HTTP_ADDR"},
+		{"dev disabled auth exposed", []string{"dev"}, []string{"INTAKE_DATA_DIR=" + dir, "INTAKE_AUTH=disabled", "INTAKE_HTTP_ADDR=0.0.0.0:0"}, "INTAKE_HTTP_ADDR"},
+		{"dev with auth, no keys", []string{"dev"}, []string{"INTAKE_DATA_DIR=" + dir, "INTAKE_AUTH=enabled"}, "INTAKE_API_KEYS"},
 		{"unknown store scheme", []string{"migrate"}, []string{"INTAKE_DATABASE_URL=oracle://x"}, "INTAKE_DATABASE_URL"},
 		{"stray argument", []string{"serve", "extra"}, nil, "unexpected arguments"},
 		{"bad log format", []string{"migrate"}, []string{"INTAKE_DATA_DIR=" + dir, "INTAKE_LOG_FORMAT=xml"}, "xml"},

@@ -20,25 +20,25 @@ import (
 // without INTAKE_SOURCE_FILE_ROOT) is still registered, so that a job asking
 // for it gets a clear 422 rather than "unknown source_type".
 func newSources(cfg *config.Config, logger *slog.Logger) (intake.Sources, error) {
-	fileSrc, err := files.New(files.Options{Root: cfg.SourceFileRoot, Logger: logger})
+	fileSrc, err := files.New(files.Options{Root: cfg.Sources.FileRoot, Logger: logger})
 	if err != nil {
 		return nil, openError("INTAKE_SOURCE_FILE_ROOT", err)
 	}
-	secrets := make(map[string]httpapi.Secret, len(cfg.Secrets))
-	for name, sec := range cfg.Secrets {
+	secrets := make(map[string]httpapi.Secret, len(cfg.Sources.Secrets))
+	for name, sec := range cfg.Sources.Secrets {
 		secrets[name] = httpapi.Secret{Value: sec.Value, Hosts: sec.Hosts}
 	}
-	apiSrc, err := httpapi.New(httpapi.Options{Allow: cfg.SourceHTTPAllow, Secrets: secrets, Logger: logger})
+	apiSrc, err := httpapi.New(httpapi.Options{Allow: cfg.Sources.HTTPAllow, Secrets: secrets, Logger: logger})
 	if err != nil {
 		return nil, openError("INTAKE_SOURCE_HTTP_ALLOW", err)
 	}
-	dbSrc, err := sqldb.New(sqldb.Options{Connections: cfg.DBConnections, Logger: logger})
+	dbSrc, err := sqldb.New(sqldb.Options{Connections: cfg.Sources.DBConnections, Logger: logger})
 	if err != nil {
 		apiSrc.Close()
 		return nil, openError("INTAKE_SOURCE_DB_<NAME>_URL", err)
 	}
 	return intake.NewSources(
-		filings.New(cfg.FilingsDelay),
+		filings.New(cfg.Sources.FilingsDelay),
 		apiSrc,
 		dbSrc,
 		fileSrc,
