@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,34 +11,17 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of run().
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // started is a run() in the background.
 type started struct {
 	base   string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testenv.Buffer
+	stderr *testenv.Buffer
 	stop   context.CancelFunc
 	done   chan error
 }
@@ -59,7 +41,7 @@ func startDev(t *testing.T, extraEnv ...string) *started {
 		"INTAKE_LOG_LEVEL=warn",
 	}, extraEnv...)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	s := &started{stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, stop: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, []string{"dev"}, environ, s.stdout, s.stderr) }()
 	t.Cleanup(func() {
 		cancel()
@@ -285,7 +267,7 @@ func TestServeAndWorkOnce(t *testing.T) {
 		"INTAKE_HTTP_ADDR=127.0.0.1:0",
 		"INTAKE_API_KEYS=test-key-1",
 	}
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	ctx := context.Background()
 
 	// serve refuses an unmigrated store with exit code 2.
@@ -309,7 +291,7 @@ func TestServeAndWorkOnce(t *testing.T) {
 
 	srvCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	stdout := &syncBuffer{}
+	stdout := &testenv.Buffer{}
 	serveErr := make(chan error, 1)
 	srvEnv := append(environ[:len(environ):len(environ)], "INTAKE_LOG_LEVEL=info", "INTAKE_LOG_FORMAT=json")
 	go func() { serveErr <- run(srvCtx, []string{"serve"}, srvEnv, stdout, stdout) }()
@@ -380,7 +362,7 @@ func authGet(t *testing.T, url, key string, out any) {
 
 // waitForLog waits for a log line containing marker and returns the first
 // submatch of pattern in it.
-func waitForLog(t *testing.T, buf *syncBuffer, marker, pattern string) string {
+func waitForLog(t *testing.T, buf *testenv.Buffer, marker, pattern string) string {
 	t.Helper()
 	re := regexp.MustCompile(pattern)
 	deadline := time.Now().Add(30 * time.Second)
@@ -423,7 +405,7 @@ func TestCLIErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var out, errb syncBuffer
+			var out, errb testenv.Buffer
 			err := run(context.Background(), tt.args, tt.environ, &out, &errb)
 			var ee *exitError
 			if !errors.As(err, &ee) || ee.code != exitUsage {
@@ -439,7 +421,7 @@ func TestCLIErrors(t *testing.T) {
 func TestHealthcheckCommand(t *testing.T) {
 	t.Parallel()
 	s := startDev(t)
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	if err := run(context.Background(), []string{"healthcheck", s.base + "/health"}, nil, &out, &errb); err != nil {
 		t.Errorf("healthcheck of a healthy server: %v", err)
 	}

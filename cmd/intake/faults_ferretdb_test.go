@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -26,21 +25,8 @@ type ferretDB struct {
 // testenv.Missing when scripts/test-services.sh has not built FerretDB.
 func startFerretDB(t *testing.T) *ferretDB {
 	t.Helper()
-	cache := os.Getenv("INTAKE_TEST_SERVICES_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "intake", "test-services")
-	}
-	bins, _ := filepath.Glob(filepath.Join(cache, "ferretdb-*", "ferretdb"))
-	if len(bins) == 0 {
-		testenv.Missing(t, "FerretDB (ferretdb under "+cache+")", "run: scripts/test-services.sh up")
-	}
-	slices.Sort(bins)
-	f := &ferretDB{bin: bins[len(bins)-1], dir: t.TempDir(), port: freePort(t)}
+	bin := testenv.Tool(t, "ferretdb-*/ferretdb", "FerretDB")
+	f := &ferretDB{bin: bin, dir: t.TempDir(), port: testenv.FreePort(t)}
 	if err := os.MkdirAll(filepath.Join(f.dir, "data"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +62,7 @@ func (f *ferretDB) start(t *testing.T) {
 // every job completes with all its documents intact.
 func TestFaultRestartFerretDB(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	fdb := startFerretDB(t)
 	dir := t.TempDir()
 	env := processEnv(

@@ -43,8 +43,8 @@ func startRedis(t *testing.T, port int) *proc {
 // every job, also those created during the outage, completes intact.
 func TestFaultKillRedis(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
-	port := freePort(t)
+	bin := testenv.IntakeBinary(t)
+	port := testenv.FreePort(t)
 	redis := startRedis(t, port)
 	env := processEnv(append(sqliteFile(t).env,
 		"INTAKE_REDIS_URL=redis://127.0.0.1:"+strconv.Itoa(port)+"/0",

@@ -41,7 +41,7 @@ func runsToComplete(total, collected int) int {
 // total documents, each matching its sha256.
 func TestFaultKillWorker(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	env := processEnv(append(sqliteFile(t).env,
 		"INTAKE_LEASE_TTL=2s",
 		"INTAKE_MAINTENANCE_INTERVAL=200ms",
@@ -131,7 +131,7 @@ func startPGCluster(t *testing.T) *pgCluster {
 		testenv.Missing(t, "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb)", "apt-get install postgresql")
 	}
 	slices.SortFunc(initdbs, func(a, b string) int { return pgMajor(a) - pgMajor(b) })
-	c := &pgCluster{bin: filepath.Dir(initdbs[len(initdbs)-1]), port: freePort(t)}
+	c := &pgCluster{bin: filepath.Dir(initdbs[len(initdbs)-1]), port: testenv.FreePort(t)}
 
 	dir, err := os.MkdirTemp("", "intake-pg-")
 	if err != nil {
@@ -273,7 +273,7 @@ func (o *outageProbe) probe(api *apiClient, id string) {
 // documents intact, and both processes still exit 0 on SIGTERM.
 func TestFaultRestartPostgres(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	pg := startPGCluster(t)
 	env := processEnv(
 		"INTAKE_DATA_DIR="+t.TempDir(),
@@ -369,24 +369,9 @@ type azurite struct {
 // or INTAKE_TEST_AZURITE_CONN (whose account it serves) is unset.
 func startAzurite(t *testing.T) *azurite {
 	t.Helper()
-	if os.Getenv("INTAKE_TEST_AZURITE_CONN") == "" {
-		testenv.Missing(t, "INTAKE_TEST_AZURITE_CONN (Azurite's account)", servicesHow)
-	}
-	cache := os.Getenv("INTAKE_TEST_SERVICES_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "intake", "test-services")
-	}
-	bins, _ := filepath.Glob(filepath.Join(cache, "azurite-*", "node_modules", ".bin", "azurite-blob"))
-	if len(bins) == 0 {
-		testenv.Missing(t, "Azurite (azurite-blob under "+cache+")", "run: scripts/test-services.sh up")
-	}
-	slices.Sort(bins)
-	a := &azurite{bin: bins[len(bins)-1], dir: t.TempDir(), port: freePort(t)}
+	testenv.Azurite.URL(t) // the account it serves
+	bin := testenv.Tool(t, "azurite-*/node_modules/.bin/azurite-blob", "Azurite")
+	a := &azurite{bin: bin, dir: t.TempDir(), port: testenv.FreePort(t)}
 	a.start(t)
 	return a
 }
@@ -427,7 +412,7 @@ func (a *azurite) stop(t *testing.T) {
 // account) with its blob endpoint moved to the private Azurite.
 func (a *azurite) connectionString(t *testing.T) string {
 	t.Helper()
-	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
+	conn := testenv.Azurite.URL(t)
 	parts := strings.Split(strings.TrimSuffix(conn, ";"), ";")
 	found := false
 	for i, p := range parts {
@@ -449,7 +434,7 @@ func (a *azurite) connectionString(t *testing.T) string {
 // downloads from Azurite and matches its sha256.
 func TestFaultStopAzurite(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	az := startAzurite(t)
 	env := processEnv(append(sqliteFile(t).env,
 		"INTAKE_BLOB_URL="+az.connectionString(t),

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"net"
+	"strconv"
 	"testing"
 )
 
@@ -42,4 +43,11 @@ func FreePort(t testing.TB) int {
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
 	return port
+}
+
+// FreeAddr returns a loopback address ("127.0.0.1:port") whose port was
+// free a moment ago, for a server the test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 }

@@ -13,6 +13,8 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -40,4 +42,24 @@ func LookPath(t testing.TB, name, how string) string {
 		Missing(t, name, how)
 	}
 	return p
+}
+
+// intakeAliases are the variables intake reads besides INTAKE_*.
+var intakeAliases = []string{"MONGO_URI", "AZURE_BLOB_CONN", "AZURE_CONTAINER", "JOB_ID"}
+
+// CleanEnviron returns the test process's environment without intake's
+// variables (and without those starting with any of prefixes), for a
+// process the test starts: a developer's or CI's settings cannot point it
+// elsewhere.
+func CleanEnviron(prefixes ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "INTAKE_") || slices.Contains(intakeAliases, name) ||
+			slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
