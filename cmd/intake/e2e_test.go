@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -127,76 +123,6 @@ type resultBody struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// waitCompleted polls a job's status until it is terminal.
-func waitCompleted(t *testing.T, base, id string, timeout time.Duration) statusBody {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var st statusBody
-	for time.Now().Before(deadline) {
-		if code := getJSON(t, base+"/api/v1/jobs/status/"+id, &st); code != http.StatusOK {
-			t.Fatalf("status of %s: HTTP %d", id, code)
-		}
-		switch st.Status {
-		case "completed":
-			return st
-		case "failed", "cancelled":
-			t.Fatalf("job %s ended %s: %s", id, st.Status, st.LastError)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("job %s not completed within %s: %+v", id, timeout, st)
-	return st
-}
-
-// verifyDocuments pages through a completed job's result and checks every
-// document's content against its sha256 and that seqs are 1..total once.
-func verifyDocuments(t *testing.T, base, id string, total int) {
-	t.Helper()
-	seen := map[int]bool{}
-	cursor := ""
-	for {
-		var res resultBody
-		url := base + "/api/v1/jobs/result/" + id + "?limit=17"
-		if cursor != "" {
-			url += "&cursor=" + cursor
-		}
-		if code := getJSON(t, url, &res); code != http.StatusOK {
-			t.Fatalf("result of %s: HTTP %d", id, code)
-		}
-		for _, d := range res.Documents {
-			if seen[d.Seq] {
-				t.Errorf("job %s: document %d listed twice", id, d.Seq)
-			}
-			seen[d.Seq] = true
-			resp, err := http.Get(fmt.Sprintf("%s/api/v1/jobs/%s/documents/%d/content", base, id, d.Seq))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("content of %s/%d: HTTP %d, %v", id, d.Seq, resp.StatusCode, err)
-			}
-			sum := sha256.Sum256(b)
-			if hex.EncodeToString(sum[:]) != d.SHA256 || int64(len(b)) != d.Size {
-				t.Errorf("job %s document %d: content does not match its sha256/size", id, d.Seq)
-			}
-		}
-		if res.NextCursor == "" {
-			break
-		}
-		cursor = res.NextCursor
-	}
-	for seq := 1; seq <= total; seq++ {
-		if !seen[seq] {
-			t.Errorf("job %s: document %d missing", id, seq)
-		}
-	}
-	if len(seen) != total {
-		t.Errorf("job %s: %d documents, want %d", id, len(seen), total)
-	}
-}
-
 // TestDevEndToEnd runs the whole system in one process as a newcomer does:
 // create jobs over HTTP, wait for them to complete in 3 or 4 runs, and check
 // every document through the content endpoint.
@@ -232,15 +158,17 @@ func TestDevEndToEnd(t *testing.T) {
 	for _, j := range created.Jobs {
 		ids = append(ids, j.JobID)
 	}
+	api := newAPIClient(s.base)
+	states := api.waitAll(t, ids, 60*time.Second)
 	for _, id := range ids {
-		st := waitCompleted(t, s.base, id, 60*time.Second)
+		st := states[id]
 		if st.Progress.Total < 30 || st.Progress.Total > 50 || st.Progress.Collected != st.Progress.Total {
 			t.Errorf("job %s progress %+v", id, st.Progress)
 		}
 		if st.Runs < 3 || st.Runs > 4 {
 			t.Errorf("job %s took %d runs, want 3 or 4", id, st.Runs)
 		}
-		verifyDocuments(t, s.base, id, st.Progress.Total)
+		api.verifyDocuments(t, id, st.Progress.Total)
 	}
 
 	// Bad input gets a problem, and loses nothing.

@@ -75,11 +75,8 @@ func TestFaultRestartFerretDB(t *testing.T) {
 		"INTAKE_RETRY_BACKOFF_BASE=500ms",
 		"INTAKE_RETRY_BACKOFF_MAX=3s",
 	)
-	migrateProc(t, bin, env, 1)
-	serve, api := startServe(t, bin, env)
-	work, _ := startWork(t, "work", bin, env)
-	ids := api.createJobs(t)
-	waitCollected(t, api, ids, 3)
+	st := startFaultStack(t, bin, env)
+	api, ids := st.api, st.ids
 
 	fdb.p.terminate(t)
 	var probe outageProbe
@@ -96,11 +93,7 @@ func TestFaultRestartFerretDB(t *testing.T) {
 		t.Errorf("status with FerretDB down: %v (%d of %d 503s with Retry-After), want 503 with Retry-After (or 200), never 500",
 			probe.codes, probe.withRetryAfter, probe.unavailable)
 	}
-	states := api.waitAll(t, ids, completeTimeout)
-	for _, id := range ids {
-		api.verifyJob(t, id, states[id])
-	}
-	work.terminate(t)
-	serve.terminate(t)
+	st.complete(t)
+	st.stop(t)
 	t.Logf("FerretDB down for %s: %d status calls answered %v; all %d jobs completed", outage.Round(time.Millisecond), probe.calls, probe.codes, len(ids))
 }

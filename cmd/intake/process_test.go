@@ -388,6 +388,14 @@ func (c *apiClient) verifyJob(t *testing.T, id string, st jobState) {
 	if total < 30 || total > 50 || st.Progress.Collected != total {
 		t.Errorf("job %s: progress %+v, want a total of 30..50, all collected", id, st.Progress)
 	}
+	c.verifyDocuments(t, id, total)
+}
+
+// verifyDocuments pages through a completed job's result and checks that
+// its documents are seqs 1..total, once each, and that every one's content
+// matches its sha256 and size.
+func (c *apiClient) verifyDocuments(t *testing.T, id string, total int) {
+	t.Helper()
 	seen := map[int]bool{}
 	cursor := ""
 	for page := 0; ; page++ {
