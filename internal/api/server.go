@@ -33,8 +33,10 @@ type Config struct {
 	// APIKeys are the accepted bearer keys; each request's key is compared
 	// with every one of them in constant time.
 	APIKeys []string
-	// AuthDisabled turns authentication off (dev mode, INTAKE_AUTH=disabled).
-	// Without it, NewServer refuses an empty APIKeys.
+	// AuthDisabled turns authentication off (cmd/intake decides it from
+	// INTAKE_AUTH and the command); the middleware then answers only
+	// requests addressed to a loopback host. Without it, NewServer refuses
+	// an empty APIKeys.
 	AuthDisabled bool
 	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
