@@ -4,8 +4,9 @@
 // struct tags, and docs/CONFIG.md is generated from those tags (see
 // Markdown) and kept current by a test.
 //
-// Defaults are Go values (see Default), not tags: those of the worker are
-// the worker package's own constants, so that a default is written once.
+// Defaults are Go values (see Default), not tags: where a subsystem has a
+// default of its own, Default uses that package's constant, so that a
+// default is written once.
 package config
 
 import (
@@ -19,6 +20,9 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob/azureblob"
+	"github.com/intake-dev/intake/internal/dispatch"
+	"github.com/intake-dev/intake/internal/dispatch/redisstream"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -126,16 +130,17 @@ type Process struct {
 	LogFormat       string        `env:"INTAKE_LOG_FORMAT" desc:"json or text."`
 }
 
-// Default returns the configuration of an empty environment. The worker's
-// defaults are the worker package's.
+// Default returns the configuration of an empty environment. Where a
+// subsystem has a default of its own (the worker's, the Azure container,
+// the Redis stream), it is that package's constant.
 func Default() Config {
 	return Config{
 		API:   API{Addr: "127.0.0.1:8000"},
 		Store: Store{StatementTimeout: 30 * time.Second},
-		Blob:  Blob{Container: "documents", CreateContainer: true},
+		Blob:  Blob{Container: azureblob.DefaultContainer, CreateContainer: true},
 		Dispatch: Dispatch{
-			Mode:        "auto",
-			RedisStream: "intake:pending",
+			Mode:        string(dispatch.Auto),
+			RedisStream: redisstream.DefaultStream,
 		},
 		Worker: Worker{
 			BatchFraction:       intake.DefaultBatchFraction,
