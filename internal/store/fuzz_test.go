@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/intake-dev/intake/internal/config"
+	"github.com/intake-dev/intake/internal/redact"
 )
 
 // passwordPosition matches forms whose %s is where a password goes: after
@@ -44,8 +44,8 @@ func FuzzDatabaseURL(f *testing.F) {
 		if r := Redact(raw); leaks(r) {
 			t.Fatalf("Redact(%q) = %q", raw, r)
 		}
-		if r := config.Redact(raw); leaks(r) {
-			t.Fatalf("config.Redact(%q) = %q", raw, r)
+		if r := redact.String(raw); leaks(r) {
+			t.Fatalf("redact.String(%q) = %q", raw, r)
 		}
 	})
 }
