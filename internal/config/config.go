@@ -222,9 +222,9 @@ func (c *Config) validate() error {
 		return errors.New("INTAKE_DATA_DIR: must not be empty")
 	case c.Sources.FilingsDelay < 0:
 		return fmt.Errorf("INTAKE_FILINGS_DELAY: must not be negative, not %s", c.Sources.FilingsDelay)
-	case c.Dispatch.Mode != "auto" && c.Dispatch.Mode != "poll" && c.Dispatch.Mode != "redis" && c.Dispatch.Mode != "pgnotify":
-		return fmt.Errorf("INTAKE_DISPATCH: must be auto, poll, redis or pgnotify, not %q", c.Dispatch.Mode)
-	case c.Dispatch.Mode == "redis" && c.Dispatch.RedisURL == "":
+	case !dispatch.Mode(c.Dispatch.Mode).Valid():
+		return fmt.Errorf("INTAKE_DISPATCH: must be %s, not %q", dispatch.Modes, c.Dispatch.Mode)
+	case dispatch.Mode(c.Dispatch.Mode) == dispatch.Redis && c.Dispatch.RedisURL == "":
 		return errors.New("INTAKE_DISPATCH: redis needs INTAKE_REDIS_URL")
 	case c.Store.MaxConns < 0:
 		return fmt.Errorf("INTAKE_DATABASE_MAX_CONNS: must not be negative, not %d", c.Store.MaxConns)

@@ -112,6 +112,8 @@ func TestLoadInvalidNamesVariable(t *testing.T) {
 		{"INTAKE_FILINGS_DELAY=-1s", "INTAKE_FILINGS_DELAY"},
 		{"INTAKE_API_KEYS_FILE=/nonexistent/keys", "INTAKE_API_KEYS_FILE"},
 		{"INTAKE_API_KEYS=a,,b", "INTAKE_API_KEYS"},
+		{"INTAKE_DISPATCH=kafka", "INTAKE_DISPATCH"},
+		{"INTAKE_DISPATCH=redis", "INTAKE_DISPATCH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

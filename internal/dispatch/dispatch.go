@@ -40,6 +40,16 @@ const (
 // Modes lists the accepted modes, for error messages.
 const Modes = "auto, poll, redis or pgnotify"
 
+// Valid reports whether m is one of the modes that Modes lists. The empty
+// mode, which Open takes for Auto, is not.
+func (m Mode) Valid() bool {
+	switch m {
+	case Auto, Poll, Redis, PGNotify:
+		return true
+	}
+	return false
+}
+
 // Description says how m wakes workers, for the start-up log.
 func (m Mode) Description() string {
 	switch m {

@@ -92,3 +92,19 @@ func TestModeDescription(t *testing.T) {
 		}
 	}
 }
+
+// TestModeValid checks that Valid accepts exactly the modes that Modes
+// names, which config checks INTAKE_DISPATCH against.
+func TestModeValid(t *testing.T) {
+	t.Parallel()
+	for _, m := range []dispatch.Mode{dispatch.Auto, dispatch.Poll, dispatch.Redis, dispatch.PGNotify} {
+		if !m.Valid() || !strings.Contains(dispatch.Modes, string(m)) {
+			t.Errorf("mode %q: Valid() = %v, Modes %q; want valid and listed", m, m.Valid(), dispatch.Modes)
+		}
+	}
+	for _, m := range []dispatch.Mode{"", "kafka", "Redis", "poll "} {
+		if m.Valid() {
+			t.Errorf("mode %q is Valid, want not", m)
+		}
+	}
+}
