@@ -20,6 +20,7 @@ type Job struct {
 	ID        string `json:"job_id"`
 	Status    string `json:"status"`
 	LastError string `json:"last_error"`
+	Runs      int    `json:"runs"`
 	Progress  struct {
 		Total     *int `json:"total"`
 		Collected int  `json:"collected"`
@@ -39,6 +40,13 @@ type Document struct {
 // Do sends a request to the API (a JSON body when body is not empty) and
 // returns the status and the body.
 func (s *Stack) Do(t testing.TB, method, path, body string) (int, []byte) {
+	t.Helper()
+	status, b, _ := s.do(t, method, path, body)
+	return status, b
+}
+
+// do is Do, also returning the response's header.
+func (s *Stack) do(t testing.TB, method, path, body string) (int, []byte, http.Header) {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -60,7 +68,7 @@ func (s *Stack) Do(t testing.TB, method, path, body string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, b
+	return resp.StatusCode, b, resp.Header
 }
 
 // Get returns the body of GET path; any status but 200 fails the test.
@@ -131,7 +139,20 @@ func (s *Stack) Documents(t testing.TB, jobID string) []Document {
 // Content returns the bytes of a job's document seq.
 func (s *Stack) Content(t testing.TB, jobID string, seq int) []byte {
 	t.Helper()
-	return s.Get(t, "/api/v1/jobs/"+url.PathEscape(jobID)+"/documents/"+strconv.Itoa(seq)+"/content")
+	b, _ := s.TypedContent(t, jobID, seq)
+	return b
+}
+
+// TypedContent returns the bytes of a job's document seq and the
+// Content-Type the API serves them with; any status but 200 fails the test.
+func (s *Stack) TypedContent(t testing.TB, jobID string, seq int) ([]byte, string) {
+	t.Helper()
+	path := "/api/v1/jobs/" + url.PathEscape(jobID) + "/documents/" + strconv.Itoa(seq) + "/content"
+	status, b, h := s.do(t, http.MethodGet, path, "")
+	if status != http.StatusOK {
+		t.Fatalf("GET %s = %d %s, want 200", path, status, b)
+	}
+	return b, h.Get("Content-Type")
 }
 
 // Decode unmarshals JSON into v, failing the test on bad JSON.
