@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -29,19 +28,6 @@ import (
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
-const servicesHow = `run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`
-
-// azuriteConn returns the connection string of the test Azurite, or skips
-// (fails under INTAKE_TEST_STRICT=1) when there is none.
-func azuriteConn(tb testing.TB) string {
-	tb.Helper()
-	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
-	if conn == "" {
-		testenv.Missing(tb, "INTAKE_TEST_AZURITE_CONN (Azurite)", servicesHow)
-	}
-	return conn
-}
-
 // uniqueContainer returns a container name no other test uses.
 func uniqueContainer() string {
 	var b [12]byte
@@ -55,7 +41,7 @@ func uniqueContainer() string {
 func open(tb testing.TB, cfg azureblob.Config) *azureblob.Bucket {
 	tb.Helper()
 	if cfg.ConnectionString == "" && cfg.ServiceURL == "" {
-		cfg.ConnectionString = azuriteConn(tb)
+		cfg.ConnectionString = testenv.Azurite.URL(tb)
 	}
 	if cfg.Container == "" {
 		cfg.Container = uniqueContainer()
@@ -80,7 +66,7 @@ func open(tb testing.TB, cfg azureblob.Config) *azureblob.Bucket {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	azuriteConn(t) // skip once, not in every subtest
+	testenv.Azurite.URL(t) // skip once, not in every subtest
 	blobtest.Run(t, func(t *testing.T) driver.Bucket { return open(t, azureblob.Config{}) })
 }
 
@@ -274,7 +260,7 @@ func TestConcurrentStagedPuts(t *testing.T) {
 // without CreateContainer.
 func TestMissingContainer(t *testing.T) {
 	t.Parallel()
-	conn := azuriteConn(t)
+	conn := testenv.Azurite.URL(t)
 	ctx := t.Context()
 	name := uniqueContainer()
 
@@ -319,7 +305,7 @@ func TestMissingContainer(t *testing.T) {
 // a configuration problem, reported as EUNAVAILABLE without the secret.
 func TestWrongCredentials(t *testing.T) {
 	t.Parallel()
-	conn := azuriteConn(t)
+	conn := testenv.Azurite.URL(t)
 	endpoint := blobEndpoint(t, conn)
 	tests := []struct {
 		name string
@@ -348,7 +334,7 @@ func TestWrongCredentials(t *testing.T) {
 // azblob:// URL, with a SAS that may not create containers.
 func TestSAS(t *testing.T) {
 	t.Parallel()
-	conn := azuriteConn(t)
+	conn := testenv.Azurite.URL(t)
 	name := uniqueContainer()
 	open(t, azureblob.Config{Container: name, CreateContainer: true})
 	admin, err := container.NewClientFromConnectionString(conn, name, nil)

@@ -30,7 +30,6 @@
 package dispatchtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +41,7 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 const (
@@ -347,7 +347,7 @@ func testFanout(t *testing.T, h *Harness) {
 // and no log or error shows the password; once it is back, notifications
 // wake waiters again and the recovery is logged.
 func testOutage(t *testing.T, h *Harness, downAtOpen bool) {
-	notifierLogs, waiterLogs := &LogBuffer{}, &LogBuffer{}
+	notifierLogs, waiterLogs := &testenv.Buffer{}, &testenv.Buffer{}
 	var restore func()
 	if downAtOpen {
 		restore = h.Break()
@@ -404,10 +404,10 @@ func testOutage(t *testing.T, h *Harness, downAtOpen bool) {
 			t.Errorf("the Wait blocked when the server went away is still blocked %v after its timeout", giveUp)
 		}
 	}
-	if n := waiterLogs.Count("level=WARN"); n != 1 {
+	if n := strings.Count(waiterLogs.String(), "level=WARN"); n != 1 {
 		t.Errorf("the waiting Dispatcher logged %d warnings about the outage, want 1:\n%s", n, waiterLogs)
 	}
-	if n := notifierLogs.Count("level=WARN"); n > 1 {
+	if n := strings.Count(notifierLogs.String(), "level=WARN"); n > 1 {
 		t.Errorf("the notifying Dispatcher logged %d warnings about the outage, want at most 1:\n%s", n, notifierLogs)
 	}
 
@@ -506,34 +506,4 @@ func WantInvalid(t *testing.T, d intake.Dispatcher, err error, secret string) {
 	if secret != "" && strings.Contains(err.Error(), secret) {
 		t.Errorf("Open's error %q contains the password", err)
 	}
-}
-
-// LogBuffer collects a Dispatcher's logs as text, safely across
-// goroutines.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Logger returns a logger that writes to the buffer at every level.
-func (l *LogBuffer) Logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns what was logged so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// Count returns how often s occurs in what was logged so far.
-func (l *LogBuffer) Count(s string) int {
-	return strings.Count(l.String(), s)
 }

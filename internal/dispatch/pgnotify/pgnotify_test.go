@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,28 +19,17 @@ import (
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
-// postgresURL returns INTAKE_TEST_POSTGRES_URL, or skips (fails in CI).
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("INTAKE_TEST_POSTGRES_URL")
-	if u == "" {
-		testenv.Missing(t, "PostgreSQL (INTAKE_TEST_POSTGRES_URL)",
-			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
-	}
-	return u
-}
-
 // testBundle is one test's PostgreSQL: its URL and a channel that no other
 // test uses. Channels need no cleanup: they exist only while listened to.
 type testBundle struct {
 	url     string
 	channel string
-	logs    *dispatchtest.LogBuffer
+	logs    *testenv.Buffer
 }
 
 func setup(t testing.TB) *testBundle {
 	t.Helper()
-	return &testBundle{url: postgresURL(t), channel: "intake_test_" + randomHex(), logs: &dispatchtest.LogBuffer{}}
+	return &testBundle{url: testenv.Postgres.URL(t), channel: "intake_test_" + randomHex(), logs: &testenv.Buffer{}}
 }
 
 // open opens a Dispatcher on the bundle's channel, closed at cleanup.
@@ -74,7 +62,7 @@ func (b *testBundle) admin(t testing.TB) *pgx.Conn {
 // break; the Dispatchers of one harness listen on one channel.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	postgresURL(t)
+	testenv.Postgres.URL(t)
 	dispatchtest.Run(t, func(t *testing.T) *dispatchtest.Harness {
 		b := setup(t)
 		return dispatchtest.ThroughProxy(t, b.url, "postgres", dispatchtest.Broadcast,

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,34 +22,23 @@ import (
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
-// redisURL returns INTAKE_TEST_REDIS_URL, or skips (fails in CI).
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("INTAKE_TEST_REDIS_URL")
-	if u == "" {
-		testenv.Missing(t, "Redis (INTAKE_TEST_REDIS_URL)",
-			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
-	}
-	return u
-}
-
 // testBundle is one test's Redis: its URL, a stream key no other test
 // uses (deleted at cleanup), and a plain client for assertions.
 type testBundle struct {
 	url    string
 	stream string
 	rdb    *redis.Client
-	logs   *dispatchtest.LogBuffer
+	logs   *testenv.Buffer
 }
 
 func setup(t testing.TB) *testBundle {
 	t.Helper()
-	u := redisURL(t)
+	u := testenv.Redis.URL(t)
 	opts, err := redis.ParseURL(u)
 	if err != nil {
 		t.Fatalf("INTAKE_TEST_REDIS_URL: %v", err)
 	}
-	b := &testBundle{url: u, stream: "intake:test:" + randomHex(), rdb: redis.NewClient(opts), logs: &dispatchtest.LogBuffer{}}
+	b := &testBundle{url: u, stream: "intake:test:" + randomHex(), rdb: redis.NewClient(opts), logs: &testenv.Buffer{}}
 	t.Cleanup(func() {
 		if err := b.rdb.Del(context.Background(), b.stream).Err(); err != nil {
 			t.Errorf("delete stream %s: %v", b.stream, err)
@@ -88,7 +76,7 @@ func (b *testBundle) open(t testing.TB, cfg redisstream.Config) *redisstream.Dis
 // break; the Dispatchers of one harness share one stream and group.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	redisURL(t)
+	testenv.Redis.URL(t)
 	dispatchtest.Run(t, func(t *testing.T) *dispatchtest.Harness {
 		b := setup(t) // its cleanup deletes the stream after the suite closed the Dispatchers
 		// Redis's default user takes any password while it has none.

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // serverResolver fails every lookup the way a real resolver does: naming
@@ -22,12 +24,7 @@ func (serverResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr
 // the resolver's address; the log keeps the detail for the operator.
 func TestErrorsDoNotDiscloseResolution(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	closedPort := testenv.FreePort(t) // nothing listens: connections are refused
 	for _, tt := range []struct {
 		name     string
 		mod      func(*Options)

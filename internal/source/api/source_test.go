@@ -1,24 +1,22 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -29,18 +27,18 @@ const testSecret = "s3cr3t-T0KEN-value"
 // names a.test and b.test to 127.0.0.1, with a log buffer.
 type bundle struct {
 	src  *Source
-	logs *syncBuffer
+	logs *testenv.Buffer
 }
 
 func newBundle(t *testing.T, mod func(*Options)) *bundle {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	opts := Options{
 		Allow:          []string{"127.0.0.1/32"},
 		Secrets:        map[string]Secret{"ACME_TOKEN": {Value: testSecret, Hosts: []string{"a.test", "127.0.0.1"}}},
 		Resolver:       &fakeResolver{then: map[string][]string{"a.test": {"127.0.0.1"}, "b.test": {"127.0.0.1"}}},
 		RetryBaseDelay: time.Millisecond,
-		Logger:         slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:         logs.Logger(),
 	}
 	if mod != nil {
 		mod(&opts)
@@ -51,24 +49,6 @@ func newBundle(t *testing.T, mod func(*Options)) *bundle {
 	}
 	t.Cleanup(func() { _ = src.Close() })
 	return &bundle{src: src, logs: logs}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // page is one collected document.

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/intake-dev/intake/internal/source/database"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // readmeRevoke is the README's REVOKE EXECUTE block for the reader role.
@@ -25,7 +26,7 @@ var readmeRevoke = regexp.MustCompile("(?s)```sql\n(REVOKE EXECUTE ON FUNCTION.*
 // the functions the query filter refuses, and that calling one fails on
 // the server with insufficient_privilege.
 func TestReadmeRevokeList(t *testing.T) {
-	base := postgresURL(t)
+	base := testenv.Postgres.URL(t)
 	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package database_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,9 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,46 +21,18 @@ import (
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
-// postgresURL returns the test server's URL or skips (fails under strict).
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("INTAKE_TEST_POSTGRES_URL")
-	if u == "" {
-		testenv.Missing(t, "PostgreSQL", "run: eval \"$(scripts/test-services.sh env)\"")
-	}
-	return u
-}
-
-// logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // bundle is a unique schema on the test server with a table t, an admin
 // pool on it, and the URL of a connection whose search_path is the schema.
 type bundle struct {
 	admin  *pgxpool.Pool
 	schema string
 	url    string
-	logs   *logBuffer
+	logs   *testenv.Buffer
 }
 
 func newBundle(t *testing.T) *bundle {
 	t.Helper()
-	base := postgresURL(t)
+	base := testenv.Postgres.URL(t)
 	ctx := t.Context()
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
@@ -83,7 +52,7 @@ func newBundle(t *testing.T) *bundle {
 		_, _ = admin.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 		admin.Close()
 	})
-	b := &bundle{admin: admin, schema: schema, url: u.String(), logs: &logBuffer{}}
+	b := &bundle{admin: admin, schema: schema, url: u.String(), logs: &testenv.Buffer{}}
 	b.exec(t, "CREATE SCHEMA "+schema)
 	b.exec(t, `CREATE TABLE t (
 		id int PRIMARY KEY,
