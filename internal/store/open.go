@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/store/mongo"
-	"github.com/intake-dev/intake/internal/store/postgres"
-	"github.com/intake-dev/intake/internal/store/sqlite"
+	"github.com/intake-dev/intake/internal/store/mongostore"
+	"github.com/intake-dev/intake/internal/store/postgresstore"
+	"github.com/intake-dev/intake/internal/store/sqlitestore"
 )
 
 // Options configures the store that Open returns.
@@ -29,7 +29,7 @@ type Options struct {
 	// pool_max_conns or pgxpool's default.
 	MaxConns int32
 	// StatementTimeout is PostgreSQL's statement_timeout; 0 means
-	// postgres.DefaultStatementTimeout.
+	// postgresstore.DefaultStatementTimeout.
 	StatementTimeout time.Duration
 }
 
@@ -60,13 +60,13 @@ func Open(ctx context.Context, rawURL string, opts Options) (intake.Store, error
 				return nil, intake.WrapError(intake.EUNAVAILABLE, err, "open store: create directory %s", dir)
 			}
 		}
-		s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Clock: opts.Clock, Logger: opts.Logger})
+		s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path, Clock: opts.Clock, Logger: opts.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		return s, nil
 	case "postgres", "postgresql":
-		s, err := postgres.Open(ctx, postgres.Config{
+		s, err := postgresstore.Open(ctx, postgresstore.Config{
 			URL: rawURL, Clock: opts.Clock, Logger: opts.Logger,
 			MaxConns: opts.MaxConns, StatementTimeout: opts.StatementTimeout,
 		})
@@ -75,7 +75,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (intake.Store, error
 		}
 		return s, nil
 	case "mongodb", "mongodb+srv":
-		s, err := mongo.Open(ctx, mongo.Config{URI: rawURL, Clock: opts.Clock, Logger: opts.Logger})
+		s, err := mongostore.Open(ctx, mongostore.Config{URI: rawURL, Clock: opts.Clock, Logger: opts.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/store/postgres"
+	"github.com/intake-dev/intake/internal/store/postgresstore"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -62,7 +62,7 @@ func pgStore(t *testing.T, clock func() time.Time) intake.Store {
 			_ = c.Close(ctx)
 		}
 	})
-	st, err := postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema, Clock: clock})
+	st, err := postgresstore.Open(t.Context(), postgresstore.Config{URL: url, Schema: schema, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

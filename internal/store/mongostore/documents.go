@@ -1,0 +1,182 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/intake-dev/intake"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// materialise writes a committed document into documents unless it is
+// there: an upsert on {job_id, seq} that only inserts. Every writer of a
+// sequence number writes the same metadata, so losing a race to insert it
+// (a duplicate key, with the document now there) is success.
+func (s *Store) materialise(ctx context.Context, d *docDoc) error {
+	key := bson.D{{Key: "job_id", Value: d.JobID}, {Key: "seq", Value: d.Seq}}
+	err := s.upsertDoc(ctx, key, d)
+	if mongo.IsDuplicateKeyError(err) {
+		n, cerr := s.docs.CountDocuments(ctx, key)
+		if cerr != nil {
+			return cerr
+		}
+		if n == 1 {
+			return nil
+		}
+	}
+	return err
+}
+
+// upsertDoc inserts document d at key unless a document is there.
+func (s *Store) upsertDoc(ctx context.Context, key bson.D, d *docDoc) error {
+	_, err := s.docs.UpdateOne(ctx, key,
+		bson.D{{Key: "$setOnInsert", Value: bson.D{
+			{Key: "_id", Value: d.ID},
+			{Key: "name", Value: d.Name},
+			{Key: "document_type", Value: d.DocumentType},
+			{Key: "content_type", Value: d.ContentType},
+			{Key: "size_bytes", Value: d.SizeBytes},
+			{Key: "sha256", Value: d.SHA256},
+			{Key: "blob_key", Value: d.BlobKey},
+			{Key: "collected_at", Value: d.CollectedAt},
+		}}},
+		options.UpdateOne().SetUpsert(true))
+	return err
+}
+
+// lastDoc returns a job's last committed document, nil when it has none,
+// and whether the job exists.
+func (s *Store) lastDoc(ctx context.Context, jobID string) (*docDoc, bool, error) {
+	var j jobDoc
+	err := s.jobs.FindOne(ctx, bson.D{{Key: "_id", Value: jobID}},
+		options.FindOne().SetProjection(bson.D{{Key: "last_doc", Value: 1}})).Decode(&j)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return j.LastDoc, true, nil
+}
+
+// rollForwardDoc materialises a job's last document for a reader. A
+// failure is logged only: the reader has the metadata it needs.
+func (s *Store) rollForwardDoc(ctx context.Context, d *docDoc) {
+	if err := s.materialise(ctx, d); err != nil {
+		s.logger.Warn("materialise a committed document", "job_id", d.JobID, "seq", d.Seq,
+			"err", s.wrap(err, "materialise document"))
+	}
+}
+
+// GetDocument returns document seq of a job, or an ENOTFOUND error. A
+// committed document not yet materialised is found in its job's last_doc.
+func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error) {
+	if seq < 1 || seq > intake.MaxSeq {
+		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
+	}
+	var d docDoc
+	err := s.docs.FindOne(ctx, bson.D{{Key: "job_id", Value: jobID}, {Key: "seq", Value: int64(seq)}}).Decode(&d)
+	if err == nil {
+		return d.document(), nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, s.wrap(err, "get document %d of job %s", seq, jobID)
+	}
+	last, _, err := s.lastDoc(ctx, jobID)
+	if err != nil {
+		return nil, s.wrap(err, "get document %d of job %s", seq, jobID)
+	}
+	if last == nil || last.Seq != int64(seq) {
+		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
+	}
+	s.rollForwardDoc(ctx, last)
+	return last.document(), nil
+}
+
+// ListDocuments returns up to limit documents of a job with Seq greater
+// than after, in Seq order. An unknown job has no documents.
+//
+// The job's last_doc is read before documents: documents then hold every
+// seq below it (a commit materialises the previous document first), and if
+// they lack last_doc itself, no later one exists either, so it belongs at
+// the end of the page.
+func (s *Store) ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error) {
+	if after >= intake.MaxSeq {
+		return []*intake.Document{}, nil
+	}
+	after = max(after, 0)
+	limit = pageSize(limit)
+	last, exists, err := s.lastDoc(ctx, jobID)
+	if err != nil {
+		return nil, s.wrap(err, "list documents of job %s", jobID)
+	}
+	docs := []*intake.Document{}
+	if !exists {
+		return docs, nil
+	}
+	cur, err := s.docs.Find(ctx,
+		bson.D{{Key: "job_id", Value: jobID}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: int64(after)}}}},
+		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, s.wrap(err, "list documents of job %s", jobID)
+	}
+	var stored []*docDoc
+	if err := cur.All(ctx, &stored); err != nil {
+		return nil, s.wrap(err, "list documents of job %s", jobID)
+	}
+	for _, d := range stored {
+		docs = append(docs, d.document())
+	}
+	if last != nil && last.Seq > int64(after) && len(docs) < limit &&
+		(len(docs) == 0 || int64(docs[len(docs)-1].Seq) < last.Seq) {
+		s.rollForwardDoc(ctx, last)
+		docs = append(docs, last.document())
+	}
+	return docs, nil
+}
+
+// keyChunk bounds the keys of one ReferencedBlobKeys query ($in list),
+// well below the 16 MiB command size.
+const keyChunk = 5000
+
+// ReferencedBlobKeys returns which of keys some document references: a
+// document in documents, or a job's last committed document.
+func (s *Store) ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error) {
+	out := make(map[string]bool)
+	for chunk := range slices.Chunk(keys, keyChunk) {
+		in := bson.D{{Key: "$in", Value: chunk}}
+		var stored []struct {
+			BlobKey string `bson:"blob_key"`
+		}
+		if err := s.findAll(ctx, s.docs, bson.D{{Key: "blob_key", Value: in}},
+			bson.D{{Key: "_id", Value: 0}, {Key: "blob_key", Value: 1}}, &stored); err != nil {
+			return nil, s.wrap(err, "referenced blob keys")
+		}
+		for _, d := range stored {
+			out[d.BlobKey] = true
+		}
+		var jobs []jobDoc
+		if err := s.findAll(ctx, s.jobs, bson.D{{Key: "last_doc.blob_key", Value: in}},
+			bson.D{{Key: "last_doc.blob_key", Value: 1}}, &jobs); err != nil {
+			return nil, s.wrap(err, "referenced blob keys")
+		}
+		for _, j := range jobs {
+			if j.LastDoc != nil {
+				out[j.LastDoc.BlobKey] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// findAll decodes every document that filter matches, projected, into out.
+func (s *Store) findAll(ctx context.Context, c *collection, filter, projection bson.D, out any) error {
+	cur, err := c.Find(ctx, filter, options.Find().SetProjection(projection))
+	if err != nil {
+		return err
+	}
+	return cur.All(ctx, out)
+}

@@ -1,0 +1,103 @@
+package mongostore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/mongostore"
+	"github.com/intake-dev/intake/internal/store/storetest"
+	"github.com/intake-dev/intake/internal/testenv"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// serverURL returns the test server's URI, or skips (fails under
+// INTAKE_TEST_STRICT=1) when none is configured.
+func serverURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("INTAKE_TEST_MONGO_URL")
+	if u == "" {
+		testenv.Missing(tb, "a MongoDB server (INTAKE_TEST_MONGO_URL)",
+			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
+	}
+	return u
+}
+
+// testDB is one test's database on the test server, dropped at cleanup, and
+// a raw driver handle on it for inspecting or damaging what the store wrote.
+type testDB struct {
+	url  string
+	name string
+	raw  *mongo.Database
+}
+
+// newDB names a fresh database for tb and drops it at cleanup.
+func newDB(tb testing.TB) *testDB {
+	tb.Helper()
+	url := serverURL(tb)
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	name := "intake_test_" + hex.EncodeToString(b)
+	client, err := mongo.Connect(options.Client().ApplyURI(url))
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := client.Database(name).Drop(ctx); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+		_ = client.Disconnect(ctx)
+	})
+	return &testDB{url: url, name: name, raw: client.Database(name)}
+}
+
+// open opens a store on the database, registering its Close with cleanup.
+func (d *testDB) open(tb testing.TB, clock func() time.Time) *mongostore.Store {
+	tb.Helper()
+	s, err := mongostore.Open(tb.Context(), mongostore.Config{
+		URI:      d.url,
+		Database: d.name,
+		Clock:    clock,
+		Logger:   slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// open opens and migrates a store on a fresh database.
+func open(tb testing.TB, clock func() time.Time) (*mongostore.Store, *testDB) {
+	tb.Helper()
+	d := newDB(tb)
+	s := d.open(tb, clock)
+	if err := s.Migrate(tb.Context()); err != nil {
+		tb.Fatalf("migrate: %v", err)
+	}
+	return s, d
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	serverURL(t)
+	storetest.Run(t, func(t *testing.T, clock func() time.Time) intake.Store {
+		s, _ := open(t, clock)
+		return s
+	})
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) intake.Store {
+		s, _ := open(b, time.Now)
+		return s
+	})
+}

@@ -1,0 +1,58 @@
+package postgresstore
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/storetest"
+)
+
+// TestConformance runs the store conformance suite, each test in a fresh
+// schema of its own that is dropped when it ends.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	testURL(t)
+	storetest.Run(t, func(t *testing.T, clock func() time.Time) intake.Store {
+		return open(t, clock)
+	})
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) intake.Store {
+		return open(b, time.Now)
+	})
+}
+
+// BenchmarkClaimMany measures claiming in batches of ten, one statement per
+// batch, each job then finished on its own: the pattern of a busy pool.
+func BenchmarkClaimMany(b *testing.B) {
+	const batch = 10
+	s := open(b, time.Now)
+	ctx := b.Context()
+	for n := b.N; n > 0; n -= 1000 {
+		in := make([]*intake.Job, min(n, 1000))
+		for i := range in {
+			in[i] = &intake.Job{SourceType: "filings"}
+		}
+		if _, err := s.CreateJobs(ctx, in); err != nil {
+			b.Fatalf("seed jobs: %v", err)
+		}
+	}
+	b.ResetTimer()
+	for done, round := 0, 0; done < b.N; round++ {
+		owner := fmt.Sprintf("bench-%d", round)
+		jobs, err := s.ClaimMany(ctx, intake.ClaimParams{Owner: owner, LeaseTTL: time.Minute}, min(batch, b.N-done))
+		if err != nil {
+			b.Fatalf("claim: %v", err)
+		}
+		for _, j := range jobs {
+			if err := s.FinishRun(ctx, j.ID, owner, true); err != nil {
+				b.Fatalf("finish run: %v", err)
+			}
+		}
+		done += len(jobs)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}

@@ -1,0 +1,93 @@
+package postgresstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/intake-dev/intake/internal/testenv"
+	"github.com/jackc/pgx/v5"
+)
+
+// testURL returns the URL of the test server, or skips the test (fails it
+// in CI) when INTAKE_TEST_POSTGRES_URL is unset.
+func testURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("INTAKE_TEST_POSTGRES_URL")
+	if u == "" {
+		testenv.Missing(tb, "PostgreSQL (INTAKE_TEST_POSTGRES_URL)",
+			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
+	}
+	return u
+}
+
+// newSchema returns a schema name of the test's own and drops the schema,
+// with everything in it, when the test ends. Migrate creates it.
+func newSchema(tb testing.TB) string {
+	tb.Helper()
+	url := testURL(tb)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "intake_test_" + hex.EncodeToString(b)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		admin(tb, ctx, url, `DROP SCHEMA IF EXISTS `+name+` CASCADE`)
+	})
+	return name
+}
+
+// admin runs one statement on a connection of its own, outside any store.
+func admin(tb testing.TB, ctx context.Context, url, sql string, args ...any) {
+	tb.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Errorf("admin connect: %v", err)
+		return
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		tb.Errorf("admin %q: %v", sql, err)
+	}
+}
+
+// testLogger logs warnings and errors to the test's output.
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// openCfg opens a store with cfg, filling in the test server's URL, a
+// fresh schema and a test logger where cfg leaves them empty, and closes it
+// when the test ends. It does not migrate.
+func openCfg(tb testing.TB, cfg Config) *Store {
+	tb.Helper()
+	if cfg.URL == "" {
+		cfg.URL = testURL(tb)
+	}
+	if cfg.Schema == "" {
+		cfg.Schema = newSchema(tb)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(tb)
+	}
+	s, err := Open(tb.Context(), cfg)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// open opens and migrates a store in a fresh schema of its own.
+func open(tb testing.TB, clock func() time.Time) *Store {
+	tb.Helper()
+	s := openCfg(tb, Config{Clock: clock})
+	if err := s.Migrate(tb.Context()); err != nil {
+		tb.Fatalf("Migrate: %v", err)
+	}
+	return s
+}

@@ -1,0 +1,357 @@
+package postgresstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/intake-dev/intake"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// fence is the condition every worker mutation adds: the job is processing
+// under the caller's lease. Its parameters are $1, the job ID, and $2, the
+// owner.
+const fence = `id = $1 AND status = 'processing' AND lease_owner = $2`
+
+// claimSet is the SET list of a claim; $1 is the owner, $2 the lease
+// expiry and $3 the time of the claim.
+const claimSet = `SET status = 'processing', lease_owner = $1, lease_expires_at = $2, runs = j.runs + 1,
+		started_at = coalesce(j.started_at, $3), updated_at = $3`
+
+// PendingCountQuery counts exactly the jobs a worker can claim now. It is
+// static (only the maintenance loop makes a job pending; retries wait in
+// scheduled), so an autoscaler can run it: the Helm chart's KEDA
+// postgresql trigger uses this text, which deploy/helm's tests check.
+const PendingCountQuery = "SELECT count(*) FROM jobs WHERE status = 'pending'"
+
+// claimNext claims the oldest pending job in one statement. The CTE walks
+// the partial index jobs_pending in (available_at, id) order and locks the
+// first row no other transaction holds (SKIP LOCKED: concurrent claimers
+// take the next job instead of waiting); the UPDATE takes the lease. The
+// predicate status = 'pending' is a literal, as the partial index requires.
+const claimNext = `WITH next AS (
+		SELECT id FROM jobs
+		WHERE status = 'pending'
+		ORDER BY available_at, id
+		LIMIT 1
+		FOR UPDATE SKIP LOCKED
+	)
+	UPDATE jobs AS j ` + claimSet + `
+	FROM next WHERE j.id = next.id
+	RETURNING `
+
+// claimMany is claimNext for up to $4 jobs.
+const claimMany = `WITH next AS (
+		SELECT id FROM jobs
+		WHERE status = 'pending'
+		ORDER BY available_at, id
+		LIMIT $4
+		FOR UPDATE SKIP LOCKED
+	)
+	UPDATE jobs AS j ` + claimSet + `
+	FROM next WHERE j.id = next.id
+	RETURNING `
+
+// claimByID claims one named job. It waits for a concurrent transaction
+// that holds the row and then re-checks the status, so of two claims of the
+// same job exactly one succeeds.
+const claimByID = `UPDATE jobs AS j ` + claimSet + `
+	WHERE j.id = $4 AND j.status = 'pending'
+	RETURNING `
+
+// Claim moves one pending job to processing under a new lease and opens
+// its run record in a single statement.
+func (s *Store) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, error) {
+	if p.Owner == "" || p.LeaseTTL <= 0 {
+		return nil, intake.Errorf(intake.EINVALID, "claim job: owner and a positive lease TTL are required")
+	}
+	now := s.now()
+	worker := p.Worker
+	if worker == "" {
+		worker = p.Owner
+	}
+	args := []any{p.Owner, now.Add(p.LeaseTTL), now, worker}
+	q := openingRuns(claimNext+jColumns, "$4")
+	if p.JobID != "" {
+		if !intake.ValidID(p.JobID) {
+			return nil, fmt.Errorf("claim job %s: %w", p.JobID, intake.ErrNoJob)
+		}
+		q, args = openingRuns(claimByID+jColumns, "$5"), append(args[:3], p.JobID, worker)
+	}
+	j, err := scanJob(s.pool.QueryRow(ctx, q, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if p.JobID != "" {
+			return nil, fmt.Errorf("claim job %s: %w", p.JobID, intake.ErrNoJob)
+		}
+		return nil, intake.ErrNoJob
+	}
+	if err != nil {
+		return nil, s.wrap(err, "claim job")
+	}
+	return j, nil
+}
+
+// ClaimMany claims up to n pending jobs in one statement, oldest first, for
+// a worker pool that would otherwise claim them one round trip at a time.
+// Every job gets a lease under p.Owner; fenced calls check the job ID and
+// the owner together, so one owner for several jobs is safe. p.JobID must be
+// empty. It returns ErrNoJob when no job is pending.
+func (s *Store) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*intake.Job, error) {
+	if p.Owner == "" || p.LeaseTTL <= 0 || p.JobID != "" || n < 1 || n > intake.MaxPageSize {
+		return nil, intake.Errorf(intake.EINVALID,
+			"claim jobs: an owner, a positive lease TTL, no job ID and 1 to %d jobs are required", intake.MaxPageSize)
+	}
+	now := s.now()
+	worker := p.Worker
+	if worker == "" {
+		worker = p.Owner
+	}
+	jobs, err := queryJobs(ctx, s.pool, openingRuns(claimMany+jColumns, "$5"), p.Owner, now.Add(p.LeaseTTL), now, n, worker)
+	if err != nil {
+		return nil, s.wrap(err, "claim jobs")
+	}
+	if len(jobs) == 0 {
+		return nil, intake.ErrNoJob
+	}
+	// RETURNING has no order; the caller expects the claim order.
+	slices.SortFunc(jobs, func(a, b *intake.Job) int {
+		if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return jobs, nil
+}
+
+// fenced runs a worker mutation whose WHERE clause includes the fence and
+// returns ErrLeaseLost when it changed no row. args must start with the
+// job ID and the owner.
+func (s *Store) fenced(ctx context.Context, op, jobID, query string, args ...any) error {
+	if !intake.ValidID(jobID) {
+		return fmt.Errorf("%s %s: %w", op, jobID, intake.ErrLeaseLost)
+	}
+	tag, err := s.pool.Exec(ctx, query, args...)
+	if err != nil {
+		return s.wrap(err, "%s %s", op, jobID)
+	}
+	return leaseHeld(tag, op, jobID)
+}
+
+// leaseHeld returns ErrLeaseLost when a fenced statement changed no row.
+func leaseHeld(tag pgconn.CommandTag, op, jobID string) error {
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s %s: %w", op, jobID, intake.ErrLeaseLost)
+	}
+	return nil
+}
+
+// Heartbeat extends the lease of a processing job by ttl from now.
+func (s *Store) Heartbeat(ctx context.Context, jobID, owner string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return intake.Errorf(intake.EINVALID, "heartbeat job %s: lease TTL must be positive", jobID)
+	}
+	now := s.now()
+	return s.fenced(ctx, "heartbeat job", jobID,
+		`UPDATE jobs SET lease_expires_at = $3, updated_at = $4 WHERE `+fence,
+		jobID, owner, now.Add(ttl), now)
+}
+
+// Plan records the source's total and initial checkpoint.
+func (s *Store) Plan(ctx context.Context, jobID, owner string, total int, checkpoint []byte) error {
+	if total < 0 && total != intake.TotalUnknown {
+		return intake.Errorf(intake.EINVALID, "plan job %s: invalid total %d", jobID, total)
+	}
+	return s.fenced(ctx, "plan job", jobID,
+		`UPDATE jobs SET planned = true, total = $3, checkpoint = $4, updated_at = $5 WHERE `+fence,
+		jobID, owner, total, checkpoint, s.now())
+}
+
+// recordDocument updates the job and inserts the document in one statement
+// (so in one transaction): the INSERT selects from the fenced UPDATE, so it
+// inserts nothing unless the lease is held and seq is Collected+1.
+const recordDocument = `WITH job AS (
+		UPDATE jobs SET collected = $3, checkpoint = $4, updated_at = $5
+		WHERE ` + fence + ` AND collected = $3 - 1
+		RETURNING id
+	)
+	INSERT INTO documents (id, job_id, seq, name, document_type, content_type, size_bytes, sha256,
+		blob_key, collected_at)
+	SELECT $6::uuid, job.id, $3::integer, $7::text, $8::text, $9::text, $10::bigint, $11::text,
+		$12::text, $13::timestamptz
+	FROM job`
+
+// RecordDocument stores a document and the checkpoint after it, and
+// advances Collected, in one statement under the fence.
+func (s *Store) RecordDocument(ctx context.Context, owner string, doc *intake.Document, checkpoint []byte) error {
+	if doc == nil || doc.JobID == "" {
+		return intake.Errorf(intake.EINVALID, "record document: a document with a job ID is required")
+	}
+	if err := intake.ValidateBlobKey(doc.BlobKey); err != nil {
+		return fmt.Errorf("record document %d of job %s: %w", doc.Seq, doc.JobID, err)
+	}
+	if doc.ID != "" && !intake.ValidID(doc.ID) {
+		return intake.Errorf(intake.EINVALID, "record document %d of job %s: document ID %q is not a UUID",
+			doc.Seq, doc.JobID, doc.ID)
+	}
+	if !intake.ValidID(doc.JobID) {
+		return fmt.Errorf("record document %d of job %s: %w", doc.Seq, doc.JobID, intake.ErrLeaseLost)
+	}
+	now := s.now()
+	id := doc.ID
+	if id == "" {
+		id = intake.NewID()
+	}
+	collectedAt := doc.CollectedAt.UTC().Truncate(time.Millisecond)
+	if collectedAt.IsZero() {
+		collectedAt = now
+	}
+	tag, err := s.pool.Exec(ctx, recordDocument, doc.JobID, owner, doc.Seq, checkpoint, now,
+		id, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes, doc.SHA256, doc.BlobKey, collectedAt)
+	if err != nil {
+		return s.wrap(err, "record document %d of job %s", doc.Seq, doc.JobID)
+	}
+	if tag.RowsAffected() == 0 {
+		return s.whyNotRecorded(ctx, owner, doc)
+	}
+	doc.ID = id
+	if doc.CollectedAt.IsZero() {
+		doc.CollectedAt = collectedAt
+	}
+	return nil
+}
+
+// whyNotRecorded explains a RecordDocument that changed nothing: the lease
+// is gone, or the sequence number is not the next one.
+func (s *Store) whyNotRecorded(ctx context.Context, owner string, doc *intake.Document) error {
+	var collected int
+	err := s.pool.QueryRow(ctx, `SELECT collected FROM jobs WHERE `+fence, doc.JobID, owner).Scan(&collected)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("record document %d of job %s: %w", doc.Seq, doc.JobID, intake.ErrLeaseLost)
+	}
+	if err != nil {
+		return s.wrap(err, "record document %d of job %s", doc.Seq, doc.JobID)
+	}
+	return intake.Errorf(intake.ECONFLICT, "record document %d of job %s: document seq %d is not next: the job has %d documents",
+		doc.Seq, doc.JobID, doc.Seq, collected)
+}
+
+// FinishRun ends a successful run: completed when done, pending otherwise.
+func (s *Store) FinishRun(ctx context.Context, jobID, owner string, done bool) error {
+	q := `UPDATE jobs SET status = 'pending', available_at = $3,`
+	if done {
+		q = `UPDATE jobs SET status = 'completed', completed_at = $3,
+			total = CASE WHEN total = -1 THEN collected ELSE total END,`
+	}
+	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
+		WHERE ` + fence
+	var outcome intake.RunOutcome // batch_done or drained, decided by closingRun
+	if done {
+		outcome = intake.RunCompleted
+	}
+	return s.fenced(ctx, "finish run of job", jobID, closingRun(q, "$4", "''", "$3"), jobID, owner, s.now(), string(outcome))
+}
+
+// Reschedule ends a run that should be retried at a later time.
+func (s *Store) Reschedule(ctx context.Context, jobID, owner string, at time.Time, lastErr string, countAttempt bool) error {
+	inc := 0
+	if countAttempt {
+		inc = 1
+	}
+	return s.fenced(ctx, "reschedule job", jobID, closingRun(`UPDATE jobs
+		SET status = 'scheduled', available_at = $3, attempts = attempts + $4, last_error = $5,
+			lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
+		WHERE `+fence, "$7", "$5", "$6"),
+		jobID, owner, at.UTC().Truncate(time.Millisecond), inc, lastErr, s.now(), string(intake.RunRescheduled))
+}
+
+// Fail ends a run for good.
+func (s *Store) Fail(ctx context.Context, jobID, owner, lastErr string) error {
+	return s.fenced(ctx, "fail job", jobID, closingRun(`UPDATE jobs
+		SET status = 'failed', last_error = $3, completed_at = $4, updated_at = $4,
+			lease_owner = NULL, lease_expires_at = NULL
+		WHERE `+fence, "$5", "$3", "$4"), jobID, owner, lastErr, s.now(), string(intake.RunFailed))
+}
+
+// leaseExpired is the LastError of a job whose lease lapsed.
+const leaseExpired = "lease expired: the worker stopped renewing it (crashed, killed or stalled)"
+
+// maintain promotes due scheduled jobs and expires lapsed leases, closing
+// their run records, in one statement. Each CTE locks its rows FOR UPDATE SKIP LOCKED before the
+// UPDATE changes them: concurrent replicas divide the jobs between them
+// instead of waiting (no replica can deadlock another), and a row locked by
+// a worker's fenced call right now is left for the next pass. The two
+// UPDATEs change disjoint rows (scheduled and processing ones).
+const maintain = `WITH due AS (
+		SELECT id FROM jobs WHERE status = 'scheduled' AND available_at <= $1
+		FOR UPDATE SKIP LOCKED
+	), promoted AS (
+		UPDATE jobs AS j SET status = 'pending', updated_at = $1
+		FROM due WHERE j.id = due.id
+		RETURNING j.id, j.status
+	), lapsed AS (
+		SELECT id, lease_owner, collected FROM jobs WHERE status = 'processing' AND lease_expires_at <= $1
+		FOR UPDATE SKIP LOCKED
+	), closed AS (
+		UPDATE job_runs AS r SET ended_at = $1, error = $3, outcome = 'lease_expired',
+			collected = lapsed.collected - r.collected_before
+		FROM lapsed
+		WHERE r.job_id = lapsed.id AND r.lease_owner = lapsed.lease_owner AND r.outcome = 'running'
+	), expired AS (
+		UPDATE jobs AS j SET
+			status = CASE WHEN j.attempts + 1 >= $2 THEN 'failed' ELSE 'pending' END,
+			completed_at = CASE WHEN j.attempts + 1 >= $2 THEN $1 ELSE j.completed_at END,
+			available_at = CASE WHEN j.attempts + 1 >= $2 THEN j.available_at ELSE $1 END,
+			attempts = j.attempts + 1, last_error = $3,
+			lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+		FROM lapsed WHERE j.id = lapsed.id
+		RETURNING j.id, j.status
+	)
+	SELECT id::text, status, true FROM promoted
+	UNION ALL
+	SELECT id::text, status, false FROM expired`
+
+// Maintain promotes due scheduled jobs and expires lapsed leases. It is
+// idempotent and safe to run from several replicas at once: every job
+// changes once, in whichever call locked it.
+func (s *Store) Maintain(ctx context.Context, maxAttempts int) (*intake.MaintainResult, error) {
+	if maxAttempts < 1 {
+		return nil, intake.Errorf(intake.EINVALID, "maintain: maxAttempts must be at least 1, not %d", maxAttempts)
+	}
+	rows, err := s.pool.Query(ctx, maintain, s.now(), maxAttempts, leaseExpired)
+	if err != nil {
+		return nil, s.wrap(err, "maintain jobs")
+	}
+	r := &intake.MaintainResult{}
+	var (
+		id       string
+		status   intake.Status
+		promoted bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &status, &promoted}, func() error {
+		switch {
+		case promoted:
+			r.Promoted = append(r.Promoted, id)
+		case status == intake.StatusFailed:
+			r.ExpiredFailed = append(r.ExpiredFailed, id)
+		default:
+			r.Expired = append(r.Expired, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(err, "maintain jobs")
+	}
+	for _, ids := range [][]string{r.Promoted, r.Expired, r.ExpiredFailed} {
+		slices.Sort(ids)
+	}
+	if n := len(r.Promoted) + len(r.Expired) + len(r.ExpiredFailed); n > 0 {
+		s.logger.Debug("maintained jobs", "promoted", len(r.Promoted), "expired", len(r.Expired),
+			"expired_failed", len(r.ExpiredFailed))
+	}
+	return r, nil
+}

@@ -1,0 +1,188 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/intake-dev/intake"
+)
+
+// The run records live in job_runs. Claim inserts a job's open record and
+// every call that releases the job closes it in the same transaction, so
+// the records always agree with the jobs.
+
+// runColumns lists the columns scanRun reads, in order.
+const runColumns = `job_id, number, worker, lease_owner, started_at, ended_at, batch, collected, outcome, error`
+
+// scanRun reads one row of runColumns.
+func scanRun(row interface{ Scan(...any) error }) (*intake.Run, error) {
+	var (
+		r       intake.Run
+		started int64
+		ended   sql.NullInt64
+	)
+	err := row.Scan(&r.JobID, &r.Number, &r.Worker, &r.LeaseOwner, &started, &ended, &r.Batch, &r.Collected,
+		&r.Outcome, &r.Error)
+	if err != nil {
+		return nil, err
+	}
+	r.StartedAt, r.EndedAt = fromMS(started), fromNullMS(ended)
+	return &r, nil
+}
+
+// openRun inserts the open record of the run that claimed j.
+func openRun(ctx context.Context, tx *sql.Tx, j *intake.Job, p intake.ClaimParams, now int64) error {
+	worker := p.Worker
+	if worker == "" {
+		worker = p.Owner
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO job_runs (job_id, number, worker, lease_owner, started_at, collected_before)
+		VALUES (?, ?, ?, ?, ?, ?)`, j.ID, j.Runs, worker, p.Owner, now, j.Collected)
+	return err
+}
+
+// runCollected is the number of documents an open run has recorded.
+const runCollected = `((SELECT j.collected FROM jobs j WHERE j.id = job_runs.job_id) - collected_before)`
+
+// closeRun ends the open run of a job under owner with outcome, or, when
+// outcome is empty (FinishRun without done), with batch_done or drained
+// depending on whether the run recorded its whole batch.
+func closeRun(ctx context.Context, tx *sql.Tx, jobID, owner string, outcome intake.RunOutcome, errText string, now int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE job_runs SET ended_at = ?1, error = ?2, collected = `+runCollected+`,
+			outcome = CASE WHEN ?3 <> '' THEN ?3 WHEN batch > `+runCollected+` THEN 'drained' ELSE 'batch_done' END
+		WHERE job_id = ?4 AND lease_owner = ?5 AND outcome = 'running'`,
+		now, errText, string(outcome), jobID, owner)
+	return err
+}
+
+// closeRunsOf ends, with outcome and errText, the open runs of the
+// processing jobs that match where (a condition on jobs with parameters
+// args starting at ?4). Call it before the jobs lose their lease owner.
+func closeRunsOf(ctx context.Context, tx *sql.Tx, outcome intake.RunOutcome, errText string, now int64, where string, args ...any) error {
+	//nolint:gosec // where is one of the callers' constant conditions; values are parameters.
+	_, err := tx.ExecContext(ctx, `UPDATE job_runs SET ended_at = ?1, error = ?2, collected = `+runCollected+`,
+			outcome = ?3
+		WHERE outcome = 'running' AND (job_id, lease_owner) IN
+			(SELECT id, lease_owner FROM jobs WHERE status = 'processing' AND `+where+`)`,
+		append([]any{now, errText, string(outcome)}, args...)...)
+	return err
+}
+
+// release runs a fenced job update (args end with the job ID and the
+// owner) and closes the run in one transaction; ErrLeaseLost when the
+// update changed no job.
+func (s *Store) release(ctx context.Context, op, jobID, owner string, outcome intake.RunOutcome, errText string,
+	query string, args ...any) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if err := leaseHeld(res, op, jobID); err != nil {
+			return err
+		}
+		return closeRun(ctx, tx, jobID, owner, outcome, errText, ms(s.now()))
+	})
+	if err != nil {
+		return s.wrap(err, "%s %s", op, jobID)
+	}
+	return nil
+}
+
+// StartBatch records the batch size on the open run.
+func (s *Store) StartBatch(ctx context.Context, jobID, owner string, batch int) error {
+	if batch < 0 {
+		return intake.Errorf(intake.EINVALID, "start batch of job %s: invalid batch %d", jobID, batch)
+	}
+	res, err := s.writer.ExecContext(ctx, `UPDATE job_runs SET batch = ?1
+		WHERE job_id = ?2 AND lease_owner = ?3 AND outcome = 'running'
+			AND EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND status = 'processing' AND lease_owner = ?3)`,
+		batch, jobID, owner)
+	if err != nil {
+		return s.wrap(err, "start batch of job %s", jobID)
+	}
+	return leaseHeld(res, "start batch of job", jobID)
+}
+
+// ListRuns returns up to limit run records of a job with Number greater
+// than after, in Number order.
+func (s *Store) ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+runColumns+` FROM job_runs
+		WHERE job_id = ? AND number > ? ORDER BY number LIMIT ?`, jobID, after, pageSize(limit))
+	if err != nil {
+		return nil, s.wrap(err, "list runs of job %s", jobID)
+	}
+	defer rows.Close()
+	runs := []*intake.Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, s.wrap(err, "list runs of job %s", jobID)
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(err, "list runs of job %s", jobID)
+	}
+	return runs, nil
+}
+
+// RunStats aggregates the ended runs by outcome and the completed jobs in
+// two queries that return a few rows, counting the buckets in SQL.
+func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
+	st := intake.NewRunStats(p)
+	//nolint:gosec // the bucket bounds are numbers formatted here, not input text.
+	q := `SELECT outcome, coalesce(sum(collected), 0), ` + histogramColumns(`ended_at - started_at`, p.DurationBuckets) + `
+		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`
+	rows, err := s.reader.QueryContext(ctx, q)
+	if err != nil {
+		return nil, s.wrap(err, "run stats")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			outcome intake.RunOutcome
+			docs    uint64
+		)
+		h := intake.NewHistogram(len(p.DurationBuckets))
+		if err := rows.Scan(append([]any{&outcome, &docs}, histogramDest(&h)...)...); err != nil {
+			return nil, s.wrap(err, "run stats")
+		}
+		if _, ok := st.Runs[outcome]; ok {
+			st.Runs[outcome] = h
+			st.Documents += docs
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(err, "run stats")
+	}
+	q = `SELECT ` + histogramColumns(`completed_at - created_at`, p.CompletionBuckets) + `
+		FROM jobs WHERE status = 'completed'`
+	if err := s.reader.QueryRowContext(ctx, q).Scan(histogramDest(&st.Completion)...); err != nil {
+		return nil, s.wrap(err, "run stats")
+	}
+	return st, nil
+}
+
+// histogramColumns returns the count, the sum in seconds and the
+// cumulative bucket counts of a duration in milliseconds.
+func histogramColumns(ms string, bounds []float64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "count(*), coalesce(sum(%s), 0) / 1000.0", ms)
+	for _, bound := range bounds {
+		fmt.Fprintf(&b, ", coalesce(sum(CASE WHEN %s <= %d THEN 1 ELSE 0 END), 0)", ms, int64(math.Floor(bound*1000+1e-9)))
+	}
+	return b.String()
+}
+
+// histogramDest returns the scan destinations of histogramColumns.
+func histogramDest(h *intake.Histogram) []any {
+	dest := []any{&h.Count, &h.Sum}
+	for i := range h.Buckets {
+		dest = append(dest, &h.Buckets[i])
+	}
+	return dest
+}
