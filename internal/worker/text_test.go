@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/store/postgresstore"
 	"github.com/intake-dev/intake/internal/testenv"
 )
@@ -62,10 +63,11 @@ func pgStore(t *testing.T, clock func() time.Time) intake.Store {
 			_ = c.Close(ctx)
 		}
 	})
-	st, err := postgresstore.Open(t.Context(), postgresstore.Config{URL: url, Schema: schema, Clock: clock})
+	d, err := postgresstore.Open(t.Context(), postgresstore.Config{URL: url, Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := store.New(d, store.Options{Clock: clock})
 	t.Cleanup(func() { _ = st.Close() })
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)

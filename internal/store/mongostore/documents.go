@@ -15,7 +15,7 @@ import (
 // there: an upsert on {job_id, seq} that only inserts. Every writer of a
 // sequence number writes the same metadata, so losing a race to insert it
 // (a duplicate key, with the document now there) is success.
-func (s *Store) materialise(ctx context.Context, d *docDoc) error {
+func (s *Driver) materialise(ctx context.Context, d *docDoc) error {
 	key := bson.D{{Key: "job_id", Value: d.JobID}, {Key: "seq", Value: d.Seq}}
 	err := s.upsertDoc(ctx, key, d)
 	if mongo.IsDuplicateKeyError(err) {
@@ -31,7 +31,7 @@ func (s *Store) materialise(ctx context.Context, d *docDoc) error {
 }
 
 // upsertDoc inserts document d at key unless a document is there.
-func (s *Store) upsertDoc(ctx context.Context, key bson.D, d *docDoc) error {
+func (s *Driver) upsertDoc(ctx context.Context, key bson.D, d *docDoc) error {
 	_, err := s.docs.UpdateOne(ctx, key,
 		bson.D{{Key: "$setOnInsert", Value: bson.D{
 			{Key: "_id", Value: d.ID},
@@ -49,7 +49,7 @@ func (s *Store) upsertDoc(ctx context.Context, key bson.D, d *docDoc) error {
 
 // lastDoc returns a job's last committed document, nil when it has none,
 // and whether the job exists.
-func (s *Store) lastDoc(ctx context.Context, jobID string) (*docDoc, bool, error) {
+func (s *Driver) lastDoc(ctx context.Context, jobID string) (*docDoc, bool, error) {
 	var j jobDoc
 	err := s.jobs.FindOne(ctx, bson.D{{Key: "_id", Value: jobID}},
 		options.FindOne().SetProjection(bson.D{{Key: "last_doc", Value: 1}})).Decode(&j)
@@ -64,33 +64,26 @@ func (s *Store) lastDoc(ctx context.Context, jobID string) (*docDoc, bool, error
 
 // rollForwardDoc materialises a job's last document for a reader. A
 // failure is logged only: the reader has the metadata it needs.
-func (s *Store) rollForwardDoc(ctx context.Context, d *docDoc) {
+func (s *Driver) rollForwardDoc(ctx context.Context, d *docDoc) {
 	if err := s.materialise(ctx, d); err != nil {
-		s.logger.Warn("materialise a committed document", "job_id", d.JobID, "seq", d.Seq,
-			"err", s.wrap(err, "materialise document"))
+		s.warn("materialise a committed document", err, "job_id", d.JobID, "seq", d.Seq)
 	}
 }
 
-// GetDocument returns document seq of a job, or an ENOTFOUND error. A
+// GetDocument returns document seq of a job, nil when there is none. A
 // committed document not yet materialised is found in its job's last_doc.
-func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error) {
-	if seq < 1 || seq > intake.MaxSeq {
-		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
-	}
+func (s *Driver) GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error) {
 	var d docDoc
 	err := s.docs.FindOne(ctx, bson.D{{Key: "job_id", Value: jobID}, {Key: "seq", Value: int64(seq)}}).Decode(&d)
 	if err == nil {
 		return d.document(), nil
 	}
 	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, s.wrap(err, "get document %d of job %s", seq, jobID)
+		return nil, err
 	}
 	last, _, err := s.lastDoc(ctx, jobID)
-	if err != nil {
-		return nil, s.wrap(err, "get document %d of job %s", seq, jobID)
-	}
-	if last == nil || last.Seq != int64(seq) {
-		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
+	if err != nil || last == nil || last.Seq != int64(seq) {
+		return nil, err
 	}
 	s.rollForwardDoc(ctx, last)
 	return last.document(), nil
@@ -103,30 +96,22 @@ func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake
 // seq below it (a commit materialises the previous document first), and if
 // they lack last_doc itself, no later one exists either, so it belongs at
 // the end of the page.
-func (s *Store) ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error) {
-	if after >= intake.MaxSeq {
-		return []*intake.Document{}, nil
-	}
-	after = max(after, 0)
-	limit = pageSize(limit)
+func (s *Driver) ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error) {
 	last, exists, err := s.lastDoc(ctx, jobID)
-	if err != nil {
-		return nil, s.wrap(err, "list documents of job %s", jobID)
-	}
-	docs := []*intake.Document{}
-	if !exists {
-		return docs, nil
+	if err != nil || !exists {
+		return nil, err
 	}
 	cur, err := s.docs.Find(ctx,
 		bson.D{{Key: "job_id", Value: jobID}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: int64(after)}}}},
 		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, s.wrap(err, "list documents of job %s", jobID)
+		return nil, err
 	}
 	var stored []*docDoc
 	if err := cur.All(ctx, &stored); err != nil {
-		return nil, s.wrap(err, "list documents of job %s", jobID)
+		return nil, err
 	}
+	docs := make([]*intake.Document, 0, len(stored)+1)
 	for _, d := range stored {
 		docs = append(docs, d.document())
 	}
@@ -144,7 +129,7 @@ const keyChunk = 5000
 
 // ReferencedBlobKeys returns which of keys some document references: a
 // document in documents, or a job's last committed document.
-func (s *Store) ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error) {
+func (s *Driver) ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error) {
 	out := make(map[string]bool)
 	for chunk := range slices.Chunk(keys, keyChunk) {
 		in := bson.D{{Key: "$in", Value: chunk}}
@@ -153,7 +138,7 @@ func (s *Store) ReferencedBlobKeys(ctx context.Context, keys []string) (map[stri
 		}
 		if err := s.findAll(ctx, s.docs, bson.D{{Key: "blob_key", Value: in}},
 			bson.D{{Key: "_id", Value: 0}, {Key: "blob_key", Value: 1}}, &stored); err != nil {
-			return nil, s.wrap(err, "referenced blob keys")
+			return nil, err
 		}
 		for _, d := range stored {
 			out[d.BlobKey] = true
@@ -161,7 +146,7 @@ func (s *Store) ReferencedBlobKeys(ctx context.Context, keys []string) (map[stri
 		var jobs []jobDoc
 		if err := s.findAll(ctx, s.jobs, bson.D{{Key: "last_doc.blob_key", Value: in}},
 			bson.D{{Key: "last_doc.blob_key", Value: 1}}, &jobs); err != nil {
-			return nil, s.wrap(err, "referenced blob keys")
+			return nil, err
 		}
 		for _, j := range jobs {
 			if j.LastDoc != nil {
@@ -173,7 +158,7 @@ func (s *Store) ReferencedBlobKeys(ctx context.Context, keys []string) (map[stri
 }
 
 // findAll decodes every document that filter matches, projected, into out.
-func (s *Store) findAll(ctx context.Context, c *collection, filter, projection bson.D, out any) error {
+func (s *Driver) findAll(ctx context.Context, c *collection, filter, projection bson.D, out any) error {
 	cur, err := c.Find(ctx, filter, options.Find().SetProjection(projection))
 	if err != nil {
 		return err

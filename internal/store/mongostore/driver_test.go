@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/store/driver"
 	"github.com/intake-dev/intake/internal/store/mongostore"
 	"github.com/intake-dev/intake/internal/store/storetest"
 	"github.com/intake-dev/intake/internal/testenv"
@@ -59,24 +60,32 @@ func newDB(tb testing.TB) *testDB {
 	return &testDB{url: url, name: name, raw: client.Database(name)}
 }
 
-// open opens a store on the database, registering its Close with cleanup.
-func (d *testDB) open(tb testing.TB, clock func() time.Time) *mongostore.Store {
+// driver opens a driver on the database, registering its Close with
+// cleanup.
+func (d *testDB) driver(tb testing.TB) *mongostore.Driver {
 	tb.Helper()
-	s, err := mongostore.Open(tb.Context(), mongostore.Config{
+	drv, err := mongostore.Open(tb.Context(), mongostore.Config{
 		URI:      d.url,
 		Database: d.name,
-		Clock:    clock,
 		Logger:   slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}
+	tb.Cleanup(func() { _ = drv.Close() })
+	return drv
+}
+
+// open opens a store on the database, registering its Close with cleanup.
+func (d *testDB) open(tb testing.TB, clock func() time.Time) *store.Store {
+	tb.Helper()
+	s := store.New(d.driver(tb), store.Options{Clock: clock})
 	tb.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
 // open opens and migrates a store on a fresh database.
-func open(tb testing.TB, clock func() time.Time) (*mongostore.Store, *testDB) {
+func open(tb testing.TB, clock func() time.Time) (*store.Store, *testDB) {
 	tb.Helper()
 	d := newDB(tb)
 	s := d.open(tb, clock)
@@ -86,18 +95,20 @@ func open(tb testing.TB, clock func() time.Time) (*mongostore.Store, *testDB) {
 	return s, d
 }
 
+// harness opens and migrates a driver on a fresh database.
+func harness(tb testing.TB) driver.Driver {
+	tb.Helper()
+	d := newDB(tb).driver(tb)
+	if err := d.Migrate(tb.Context()); err != nil {
+		tb.Fatalf("migrate: %v", err)
+	}
+	return d
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	serverURL(t)
-	storetest.Run(t, func(t *testing.T, clock func() time.Time) intake.Store {
-		s, _ := open(t, clock)
-		return s
-	})
+	storetest.Run(t, harness)
 }
 
-func BenchmarkStore(b *testing.B) {
-	storetest.Benchmark(b, func(b *testing.B) intake.Store {
-		s, _ := open(b, time.Now)
-		return s
-	})
-}
+func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, harness) }

@@ -104,22 +104,22 @@ const migrateLockTTL = 5 * time.Minute
 // Migrate applies the migrations the database has not had yet. Concurrent
 // calls, from this process or other replicas, take turns on a lock
 // document, so each migration runs once.
-func (s *Store) Migrate(ctx context.Context) (err error) {
+func (s *Driver) Migrate(ctx context.Context) (err error) {
 	owner := intake.NewID()
 	if err := s.lock(ctx, owner); err != nil {
-		return s.wrap(err, "migrate")
+		return err
 	}
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
 		_, uerr := s.schema.DeleteOne(uctx, bson.D{{Key: "_id", Value: lockID}, {Key: "owner", Value: owner}})
 		if uerr != nil {
-			err = errors.Join(err, s.wrap(uerr, "migrate: release lock"))
+			err = errors.Join(err, fmt.Errorf("release migration lock: %w", uerr))
 		}
 	}()
 	current, want, err := s.SchemaStatus(ctx)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return err
 	}
 	for _, m := range migrations {
 		if m.version <= current {
@@ -127,14 +127,14 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 		}
 		start := time.Now()
 		if err := m.apply(ctx, s.db); err != nil {
-			return s.wrap(err, "migrate: version %d (%s)", m.version, m.name)
+			return fmt.Errorf("version %d (%s): %w", m.version, m.name, err)
 		}
 		_, err := s.schema.UpdateOne(ctx, bson.D{{Key: "_id", Value: schemaID}}, bson.D{
 			{Key: "$max", Value: bson.D{{Key: "version", Value: m.version}}},
-			{Key: "$set", Value: bson.D{{Key: "updated_at", Value: s.now()}}},
+			{Key: "$set", Value: bson.D{{Key: "updated_at", Value: time.Now().UTC().Truncate(time.Millisecond)}}},
 		}, options.UpdateOne().SetUpsert(true))
 		if err != nil {
-			return s.wrap(err, "migrate: record version %d", m.version)
+			return fmt.Errorf("record version %d: %w", m.version, err)
 		}
 		s.logger.Info("applied migration", "version", m.version, "name", m.name, "duration", time.Since(start))
 	}
@@ -145,11 +145,12 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 }
 
 // lock waits until owner holds the migration lock or ctx is done. The lock
-// is a document with a fixed _id: an upsert that matches it only when it
-// expired, and otherwise fails with a duplicate key while another holds it.
-func (s *Store) lock(ctx context.Context, owner string) error {
+// is a document with a fixed _id and an expiry in wall-clock time: an
+// upsert that matches it only when it expired, and otherwise fails with a
+// duplicate key while another holds it.
+func (s *Driver) lock(ctx context.Context, owner string) error {
 	for {
-		now := s.now()
+		now := time.Now().UTC().Truncate(time.Millisecond)
 		_, err := s.schema.UpdateOne(ctx,
 			bson.D{{Key: "_id", Value: lockID}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: owner}, {Key: "expires_at", Value: now.Add(migrateLockTTL)}}}},
@@ -170,7 +171,7 @@ func (s *Store) lock(ctx context.Context, owner string) error {
 
 // SchemaStatus returns the version recorded in the database (0 before the
 // first migration) and the newest version this binary knows. It only reads.
-func (s *Store) SchemaStatus(ctx context.Context) (current, want int64, err error) {
+func (s *Driver) SchemaStatus(ctx context.Context) (current, want int64, err error) {
 	want = migrations[len(migrations)-1].version
 	var d struct {
 		Version int64 `bson:"version"`
@@ -180,7 +181,7 @@ func (s *Store) SchemaStatus(ctx context.Context) (current, want int64, err erro
 		return 0, want, nil
 	}
 	if err != nil {
-		return 0, want, s.wrap(err, "schema status")
+		return 0, want, err
 	}
 	return d.Version, want, nil
 }

@@ -1,5 +1,5 @@
-// Package mongostore is the MongoDB job store: seed 004's `jobs` and `documents`
-// collections behind intake.Store and intake.Migrator, with
+// Package mongostore is the MongoDB job store: seed 004's `jobs` and
+// `documents` collections behind a driver.Driver for store.Store, with
 // go.mongodb.org/mongo-driver/v2. It needs nothing beyond single-document
 // atomicity: no transactions, no change streams, no $expr and no
 // aggregation-pipeline updates. So it runs on any MongoDB deployment
@@ -105,15 +105,15 @@ package mongostore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/redact"
+	"github.com/intake-dev/intake/internal/store/driver"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -142,7 +142,7 @@ const defaultServerSelectionTimeout = 10 * time.Second
 // a creator that crashed (or stalled for this long) leaves one behind.
 const StagedTimeout = 5 * time.Minute
 
-// Config configures a Store.
+// Config configures a Driver.
 type Config struct {
 	// URI is a MongoDB connection string: mongodb://… or mongodb+srv://…
 	// (Atlas). Its password never appears in errors or logs.
@@ -150,14 +150,12 @@ type Config struct {
 	// Database is the database to use: default the URI's path, else
 	// DefaultDatabase ("intake").
 	Database string
-	// Clock is the store's only source of time; time.Now when nil.
-	Clock func() time.Time
 	// Logger receives migration and diagnostic logs; discarded when nil.
 	Logger *slog.Logger
 }
 
-// Store is the MongoDB job store. It is safe for concurrent use.
-type Store struct {
+// Driver is the MongoDB job store driver.
+type Driver struct {
 	client *mongo.Client
 	db     *mongo.Database
 	jobs   *collection
@@ -167,26 +165,18 @@ type Store struct {
 	// 1.x); see collection.
 	wmu sync.Mutex
 
-	clock   func() time.Time
-	logger  *slog.Logger
-	secrets []string // URI secrets to redact from errors
+	logger *slog.Logger
+	uri    string // whose secrets logs must not repeat
 
-	// unsettled holds the jobs whose last committed document this store
+	// unsettled holds the jobs whose last committed document this driver
 	// may not have materialised into documents (a failed or unanswered
 	// write): RecordDocument materialises it before the next commit. A nil
 	// value means "read it from the job".
 	mu        sync.Mutex
 	unsettled map[string]*docDoc
-
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
 }
 
-var (
-	_ intake.Store    = (*Store)(nil)
-	_ intake.Migrator = (*Store)(nil)
-)
+var _ driver.Driver = (*Driver)(nil)
 
 // PendingFilter returns the filter that matches exactly the claimable jobs
 // in the jobs collection: {"status": "pending"}. It is static (no times),
@@ -200,15 +190,14 @@ func PendingFilter() bson.D {
 // answers. It does not migrate: call Migrate (intake migrate) first.
 // A malformed URI is an EINVALID error and an unreachable server an
 // EUNAVAILABLE one; neither includes the URI's password.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	if strings.TrimSpace(cfg.URI) == "" {
 		return nil, intake.Errorf(intake.EINVALID, "mongo: URI is empty; use mongodb://HOST/DATABASE")
 	}
-	secrets := uriSecrets(cfg.URI)
 	scheme, _, _ := strings.Cut(cfg.URI, "://")
 	if scheme != "mongodb" && scheme != "mongodb+srv" {
 		return nil, intake.Errorf(intake.EINVALID, "mongo: URI %s must start with mongodb:// or mongodb+srv://",
-			redact(cfg.URI, secrets))
+			redact.String(cfg.URI))
 	}
 	dbName := cfg.Database
 	if dbName == "" {
@@ -220,10 +209,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := validDatabase(dbName); err != nil {
 		return nil, err
 	}
-	s := &Store{clock: cfg.Clock, logger: cfg.Logger, secrets: secrets, unsettled: map[string]*docDoc{}}
-	if s.clock == nil {
-		s.clock = time.Now
-	}
+	s := &Driver{logger: cfg.Logger, uri: cfg.URI, unsettled: map[string]*docDoc{}}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -231,8 +217,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	opts := options.Client().ApplyURI(cfg.URI)
 	if err := opts.Validate(); err != nil {
 		// Parse errors may quote parts of the URI: keep only a redacted text.
-		return nil, intake.WrapError(intake.EINVALID, errors.New(redact(err.Error(), secrets)),
-			"mongo: invalid URI %s", redact(cfg.URI, secrets))
+		return nil, intake.WrapError(intake.EINVALID, errors.New(redact.Error(err, cfg.URI).Error()),
+			"mongo: invalid URI %s", redact.String(cfg.URI))
 	}
 	if opts.ServerSelectionTimeout == nil {
 		opts.SetServerSelectionTimeout(defaultServerSelectionTimeout)
@@ -242,14 +228,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
-		return nil, s.wrap(err, "mongo: connect")
+		return nil, driver.Wrap(redact.Error(err, cfg.URI), s.Classify, "mongo: connect")
 	}
 	s.client = client
 	s.db = client.Database(dbName)
 	ferret, err := ferretDBVersion(ctx, s.db)
 	if err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, s.wrap(err, "mongo: connect")
+		return nil, driver.Wrap(redact.Error(err, cfg.URI), s.Classify, "mongo: connect")
 	}
 	var wmu *sync.Mutex
 	if nonAtomicUpdates(ferret) {
@@ -299,55 +285,26 @@ func validDatabase(name string) error {
 }
 
 // Ping checks that the server answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if s.closed.Load() {
-		return intake.WrapError(intake.EUNAVAILABLE, mongo.ErrClientDisconnected, "ping job store: job store unavailable")
-	}
-	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		return s.wrap(err, "ping job store")
-	}
-	return nil
+func (s *Driver) Ping(ctx context.Context) error {
+	return s.client.Ping(ctx, readpref.Primary())
 }
 
-// Close disconnects from the server. Later calls return EUNAVAILABLE
-// errors; closing twice is harmless.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.client.Disconnect(ctx); err != nil {
-			s.closeErr = s.wrap(err, "close job store")
-		}
-	})
-	return s.closeErr
+// Close disconnects from the server.
+func (s *Driver) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.client.Disconnect(ctx)
 }
 
-// now returns the clock's time at the precision the store keeps.
-func (s *Store) now() time.Time {
-	return s.clock().UTC().Truncate(time.Millisecond)
+// warn logs a failure that the driver repairs later, without the URI's
+// secrets.
+func (s *Driver) warn(msg string, err error, args ...any) {
+	s.logger.Warn(msg, append(args, "err", redact.Error(err, s.uri))...)
 }
 
-// wrap adds context to err and classifies it with an intake error code,
-// keeping any code err already has. The URI's secrets are redacted from
-// the cause's text.
-func (s *Store) wrap(err error, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	var ie *intake.Error
-	if errors.As(err, &ie) {
-		return fmt.Errorf("%s: %w", msg, err)
-	}
-	code := classify(err)
-	if s.closed.Load() {
-		code = intake.EUNAVAILABLE
-	}
-	if len(s.secrets) > 0 {
-		err = &redactedError{err: err, secrets: s.secrets}
-	}
-	if code == intake.EUNAVAILABLE {
-		return intake.WrapError(code, err, "%s: job store unavailable", msg)
-	}
-	return intake.WrapError(code, err, "%s", msg)
+// Classify returns the intake error code of a driver error.
+func (s *Driver) Classify(err error) (code string, retryAfter time.Duration) {
+	return classify(err), 0
 }
 
 // transientCodes are server error codes after which a retry can succeed:
@@ -404,64 +361,4 @@ func classify(err error) string {
 // been applied: the request may have reached the server.
 func ambiguous(err error) bool {
 	return classify(err) == intake.EUNAVAILABLE
-}
-
-// redactedError hides the URI's secrets in the text of its cause while
-// keeping the cause for errors.Is and errors.As.
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (e *redactedError) Error() string { return redact(e.err.Error(), e.secrets) }
-
-func (e *redactedError) Unwrap() error { return e.err }
-
-// uriSecrets returns the secret strings of a connection string, as they
-// appear in it and unescaped: the password of its userinfo and the values
-// of query options that hold credentials.
-func uriSecrets(uri string) []string {
-	var out []string
-	add := func(v string) {
-		if v == "" {
-			return
-		}
-		out = append(out, v)
-		if u, err := url.QueryUnescape(v); err == nil && u != v {
-			out = append(out, u)
-		}
-	}
-	_, rest, ok := strings.Cut(uri, "://")
-	if !ok {
-		rest = uri
-	}
-	hostPart, query, _ := strings.Cut(rest, "?")
-	if at := strings.LastIndex(hostPart, "@"); at >= 0 {
-		if _, pw, ok := strings.Cut(hostPart[:at], ":"); ok {
-			add(pw)
-		}
-	}
-	for _, p := range strings.Split(query, "&") {
-		name, value, ok := strings.Cut(p, "=")
-		n := strings.ToLower(name)
-		if ok && (strings.Contains(n, "pass") || strings.Contains(n, "secret") || strings.Contains(n, "token") ||
-			strings.Contains(n, "authmechanismproperties")) {
-			add(value)
-		}
-	}
-	// Longest first, so that a secret containing another is replaced whole.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
-}
-
-// redact replaces every secret in s by "xxxxx".
-func redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		s = strings.ReplaceAll(s, sec, "xxxxx")
-	}
-	return s
 }

@@ -3,7 +3,6 @@ package mongostore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -37,30 +36,30 @@ const closeRetries = 5
 // fence, asks build for the job's update given what it read, and applies
 // that update with the closed run record pushed. build returns the fields
 // to set, the attempts increment and the run outcome; errText is recorded
-// with the run. It returns ErrLeaseLost when the fence fails.
-func (s *Store) release(ctx context.Context, op, jobID, owner string, errText string,
-	build func(d *jobDoc) (set bson.D, inc int, outcome intake.RunOutcome)) error {
+// with the run. It reports held = false when the fence fails.
+func (s *Driver) release(ctx context.Context, now time.Time, jobID, owner string, errText string,
+	build func(d *jobDoc) (set bson.D, inc int, outcome intake.RunOutcome)) (held bool, err error) {
 	defer s.forget(jobID)
 	for range closeRetries {
 		var d jobDoc
 		err := s.jobs.FindOne(ctx, fence(jobID, owner), options.FindOne().SetProjection(runFields)).Decode(&d)
 		if errors.Is(err, mongo.ErrNoDocuments) {
-			return fmt.Errorf("%s %s: %w", op, jobID, intake.ErrLeaseLost)
+			return false, nil
 		}
 		if err != nil {
-			return s.wrap(err, "%s %s", op, jobID)
+			return false, err
 		}
 		set, inc, outcome := build(&d)
 		filter := append(fence(jobID, owner), bson.E{Key: "collected", Value: d.Collected})
-		res, err := s.jobs.UpdateOne(ctx, filter, closingUpdate(&d, set, inc, outcome, errText, s.now()))
+		res, err := s.jobs.UpdateOne(ctx, filter, closingUpdate(&d, set, inc, outcome, errText, now))
 		if err != nil {
-			return s.wrap(err, "%s %s", op, jobID)
+			return false, err
 		}
 		if res.MatchedCount == 1 {
-			return nil
+			return true, nil
 		}
 	}
-	return intake.Errorf(intake.EUNAVAILABLE, "%s %s: the job kept changing; try again", op, jobID)
+	return false, intake.Errorf(intake.EUNAVAILABLE, "the job kept changing; try again")
 }
 
 // closingUpdate is the update that releases job d: set and inc as
@@ -91,28 +90,24 @@ func closingUpdate(d *jobDoc, set bson.D, inc int, outcome intake.RunOutcome, er
 }
 
 // StartBatch records the batch size on the open run.
-func (s *Store) StartBatch(ctx context.Context, jobID, owner string, batch int) error {
-	if batch < 0 {
-		return intake.Errorf(intake.EINVALID, "start batch of job %s: invalid batch %d", jobID, batch)
-	}
+func (s *Driver) StartBatch(ctx context.Context, jobID, owner string, batch int) (bool, error) {
 	filter := append(fence(jobID, owner), bson.E{Key: "open_run", Value: bson.D{{Key: "$exists", Value: true}}})
-	return s.fenced(ctx, "start batch of job", jobID, filter, bson.D{{Key: "$set", Value: bson.D{
+	return s.fenced(ctx, jobID, filter, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "open_run.batch", Value: int64(batch)},
 	}}})
 }
 
 // ListRuns returns up to limit run records of a job with Number greater
 // than after, in Number order: its run_log, then its open run.
-func (s *Store) ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error) {
+func (s *Driver) ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error) {
 	var d jobDoc
 	err := s.jobs.FindOne(ctx, bson.D{{Key: "_id", Value: jobID}}, options.FindOne().SetProjection(bson.D{
 		{Key: "runs", Value: 1}, {Key: "open_run", Value: 1}, {Key: "run_log", Value: 1},
 	})).Decode(&d)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, s.wrap(err, "list runs of job %s", jobID)
+		return nil, err
 	}
-	runs := []*intake.Run{}
-	limit = pageSize(limit)
+	var runs []*intake.Run
 	for i := range d.RunLog {
 		if r := &d.RunLog[i]; r.Number > int64(after) && len(runs) < limit {
 			runs = append(runs, r.run(jobID))
@@ -129,7 +124,7 @@ func (s *Store) ListRuns(ctx context.Context, jobID string, after, limit int) ([
 // RunStats reads every job's run log and completion times (a projection of
 // the jobs collection) and counts them into the histograms here: FerretDB
 // 1.x cannot compute date differences in an aggregation.
-func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
+func (s *Driver) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
 	st := intake.NewRunStats(p)
 	cur, err := s.jobs.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{
 		{Key: "status", Value: 1}, {Key: "created_at", Value: 1}, {Key: "completed_at", Value: 1},
@@ -137,13 +132,13 @@ func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.
 		{Key: "run_log.collected", Value: 1},
 	}))
 	if err != nil {
-		return nil, s.wrap(err, "run stats")
+		return nil, err
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var d jobDoc
 		if err := cur.Decode(&d); err != nil {
-			return nil, s.wrap(err, "run stats")
+			return nil, err
 		}
 		for _, r := range d.RunLog {
 			h, ok := st.Runs[intake.RunOutcome(r.Outcome)]
@@ -159,7 +154,7 @@ func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return nil, s.wrap(err, "run stats")
+		return nil, err
 	}
 	return st, nil
 }

@@ -108,26 +108,20 @@ func idemKey(tenant, key string) string {
 // idemNone returns the idem value of a job without an idempotency key.
 func idemNone(id string) string { return "job:" + id }
 
-// newJobDoc returns the document of a job created now from in.
-func newJobDoc(in *intake.Job, now time.Time) *jobDoc {
+// newJobDoc returns the document of a new job.
+func newJobDoc(j *intake.Job) *jobDoc {
 	d := &jobDoc{
-		ID:             intake.NewID(),
-		Tenant:         in.Tenant,
-		SourceType:     in.SourceType,
-		Config:         string(in.Config),
-		Status:         string(intake.StatusPending),
-		Total:          intake.TotalUnknown,
-		AvailableAt:    now,
-		IdempotencyKey: in.IdempotencyKey,
-		RequestHash:    in.RequestHash,
-		CreatedAt:      now,
-		UpdatedAt:      now,
-	}
-	if d.Tenant == "" {
-		d.Tenant = intake.DefaultTenant
-	}
-	if len(in.Config) == 0 {
-		d.Config = "{}"
+		ID:             j.ID,
+		Tenant:         j.Tenant,
+		SourceType:     j.SourceType,
+		Config:         string(j.Config),
+		Status:         string(j.Status),
+		Total:          int64(j.Total),
+		AvailableAt:    j.AvailableAt,
+		IdempotencyKey: j.IdempotencyKey,
+		RequestHash:    j.RequestHash,
+		CreatedAt:      j.CreatedAt,
+		UpdatedAt:      j.UpdatedAt,
 	}
 	if d.IdempotencyKey != "" {
 		d.Idem = idemKey(d.Tenant, d.IdempotencyKey)
@@ -169,9 +163,9 @@ func (d *jobDoc) job() *intake.Job {
 }
 
 // newDocDoc returns the stored form of a document.
-func newDocDoc(d *intake.Document, id string, collectedAt time.Time) *docDoc {
+func newDocDoc(d *intake.Document) *docDoc {
 	return &docDoc{
-		ID:           id,
+		ID:           d.ID,
 		JobID:        d.JobID,
 		Seq:          int64(d.Seq),
 		Name:         d.Name,
@@ -180,7 +174,7 @@ func newDocDoc(d *intake.Document, id string, collectedAt time.Time) *docDoc {
 		SizeBytes:    d.SizeBytes,
 		SHA256:       d.SHA256,
 		BlobKey:      d.BlobKey,
-		CollectedAt:  collectedAt.UTC().Truncate(time.Millisecond),
+		CollectedAt:  d.CollectedAt,
 	}
 }
 
@@ -206,17 +200,4 @@ func utc(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
-}
-
-// pageSize applies the MaxPageSize cap; a limit of zero or less means the cap.
-func pageSize(limit int) int {
-	if limit <= 0 || limit > intake.MaxPageSize {
-		return intake.MaxPageSize
-	}
-	return limit
-}
-
-// errNotNext is the ECONFLICT error of a document that is not the next.
-func errNotNext(seq int, collected int64) error {
-	return intake.Errorf(intake.ECONFLICT, "document seq %d is not next: the job has %d documents", seq, collected)
 }

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/store/mongostore"
 	"github.com/intake-dev/intake/internal/store/storetest"
+	"github.com/intake-dev/intake/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -66,7 +68,7 @@ func TestPendingFilterJSON(t *testing.T) {
 
 // claimable claims jobs until none is left, then releases them to pending
 // again, and returns how many it claimed.
-func claimable(t *testing.T, s *mongostore.Store) int {
+func claimable(t *testing.T, s *store.Store) int {
 	t.Helper()
 	var claimed []string
 	for {
@@ -93,7 +95,7 @@ func claimable(t *testing.T, s *mongostore.Store) int {
 // states, uncommitted batches included.
 func TestPendingFilterCountsClaimable(t *testing.T) {
 	t.Parallel()
-	clock := storetest.NewClock(storetest.Epoch)
+	clock := testenv.NewClock(storetest.Epoch)
 	s, db := open(t, clock.Now)
 	ctx := t.Context()
 	count := func() int64 {
@@ -167,14 +169,14 @@ func must(t *testing.T, err error) {
 }
 
 // claimJob claims the job id (the next one when id is empty) under owner.
-func claimJob(t *testing.T, s *mongostore.Store, owner, id string) {
+func claimJob(t *testing.T, s *store.Store, owner, id string) {
 	t.Helper()
 	if _, err := s.Claim(t.Context(), intake.ClaimParams{Owner: owner, LeaseTTL: time.Hour, JobID: id}); err != nil {
 		t.Fatalf("Claim(%s, %s): %v", owner, id, err)
 	}
 }
 
-func maintain(t *testing.T, s *mongostore.Store) {
+func maintain(t *testing.T, s *store.Store) {
 	t.Helper()
 	if _, err := s.Maintain(t.Context(), 5); err != nil {
 		t.Fatalf("Maintain: %v", err)
@@ -202,7 +204,7 @@ func TestStagedBatches(t *testing.T) {
 	t.Parallel()
 	t.Run("uncommitted batch is invisible, then deleted", func(t *testing.T) {
 		t.Parallel()
-		clock := storetest.NewClock(storetest.Epoch)
+		clock := testenv.NewClock(storetest.Epoch)
 		s, db := open(t, clock.Now)
 		ctx := t.Context()
 		jobs, err := s.CreateJobs(ctx, []*intake.Job{
@@ -255,7 +257,7 @@ func TestStagedBatches(t *testing.T) {
 	for _, by := range []string{"Maintain", "GetJob"} {
 		t.Run("committed batch is rolled forward by "+by, func(t *testing.T) {
 			t.Parallel()
-			s, db := open(t, storetest.NewClock(storetest.Epoch).Now)
+			s, db := open(t, testenv.NewClock(storetest.Epoch).Now)
 			ctx := t.Context()
 			jobs, err := s.CreateJobs(ctx, []*intake.Job{{SourceType: "filings"}, {SourceType: "filings"}, {SourceType: "filings"}})
 			must(t, err)
@@ -284,7 +286,7 @@ func TestStagedBatches(t *testing.T) {
 	}
 	t.Run("key held by an in-flight batch", func(t *testing.T) {
 		t.Parallel()
-		s, db := open(t, storetest.NewClock(storetest.Epoch).Now)
+		s, db := open(t, testenv.NewClock(storetest.Epoch).Now)
 		ctx := t.Context()
 		jobs, err := s.CreateJobs(ctx, []*intake.Job{{SourceType: "filings", IdempotencyKey: "a"}, {SourceType: "filings", IdempotencyKey: "b"}})
 		must(t, err)
@@ -312,7 +314,7 @@ func TestStagedBatches(t *testing.T) {
 	})
 	t.Run("key held by a stale batch", func(t *testing.T) {
 		t.Parallel()
-		clock := storetest.NewClock(storetest.Epoch)
+		clock := testenv.NewClock(storetest.Epoch)
 		s, db := open(t, clock.Now)
 		ctx := t.Context()
 		jobs, err := s.CreateJobs(ctx, []*intake.Job{{SourceType: "filings"}, {SourceType: "filings", IdempotencyKey: "k"}})
@@ -405,9 +407,9 @@ func TestRecordDocumentRollForward(t *testing.T) {
 	tests := []struct {
 		name string
 		// check runs after document 3 of the job lost its copy.
-		check func(t *testing.T, s *mongostore.Store, job string, docs []*intake.Document)
+		check func(t *testing.T, s *store.Store, job string, docs []*intake.Document)
 	}{
-		{"ReferencedBlobKeys", func(t *testing.T, s *mongostore.Store, _ string, docs []*intake.Document) {
+		{"ReferencedBlobKeys", func(t *testing.T, s *store.Store, _ string, docs []*intake.Document) {
 			keys := []string{docs[0].BlobKey, docs[2].BlobKey, "jobs/x/000003-zombie"}
 			got, err := s.ReferencedBlobKeys(t.Context(), keys)
 			must(t, err)
@@ -415,13 +417,13 @@ func TestRecordDocumentRollForward(t *testing.T) {
 				t.Errorf("ReferencedBlobKeys = %v, want the keys of documents 1 and 3", got)
 			}
 		}},
-		{"GetDocument", func(t *testing.T, s *mongostore.Store, job string, docs []*intake.Document) {
+		{"GetDocument", func(t *testing.T, s *store.Store, job string, docs []*intake.Document) {
 			got, err := s.GetDocument(t.Context(), job, 3)
 			if err != nil || got.ID != docs[2].ID || got.BlobKey != docs[2].BlobKey {
 				t.Errorf("GetDocument(3) = %+v, %v; want %+v", got, err, docs[2])
 			}
 		}},
-		{"ListDocuments", func(t *testing.T, s *mongostore.Store, job string, _ []*intake.Document) {
+		{"ListDocuments", func(t *testing.T, s *store.Store, job string, _ []*intake.Document) {
 			for _, tc := range []struct{ after, limit, want int }{{0, 10, 3}, {2, 10, 1}, {0, 2, 2}, {3, 10, 0}} {
 				got, err := s.ListDocuments(t.Context(), job, tc.after, tc.limit)
 				must(t, err)
@@ -431,7 +433,7 @@ func TestRecordDocumentRollForward(t *testing.T) {
 				}
 			}
 		}},
-		{"Claim before the next commit", func(t *testing.T, s *mongostore.Store, job string, _ []*intake.Document) {
+		{"Claim before the next commit", func(t *testing.T, s *store.Store, job string, _ []*intake.Document) {
 			must(t, s.FinishRun(t.Context(), job, "w1", false))
 			claimJob(t, s, "w2", job)
 		}},

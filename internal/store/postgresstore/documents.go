@@ -28,47 +28,25 @@ func scanDoc(row pgx.Row) (*intake.Document, error) {
 	return &d, nil
 }
 
-// GetDocument returns document seq of a job, or an ENOTFOUND error.
-func (s *Store) GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error) {
-	if !intake.ValidID(jobID) || seq < 1 || seq > intake.MaxSeq {
-		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
-	}
+// GetDocument returns document seq of a job, nil when there is none.
+func (s *Driver) GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error) {
 	d, err := scanDoc(s.pool.QueryRow(ctx,
 		`SELECT `+docColumns+` FROM documents WHERE job_id = $1 AND seq = $2`, jobID, seq))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, intake.Errorf(intake.ENOTFOUND, "document %d of job %s not found", seq, jobID)
+		return nil, nil
 	}
-	if err != nil {
-		return nil, s.wrap(err, "get document %d of job %s", seq, jobID)
-	}
-	return d, nil
+	return d, err
 }
 
 // ListDocuments returns up to limit documents of a job with Seq greater
-// than after, in Seq order. An unknown job has no documents.
-func (s *Store) ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error) {
-	docs := []*intake.Document{}
-	if !intake.ValidID(jobID) || after >= intake.MaxSeq {
-		return docs, nil
-	}
-	after = max(after, 0)
+// than after, in Seq order.
+func (s *Driver) ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+docColumns+` FROM documents
-		WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, jobID, after, pageSize(limit))
+		WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, jobID, after, limit)
 	if err != nil {
-		return nil, s.wrap(err, "list documents of job %s", jobID)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		d, err := scanDoc(rows)
-		if err != nil {
-			return nil, s.wrap(err, "list documents of job %s", jobID)
-		}
-		docs = append(docs, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err, "list documents of job %s", jobID)
-	}
-	return docs, nil
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*intake.Document, error) { return scanDoc(row) })
 }
 
 // keyChunk bounds the keys of one ReferencedBlobKeys statement (they travel
@@ -77,13 +55,13 @@ func (s *Store) ListDocuments(ctx context.Context, jobID string, after, limit in
 const keyChunk = 5000
 
 // ReferencedBlobKeys returns which of keys some document references.
-func (s *Store) ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error) {
+func (s *Driver) ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error) {
 	out := make(map[string]bool)
 	for chunk := range slices.Chunk(keys, keyChunk) {
 		rows, err := s.pool.Query(ctx,
 			`SELECT DISTINCT blob_key FROM documents WHERE blob_key = ANY($1::text[])`, chunk)
 		if err != nil {
-			return nil, s.wrap(err, "referenced blob keys")
+			return nil, err
 		}
 		var k string
 		_, err = pgx.ForEachRow(rows, []any{&k}, func() error {
@@ -91,7 +69,7 @@ func (s *Store) ReferencedBlobKeys(ctx context.Context, keys []string) (map[stri
 			return nil
 		})
 		if err != nil {
-			return nil, s.wrap(err, "referenced blob keys")
+			return nil, err
 		}
 	}
 	return out, nil

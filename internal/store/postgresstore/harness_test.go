@@ -1,4 +1,4 @@
-package postgresstore
+package postgresstore_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/store/driver"
+	"github.com/intake-dev/intake/internal/store/postgresstore"
 	"github.com/intake-dev/intake/internal/testenv"
 	"github.com/jackc/pgx/v5"
 )
@@ -55,15 +58,10 @@ func admin(tb testing.TB, ctx context.Context, url, sql string, args ...any) {
 	}
 }
 
-// testLogger logs warnings and errors to the test's output.
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// openCfg opens a store with cfg, filling in the test server's URL, a
-// fresh schema and a test logger where cfg leaves them empty, and closes it
-// when the test ends. It does not migrate.
-func openCfg(tb testing.TB, cfg Config) *Store {
+// openDriver opens a driver with cfg, filling in the test server's URL, a
+// fresh schema and a logger of warnings where cfg leaves them empty, and
+// closes it when the test ends. It does not migrate.
+func openDriver(tb testing.TB, cfg postgresstore.Config) *postgresstore.Driver {
 	tb.Helper()
 	if cfg.URL == "" {
 		cfg.URL = testURL(tb)
@@ -72,22 +70,32 @@ func openCfg(tb testing.TB, cfg Config) *Store {
 		cfg.Schema = newSchema(tb)
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(tb)
+		cfg.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	s, err := Open(tb.Context(), cfg)
+	d, err := postgresstore.Open(tb.Context(), cfg)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
+	tb.Cleanup(func() { _ = d.Close() })
+	return d
 }
 
-// open opens and migrates a store in a fresh schema of its own.
-func open(tb testing.TB, clock func() time.Time) *Store {
+// open opens and migrates a driver in a fresh schema of its own.
+func open(tb testing.TB) driver.Driver {
 	tb.Helper()
-	s := openCfg(tb, Config{Clock: clock})
-	if err := s.Migrate(tb.Context()); err != nil {
+	d := openDriver(tb, postgresstore.Config{})
+	if err := d.Migrate(tb.Context()); err != nil {
 		tb.Fatalf("Migrate: %v", err)
 	}
-	return s
+	return d
+}
+
+// openStore opens and migrates a store in a fresh schema of its own, on
+// clock, and returns it with its driver.
+func openStore(tb testing.TB, clock func() time.Time) (*store.Store, *postgresstore.Driver) {
+	tb.Helper()
+	d := open(tb).(*postgresstore.Driver)
+	s := store.New(d, store.Options{Clock: clock})
+	tb.Cleanup(func() { _ = s.Close() })
+	return s, d
 }

@@ -3,14 +3,12 @@ package postgresstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/intake-dev/intake"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // fence is the condition every worker mutation adds: the job is processing
@@ -66,54 +64,38 @@ const claimByID = `UPDATE jobs AS j ` + claimSet + `
 
 // Claim moves one pending job to processing under a new lease and opens
 // its run record in a single statement.
-func (s *Store) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, error) {
-	if p.Owner == "" || p.LeaseTTL <= 0 {
-		return nil, intake.Errorf(intake.EINVALID, "claim job: owner and a positive lease TTL are required")
-	}
-	now := s.now()
-	worker := p.Worker
-	if worker == "" {
-		worker = p.Owner
-	}
-	args := []any{p.Owner, now.Add(p.LeaseTTL), now, worker}
+func (s *Driver) Claim(ctx context.Context, now time.Time, p intake.ClaimParams) (*intake.Job, error) {
+	args := []any{p.Owner, now.Add(p.LeaseTTL), now, p.Worker}
 	q := openingRuns(claimNext+jColumns, "$4")
 	if p.JobID != "" {
-		if !intake.ValidID(p.JobID) {
-			return nil, fmt.Errorf("claim job %s: %w", p.JobID, intake.ErrNoJob)
-		}
-		q, args = openingRuns(claimByID+jColumns, "$5"), append(args[:3], p.JobID, worker)
+		q, args = openingRuns(claimByID+jColumns, "$5"), append(args[:3], p.JobID, p.Worker)
 	}
 	j, err := scanJob(s.pool.QueryRow(ctx, q, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
-		if p.JobID != "" {
-			return nil, fmt.Errorf("claim job %s: %w", p.JobID, intake.ErrNoJob)
-		}
-		return nil, intake.ErrNoJob
+		return nil, nil
 	}
-	if err != nil {
-		return nil, s.wrap(err, "claim job")
-	}
-	return j, nil
+	return j, err
 }
 
 // ClaimMany claims up to n pending jobs in one statement, oldest first, for
 // a worker pool that would otherwise claim them one round trip at a time.
+// It is this driver's own, outside intake.Store: its errors are pgx's
+// (Classify gives their codes), and it validates its arguments itself.
 // Every job gets a lease under p.Owner; fenced calls check the job ID and
 // the owner together, so one owner for several jobs is safe. p.JobID must be
 // empty. It returns ErrNoJob when no job is pending.
-func (s *Store) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*intake.Job, error) {
+func (s *Driver) ClaimMany(ctx context.Context, now time.Time, p intake.ClaimParams, n int) ([]*intake.Job, error) {
 	if p.Owner == "" || p.LeaseTTL <= 0 || p.JobID != "" || n < 1 || n > intake.MaxPageSize {
 		return nil, intake.Errorf(intake.EINVALID,
 			"claim jobs: an owner, a positive lease TTL, no job ID and 1 to %d jobs are required", intake.MaxPageSize)
 	}
-	now := s.now()
 	worker := p.Worker
 	if worker == "" {
 		worker = p.Owner
 	}
 	jobs, err := queryJobs(ctx, s.pool, openingRuns(claimMany+jColumns, "$5"), p.Owner, now.Add(p.LeaseTTL), now, n, worker)
 	if err != nil {
-		return nil, s.wrap(err, "claim jobs")
+		return nil, err
 	}
 	if len(jobs) == 0 {
 		return nil, intake.ErrNoJob
@@ -128,47 +110,24 @@ func (s *Store) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*
 	return jobs, nil
 }
 
-// fenced runs a worker mutation whose WHERE clause includes the fence and
-// returns ErrLeaseLost when it changed no row. args must start with the
-// job ID and the owner.
-func (s *Store) fenced(ctx context.Context, op, jobID, query string, args ...any) error {
-	if !intake.ValidID(jobID) {
-		return fmt.Errorf("%s %s: %w", op, jobID, intake.ErrLeaseLost)
-	}
+// fenced runs a worker mutation whose WHERE clause includes the fence
+// (args start with the job ID and the owner) and reports whether it
+// changed a row.
+func (s *Driver) fenced(ctx context.Context, query string, args ...any) (bool, error) {
 	tag, err := s.pool.Exec(ctx, query, args...)
-	if err != nil {
-		return s.wrap(err, "%s %s", op, jobID)
-	}
-	return leaseHeld(tag, op, jobID)
-}
-
-// leaseHeld returns ErrLeaseLost when a fenced statement changed no row.
-func leaseHeld(tag pgconn.CommandTag, op, jobID string) error {
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%s %s: %w", op, jobID, intake.ErrLeaseLost)
-	}
-	return nil
+	return tag.RowsAffected() > 0, err
 }
 
 // Heartbeat extends the lease of a processing job by ttl from now.
-func (s *Store) Heartbeat(ctx context.Context, jobID, owner string, ttl time.Duration) error {
-	if ttl <= 0 {
-		return intake.Errorf(intake.EINVALID, "heartbeat job %s: lease TTL must be positive", jobID)
-	}
-	now := s.now()
-	return s.fenced(ctx, "heartbeat job", jobID,
-		`UPDATE jobs SET lease_expires_at = $3, updated_at = $4 WHERE `+fence,
+func (s *Driver) Heartbeat(ctx context.Context, now time.Time, jobID, owner string, ttl time.Duration) (bool, error) {
+	return s.fenced(ctx, `UPDATE jobs SET lease_expires_at = $3, updated_at = $4 WHERE `+fence,
 		jobID, owner, now.Add(ttl), now)
 }
 
 // Plan records the source's total and initial checkpoint.
-func (s *Store) Plan(ctx context.Context, jobID, owner string, total int, checkpoint []byte) error {
-	if total < 0 && total != intake.TotalUnknown {
-		return intake.Errorf(intake.EINVALID, "plan job %s: invalid total %d", jobID, total)
-	}
-	return s.fenced(ctx, "plan job", jobID,
-		`UPDATE jobs SET planned = true, total = $3, checkpoint = $4, updated_at = $5 WHERE `+fence,
-		jobID, owner, total, checkpoint, s.now())
+func (s *Driver) Plan(ctx context.Context, now time.Time, jobID, owner string, total int, checkpoint []byte) (bool, error) {
+	return s.fenced(ctx, `UPDATE jobs SET planned = true, total = $3, checkpoint = $4, updated_at = $5 WHERE `+fence,
+		jobID, owner, total, checkpoint, now)
 }
 
 // recordDocument updates the job and inserts the document in one statement
@@ -187,61 +146,25 @@ const recordDocument = `WITH job AS (
 
 // RecordDocument stores a document and the checkpoint after it, and
 // advances Collected, in one statement under the fence.
-func (s *Store) RecordDocument(ctx context.Context, owner string, doc *intake.Document, checkpoint []byte) error {
-	if doc == nil || doc.JobID == "" {
-		return intake.Errorf(intake.EINVALID, "record document: a document with a job ID is required")
-	}
-	if err := intake.ValidateBlobKey(doc.BlobKey); err != nil {
-		return fmt.Errorf("record document %d of job %s: %w", doc.Seq, doc.JobID, err)
-	}
-	if doc.ID != "" && !intake.ValidID(doc.ID) {
-		return intake.Errorf(intake.EINVALID, "record document %d of job %s: document ID %q is not a UUID",
-			doc.Seq, doc.JobID, doc.ID)
-	}
-	if !intake.ValidID(doc.JobID) {
-		return fmt.Errorf("record document %d of job %s: %w", doc.Seq, doc.JobID, intake.ErrLeaseLost)
-	}
-	now := s.now()
-	id := doc.ID
-	if id == "" {
-		id = intake.NewID()
-	}
-	collectedAt := doc.CollectedAt.UTC().Truncate(time.Millisecond)
-	if collectedAt.IsZero() {
-		collectedAt = now
-	}
+func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string, doc *intake.Document, checkpoint []byte) (held bool, collected int, err error) {
 	tag, err := s.pool.Exec(ctx, recordDocument, doc.JobID, owner, doc.Seq, checkpoint, now,
-		id, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes, doc.SHA256, doc.BlobKey, collectedAt)
+		doc.ID, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes, doc.SHA256, doc.BlobKey, doc.CollectedAt)
 	if err != nil {
-		return s.wrap(err, "record document %d of job %s", doc.Seq, doc.JobID)
+		return false, 0, err
 	}
-	if tag.RowsAffected() == 0 {
-		return s.whyNotRecorded(ctx, owner, doc)
+	if tag.RowsAffected() == 1 {
+		return true, doc.Seq - 1, nil
 	}
-	doc.ID = id
-	if doc.CollectedAt.IsZero() {
-		doc.CollectedAt = collectedAt
-	}
-	return nil
-}
-
-// whyNotRecorded explains a RecordDocument that changed nothing: the lease
-// is gone, or the sequence number is not the next one.
-func (s *Store) whyNotRecorded(ctx context.Context, owner string, doc *intake.Document) error {
-	var collected int
-	err := s.pool.QueryRow(ctx, `SELECT collected FROM jobs WHERE `+fence, doc.JobID, owner).Scan(&collected)
+	// Not recorded: the lease is gone, or seq is not the next one.
+	err = s.pool.QueryRow(ctx, `SELECT collected FROM jobs WHERE `+fence, doc.JobID, owner).Scan(&collected)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("record document %d of job %s: %w", doc.Seq, doc.JobID, intake.ErrLeaseLost)
+		return false, 0, nil
 	}
-	if err != nil {
-		return s.wrap(err, "record document %d of job %s", doc.Seq, doc.JobID)
-	}
-	return intake.Errorf(intake.ECONFLICT, "record document %d of job %s: document seq %d is not next: the job has %d documents",
-		doc.Seq, doc.JobID, doc.Seq, collected)
+	return err == nil, collected, err
 }
 
 // FinishRun ends a successful run: completed when done, pending otherwise.
-func (s *Store) FinishRun(ctx context.Context, jobID, owner string, done bool) error {
+func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
 	q := `UPDATE jobs SET status = 'pending', available_at = $3,`
 	if done {
 		q = `UPDATE jobs SET status = 'completed', completed_at = $3,
@@ -253,32 +176,29 @@ func (s *Store) FinishRun(ctx context.Context, jobID, owner string, done bool) e
 	if done {
 		outcome = intake.RunCompleted
 	}
-	return s.fenced(ctx, "finish run of job", jobID, closingRun(q, "$4", "''", "$3"), jobID, owner, s.now(), string(outcome))
+	return s.fenced(ctx, closingRun(q, "$4", "''", "$3"), jobID, owner, now, string(outcome))
 }
 
 // Reschedule ends a run that should be retried at a later time.
-func (s *Store) Reschedule(ctx context.Context, jobID, owner string, at time.Time, lastErr string, countAttempt bool) error {
+func (s *Driver) Reschedule(ctx context.Context, now time.Time, jobID, owner string, at time.Time, lastErr string, countAttempt bool) (bool, error) {
 	inc := 0
 	if countAttempt {
 		inc = 1
 	}
-	return s.fenced(ctx, "reschedule job", jobID, closingRun(`UPDATE jobs
+	return s.fenced(ctx, closingRun(`UPDATE jobs
 		SET status = 'scheduled', available_at = $3, attempts = attempts + $4, last_error = $5,
 			lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
 		WHERE `+fence, "$7", "$5", "$6"),
-		jobID, owner, at.UTC().Truncate(time.Millisecond), inc, lastErr, s.now(), string(intake.RunRescheduled))
+		jobID, owner, at, inc, lastErr, now, string(intake.RunRescheduled))
 }
 
 // Fail ends a run for good.
-func (s *Store) Fail(ctx context.Context, jobID, owner, lastErr string) error {
-	return s.fenced(ctx, "fail job", jobID, closingRun(`UPDATE jobs
+func (s *Driver) Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (bool, error) {
+	return s.fenced(ctx, closingRun(`UPDATE jobs
 		SET status = 'failed', last_error = $3, completed_at = $4, updated_at = $4,
 			lease_owner = NULL, lease_expires_at = NULL
-		WHERE `+fence, "$5", "$3", "$4"), jobID, owner, lastErr, s.now(), string(intake.RunFailed))
+		WHERE `+fence, "$5", "$3", "$4"), jobID, owner, lastErr, now, string(intake.RunFailed))
 }
-
-// leaseExpired is the LastError of a job whose lease lapsed.
-const leaseExpired = "lease expired: the worker stopped renewing it (crashed, killed or stalled)"
 
 // maintain promotes due scheduled jobs and expires lapsed leases, closing
 // their run records, in one statement. Each CTE locks its rows FOR UPDATE SKIP LOCKED before the
@@ -318,13 +238,10 @@ const maintain = `WITH due AS (
 // Maintain promotes due scheduled jobs and expires lapsed leases. It is
 // idempotent and safe to run from several replicas at once: every job
 // changes once, in whichever call locked it.
-func (s *Store) Maintain(ctx context.Context, maxAttempts int) (*intake.MaintainResult, error) {
-	if maxAttempts < 1 {
-		return nil, intake.Errorf(intake.EINVALID, "maintain: maxAttempts must be at least 1, not %d", maxAttempts)
-	}
-	rows, err := s.pool.Query(ctx, maintain, s.now(), maxAttempts, leaseExpired)
+func (s *Driver) Maintain(ctx context.Context, now time.Time, maxAttempts int, expiredErr string) (*intake.MaintainResult, error) {
+	rows, err := s.pool.Query(ctx, maintain, now, maxAttempts, expiredErr)
 	if err != nil {
-		return nil, s.wrap(err, "maintain jobs")
+		return nil, err
 	}
 	r := &intake.MaintainResult{}
 	var (
@@ -344,14 +261,7 @@ func (s *Store) Maintain(ctx context.Context, maxAttempts int) (*intake.Maintain
 		return nil
 	})
 	if err != nil {
-		return nil, s.wrap(err, "maintain jobs")
-	}
-	for _, ids := range [][]string{r.Promoted, r.Expired, r.ExpiredFailed} {
-		slices.Sort(ids)
-	}
-	if n := len(r.Promoted) + len(r.Expired) + len(r.ExpiredFailed); n > 0 {
-		s.logger.Debug("maintained jobs", "promoted", len(r.Promoted), "expired", len(r.Expired),
-			"expired_failed", len(r.ExpiredFailed))
+		return nil, err
 	}
 	return r, nil
 }

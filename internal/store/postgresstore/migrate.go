@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io/fs"
 
-	"github.com/intake-dev/intake"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 )
@@ -21,7 +21,7 @@ var migrations embed.FS
 
 // versionTable is goose's record of applied migrations, qualified with the
 // store's schema when it has one.
-func (s *Store) versionTable() string {
+func (s *Driver) versionTable() string {
 	if s.schema == "" {
 		return goose.DefaultTablename
 	}
@@ -29,7 +29,7 @@ func (s *Store) versionTable() string {
 }
 
 // newProvider returns a goose provider over the embedded migrations.
-func (s *Store) newProvider(db *sql.DB) (*goose.Provider, error) {
+func (s *Driver) newProvider(db *sql.DB) (*goose.Provider, error) {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func (s *Store) newProvider(db *sql.DB) (*goose.Provider, error) {
 
 // lockKey is the pg_advisory_lock key that serialises migrations of one
 // schema. Advisory locks are per database, so the schema is all it needs.
-func (s *Store) lockKey() int64 {
+func (s *Driver) lockKey() int64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte("intake migrate " + s.schema))
 	return int64(h.Sum64()) //nolint:gosec // a lock key: any 64 bits do
@@ -54,10 +54,7 @@ func (s *Store) lockKey() int64 {
 // replicas, are serialised by a session advisory lock held around all of
 // it, so each migration runs once. Migrations run without a statement
 // timeout.
-func (s *Store) Migrate(ctx context.Context) (err error) {
-	if s.closed.Load() {
-		return intake.Errorf(intake.EUNAVAILABLE, "migrate: the store is closed")
-	}
+func (s *Driver) Migrate(ctx context.Context) (err error) {
 	// goose speaks database/sql; its connections are the pool's
 	// configuration without the statement timeout, so that a long index
 	// build is not cancelled.
@@ -68,31 +65,31 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return s.wrap(err, "migrate")
+		return err
 	}
 	defer conn.Close()
 	key := s.lockKey()
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-		return s.wrap(err, "migrate: take the migration lock")
+		return fmt.Errorf("take the migration lock: %w", err)
 	}
 	defer func() {
 		// A lost session has released the lock already.
 		if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key); uerr != nil {
-			err = errors.Join(err, s.wrap(uerr, "migrate: release the migration lock"))
+			err = errors.Join(err, fmt.Errorf("release the migration lock: %w", uerr))
 		}
 	}()
 	if s.schema != "" {
 		if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+s.schema); err != nil {
-			return s.wrap(err, "migrate: create schema %s", s.schema)
+			return fmt.Errorf("create schema %s: %w", s.schema, err)
 		}
 	}
 	p, err := s.newProvider(db)
 	if err != nil {
-		return intake.WrapError(intake.EINTERNAL, err, "migrate: load migrations")
+		return fmt.Errorf("load migrations: %w", err)
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
-		return s.wrap(err, "migrate")
+		return err
 	}
 	for _, r := range results {
 		s.logger.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path,
@@ -104,12 +101,12 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 // SchemaStatus returns the version of the database's schema (0 before the
 // first migration, also when the schema does not exist) and the newest
 // version embedded in this binary. It only reads.
-func (s *Store) SchemaStatus(ctx context.Context) (current, want int64, err error) {
+func (s *Driver) SchemaStatus(ctx context.Context) (current, want int64, err error) {
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
 	p, err := s.newProvider(db)
 	if err != nil {
-		return 0, 0, intake.WrapError(intake.EINTERNAL, err, "schema status: load migrations")
+		return 0, 0, fmt.Errorf("load migrations: %w", err)
 	}
 	for _, src := range p.ListSources() {
 		want = max(want, src.Version)
@@ -123,7 +120,7 @@ func (s *Store) SchemaStatus(ctx context.Context) (current, want int64, err erro
 		WHERE schemaname = coalesce($1, current_schema()) AND tablename = $2)`,
 		schema, goose.DefaultTablename).Scan(&exists)
 	if err != nil {
-		return 0, want, s.wrap(err, "schema status")
+		return 0, want, err
 	}
 	if !exists {
 		return 0, want, nil
@@ -131,7 +128,7 @@ func (s *Store) SchemaStatus(ctx context.Context) (current, want int64, err erro
 	err = s.pool.QueryRow(ctx,
 		`SELECT coalesce(max(version_id), 0) FROM `+s.versionTable()+` WHERE is_applied`).Scan(&current)
 	if err != nil {
-		return 0, want, s.wrap(err, "schema status")
+		return 0, want, err
 	}
 	return current, want, nil
 }

@@ -1,6 +1,5 @@
-// Package postgresstore is the PostgreSQL job store. It implements intake.Store
-// and intake.Migrator with jackc/pgx v5 and a pgxpool connection pool, and
-// passes the conformance suite in internal/store/storetest.
+// Package postgresstore is the PostgreSQL job store: a driver.Driver for
+// store.Store with jackc/pgx v5 and a pgxpool connection pool.
 //
 // # URLs
 //
@@ -35,14 +34,14 @@
 // connect, a terminated backend, 57P01 admin_shutdown, 57P03
 // cannot_connect_now, a read-only standby after a failover, network errors)
 // and errors that mean "try again" (57014 statement timeout, serialization
-// failures, deadlocks, an exhausted server) are intake.EUNAVAILABLE errors,
-// which the API answers with 503 and Retry-After. When the connection was
-// lost the store also resets the pool, so the next call dials afresh rather
-// than finding another dead connection; pgxpool reconnects by itself from
-// then on, and it pings a connection that has been idle for more than a
-// second before handing it out. Unique violations are ECONFLICT and
-// invalid input (SQLSTATE class 22) is EINVALID. Errors and logs never
-// contain the URL's password.
+// failures, deadlocks, an exhausted server) are classified
+// intake.EUNAVAILABLE, which the API answers with 503 and Retry-After. When
+// the connection was lost Classify also resets the pool, so the next call
+// dials afresh rather than finding another dead connection; pgxpool
+// reconnects by itself from then on, and it pings a connection that has
+// been idle for more than a second before handing it out. Unique
+// violations are ECONFLICT and invalid input (SQLSTATE class 22) is
+// EINVALID. Errors and logs never contain the URL's password.
 //
 // # Queries
 //
@@ -59,20 +58,18 @@ package postgresstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/redact"
+	"github.com/intake-dev/intake/internal/store/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -85,7 +82,7 @@ const DefaultStatementTimeout = 30 * time.Second
 // pg_stat_activity when the URL does not name the application.
 const defaultApplicationName = "intake"
 
-// Config configures a Store.
+// Config configures a Driver.
 type Config struct {
 	// URL is the connection URL, postgres://… or postgresql://…; see the
 	// package documentation for its parameters.
@@ -95,8 +92,6 @@ type Config struct {
 	// (letters, digits, underscores). Empty means the server's default
 	// search_path (usually public).
 	Schema string
-	// Clock is the store's only source of time; time.Now when nil.
-	Clock func() time.Time
 	// Logger receives migration, connection-loss and diagnostic logs;
 	// discarded when nil.
 	Logger *slog.Logger
@@ -109,21 +104,14 @@ type Config struct {
 	StatementTimeout time.Duration
 }
 
-// Store is the PostgreSQL job store. It is safe for concurrent use.
-type Store struct {
+// Driver is the PostgreSQL job store driver.
+type Driver struct {
 	pool   *pgxpool.Pool
 	schema string // validated identifier, or "" for the default schema
-	clock  func() time.Time
 	logger *slog.Logger
-
-	closed    atomic.Bool
-	closeOnce sync.Once
 }
 
-var (
-	_ intake.Store    = (*Store)(nil)
-	_ intake.Migrator = (*Store)(nil)
-)
+var _ driver.Driver = (*Driver)(nil)
 
 // schemaName is what Config.Schema accepts: a lowercase identifier that
 // needs no quoting (goose interpolates the version table's name unquoted).
@@ -133,25 +121,21 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // does not migrate the schema: call Migrate (intake migrate) first. A
 // malformed URL or Config is an EINVALID error; a server that cannot be
 // reached is EUNAVAILABLE.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	pcfg, err := poolConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{schema: cfg.Schema, clock: cfg.Clock, logger: cfg.Logger}
-	if s.clock == nil {
-		s.clock = time.Now
-	}
+	s := &Driver{schema: cfg.Schema, logger: cfg.Logger}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
-		return nil, intake.WrapError(intake.EINVALID, scrub(err, cfg.URL), "postgres: open")
+		return nil, intake.WrapError(intake.EINVALID, redact.Error(err, cfg.URL), "postgres: open")
 	}
 	if err := s.pool.Ping(ctx); err != nil {
-		err = s.wrap(scrub(err, cfg.URL), "postgres: open")
 		s.pool.Close()
-		return nil, err
+		return nil, driver.Wrap(redact.Error(err, cfg.URL), codeOf, "postgres: open")
 	}
 	s.logger.Debug("opened postgres job store", "host", pcfg.ConnConfig.Host, "database", pcfg.ConnConfig.Database,
 		"schema", cfg.Schema, "max_conns", pcfg.MaxConns,
@@ -176,7 +160,7 @@ func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	// pgx recognises a URL only by a lowercase scheme.
 	pcfg, err := pgxpool.ParseConfig(scheme + "://" + rest)
 	if err != nil {
-		return nil, intake.WrapError(intake.EINVALID, scrub(err, cfg.URL), "postgres: invalid URL")
+		return nil, intake.WrapError(intake.EINVALID, redact.Error(err, cfg.URL), "postgres: invalid URL")
 	}
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
@@ -199,118 +183,45 @@ func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	return pcfg, nil
 }
 
-// scrub removes the URL's secrets (its password, and any password-like
-// query parameter's value) from err's text. pgx already redacts what it
-// recognises; this covers what it cannot tell apart in a malformed URL.
-func scrub(err error, rawURL string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	clean := msg
-	for _, secret := range secrets(rawURL) {
-		clean = strings.ReplaceAll(clean, secret, "xxxxx")
-	}
-	if clean == msg {
-		return err
-	}
-	return &scrubbedError{msg: clean, err: err}
-}
-
-// scrubbedError is an error whose text had secrets removed. It still
-// unwraps to the original, so that errors.As classifies it.
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
-
-// secrets returns the password of rawURL's userinfo and the values of its
-// password-like query parameters, raw and percent-decoded.
-func secrets(rawURL string) []string {
-	var out []string
-	add := func(v string) {
-		if len(v) < 3 { // too short to scrub without mangling the message
-			return
-		}
-		out = append(out, v)
-		for _, unescape := range []func(string) (string, error){url.PathUnescape, url.QueryUnescape} {
-			if dec, err := unescape(v); err == nil && dec != v {
-				out = append(out, dec)
-			}
-		}
-	}
-	_, rest, _ := strings.Cut(rawURL, "://")
-	authority, query, _ := strings.Cut(rest, "?")
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		if _, pw, ok := strings.Cut(authority[:at], ":"); ok {
-			add(pw)
-		}
-	}
-	for _, p := range strings.Split(query, "&") {
-		name, v, ok := strings.Cut(p, "=")
-		n := strings.ToLower(name)
-		if ok && (strings.Contains(n, "pass") || strings.Contains(n, "secret") || strings.Contains(n, "token")) {
-			add(v)
-		}
-	}
-	return out
-}
-
 // Ping checks that the server answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if s.closed.Load() {
-		return intake.Errorf(intake.EUNAVAILABLE, "ping job store: the store is closed")
-	}
-	if err := s.pool.Ping(ctx); err != nil {
-		return s.wrap(err, "ping job store")
-	}
-	return nil
+func (s *Driver) Ping(ctx context.Context) error {
+	return s.pool.Ping(ctx)
 }
 
 // Close closes the pool, waiting for connections in use to be returned.
-// Later calls return EUNAVAILABLE errors; closing twice is harmless.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.pool.Close()
-	})
+func (s *Driver) Close() error {
+	s.pool.Close()
 	return nil
 }
 
-// now returns the clock's time at the precision the store keeps.
-func (s *Store) now() time.Time {
-	return s.clock().UTC().Truncate(time.Millisecond)
-}
-
-// wrap adds context to err and classifies it with an intake error code,
-// keeping any code err already has. When err means the connection to the
-// server was lost, it resets the pool so that the next call reconnects.
-func (s *Store) wrap(err error, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	var ie *intake.Error
-	if errors.As(err, &ie) {
-		return fmt.Errorf("%s: %w", msg, err)
-	}
+// Classify returns the intake error code of an error from pgx. When the
+// error means that the connection to the server was lost, it resets the
+// pool so that the next call reconnects.
+func (s *Driver) Classify(err error) (code string, retryAfter time.Duration) {
 	code, lost := classify(err)
-	if s.closed.Load() {
-		code, lost = intake.EUNAVAILABLE, false
-	}
-	if lost && s.pool != nil {
-		s.logger.Warn("lost the connection to PostgreSQL; resetting the pool", "op", msg, "err", err)
+	if lost {
+		s.logger.Warn("lost the connection to PostgreSQL; resetting the pool", "err", err)
 		s.pool.Reset()
 	}
-	if code == intake.EUNAVAILABLE {
-		return &intake.Error{Code: code, Message: msg + ": job store unavailable", Err: err, RetryAfter: retryAfter}
-	}
-	return intake.WrapError(code, err, "%s", msg)
+	return code, retryAfterOf(code)
+}
+
+// codeOf is Classify without the pool reset, for the errors of Open.
+func codeOf(err error) (code string, retryAfter time.Duration) {
+	code, _ = classify(err)
+	return code, retryAfterOf(code)
 }
 
 // retryAfter is the RetryAfter hint of EUNAVAILABLE errors: about as long
 // as a server restart or a failover takes to begin accepting connections.
 const retryAfter = 5 * time.Second
+
+func retryAfterOf(code string) time.Duration {
+	if code == intake.EUNAVAILABLE {
+		return retryAfter
+	}
+	return 0
+}
 
 // classify returns the intake error code for an error from pgx, and whether
 // it means that the connection (and likely every pooled one) is gone.

@@ -1,14 +1,11 @@
-package postgresstore
+package postgresstore_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +13,8 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/store/postgresstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -25,26 +24,26 @@ func TestOpenErrors(t *testing.T) {
 	const secret = "s3cr%40tpw" // percent-encoded "s3cr@tpw"
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  postgresstore.Config
 		code string
 	}{
-		{"empty URL", Config{}, intake.EINVALID},
-		{"other scheme", Config{URL: "mysql://u:" + secret + "@127.0.0.1/db"}, intake.EINVALID},
-		{"keyword/value DSN", Config{URL: "host=127.0.0.1 password=" + secret}, intake.EINVALID},
-		{"bad port", Config{URL: "postgres://u:" + secret + "@127.0.0.1:notaport/db"}, intake.EINVALID},
-		{"bad pool_max_conns", Config{URL: "postgres://u@127.0.0.1/db?password=" + secret + "&pool_max_conns=x"}, intake.EINVALID},
-		{"uppercase schema", Config{URL: "postgres://127.0.0.1/db", Schema: "Intake"}, intake.EINVALID},
-		{"quoted schema", Config{URL: "postgres://127.0.0.1/db", Schema: `a"; DROP TABLE jobs; --`}, intake.EINVALID},
-		{"reserved schema", Config{URL: "postgres://127.0.0.1/db", Schema: "pg_intake"}, intake.EINVALID},
-		{"negative MaxConns", Config{URL: "postgres://127.0.0.1/db", MaxConns: -1}, intake.EINVALID},
+		{"empty URL", postgresstore.Config{}, intake.EINVALID},
+		{"other scheme", postgresstore.Config{URL: "mysql://u:" + secret + "@127.0.0.1/db"}, intake.EINVALID},
+		{"keyword/value DSN", postgresstore.Config{URL: "host=127.0.0.1 password=" + secret}, intake.EINVALID},
+		{"bad port", postgresstore.Config{URL: "postgres://u:" + secret + "@127.0.0.1:notaport/db"}, intake.EINVALID},
+		{"bad pool_max_conns", postgresstore.Config{URL: "postgres://u@127.0.0.1/db?password=" + secret + "&pool_max_conns=x"}, intake.EINVALID},
+		{"uppercase schema", postgresstore.Config{URL: "postgres://127.0.0.1/db", Schema: "Intake"}, intake.EINVALID},
+		{"quoted schema", postgresstore.Config{URL: "postgres://127.0.0.1/db", Schema: `a"; DROP TABLE jobs; --`}, intake.EINVALID},
+		{"reserved schema", postgresstore.Config{URL: "postgres://127.0.0.1/db", Schema: "pg_intake"}, intake.EINVALID},
+		{"negative MaxConns", postgresstore.Config{URL: "postgres://127.0.0.1/db", MaxConns: -1}, intake.EINVALID},
 		// Port 1 on loopback refuses connections at once.
-		{"unreachable server", Config{URL: "postgres://u:" + secret + "@127.0.0.1:1/db?connect_timeout=5"}, intake.EUNAVAILABLE},
-		{"unreachable server, uppercase scheme", Config{URL: "POSTGRESQL://u:" + secret + "@127.0.0.1:1/db"}, intake.EUNAVAILABLE},
+		{"unreachable server", postgresstore.Config{URL: "postgres://u:" + secret + "@127.0.0.1:1/db?connect_timeout=5"}, intake.EUNAVAILABLE},
+		{"unreachable server, uppercase scheme", postgresstore.Config{URL: "POSTGRESQL://u:" + secret + "@127.0.0.1:1/db"}, intake.EUNAVAILABLE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := Open(t.Context(), tt.cfg)
+			s, err := postgresstore.Open(t.Context(), tt.cfg)
 			if err == nil {
 				_ = s.Close()
 			}
@@ -60,125 +59,17 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestPoolConfig(t *testing.T) {
-	t.Parallel()
-	defaultConns := int32(max(4, runtime.NumCPU()))
-	tests := []struct {
-		name    string
-		cfg     Config
-		conns   int32
-		timeout string // statement_timeout, in milliseconds
-		app     string
-		path    string // search_path
-	}{
-		{"defaults", Config{URL: "postgres://h/db"}, defaultConns, "30000", "intake", ""},
-		{"pool_max_conns in the URL", Config{URL: "postgres://h/db?pool_max_conns=3"}, 3, "30000", "intake", ""},
-		{"MaxConns wins over the URL", Config{URL: "postgresql://h/db?pool_max_conns=3", MaxConns: 7}, 7, "30000", "intake", ""},
-		{"StatementTimeout", Config{URL: "postgres://h/db", StatementTimeout: 1500 * time.Millisecond}, defaultConns, "1500", "intake", ""},
-		{"sub-millisecond timeout rounds up", Config{URL: "postgres://h/db", StatementTimeout: time.Microsecond}, defaultConns, "1", "intake", ""},
-		{"no timeout", Config{URL: "postgres://h/db", StatementTimeout: -1}, defaultConns, "0", "intake", ""},
-		{"URL's statement_timeout kept", Config{URL: "postgres://h/db?statement_timeout=2500"}, defaultConns, "2500", "intake", ""},
-		{"StatementTimeout wins over the URL", Config{URL: "postgres://h/db?statement_timeout=2500", StatementTimeout: time.Second}, defaultConns, "1000", "intake", ""},
-		{"URL's application_name kept", Config{URL: "postgres://h/db?application_name=intake-worker"}, defaultConns, "30000", "intake-worker", ""},
-		{"schema", Config{URL: "postgres://h/db?search_path=other", Schema: "intake_a"}, defaultConns, "30000", "intake", "intake_a"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			pc, err := poolConfig(tt.cfg)
-			if err != nil {
-				t.Fatalf("poolConfig: %v", err)
-			}
-			p := pc.ConnConfig.RuntimeParams
-			if pc.MaxConns != tt.conns || p["statement_timeout"] != tt.timeout || p["application_name"] != tt.app ||
-				p["search_path"] != tt.path {
-				t.Errorf("MaxConns %d, statement_timeout %q, application_name %q, search_path %q; want %d, %q, %q, %q",
-					pc.MaxConns, p["statement_timeout"], p["application_name"], p["search_path"],
-					tt.conns, tt.timeout, tt.app, tt.path)
-			}
-			if _, ok := p["pool_max_conns"]; ok {
-				t.Error("pool_max_conns would be sent to the server")
-			}
-		})
-	}
-}
-
-func TestClassify(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		err  error
-		code string
-		lost bool
-	}{
-		{"no rows", fmt.Errorf("scan: %w", pgx.ErrNoRows), intake.ENOTFOUND, false},
-		{"unique violation", &pgconn.PgError{Code: "23505"}, intake.ECONFLICT, false},
-		{"foreign key violation", &pgconn.PgError{Code: "23503"}, intake.ECONFLICT, false},
-		{"invalid text representation", &pgconn.PgError{Code: "22P02"}, intake.EINVALID, false},
-		{"untranslatable character", &pgconn.PgError{Code: "22P05"}, intake.EINVALID, false},
-		{"statement timeout", &pgconn.PgError{Code: "57014"}, intake.EUNAVAILABLE, false},
-		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, intake.EUNAVAILABLE, true},
-		{"cannot connect now", &pgconn.PgError{Code: "57P03"}, intake.EUNAVAILABLE, true},
-		{"read-only standby", &pgconn.PgError{Code: "25006"}, intake.EUNAVAILABLE, true},
-		{"connection failure", &pgconn.PgError{Code: "08006"}, intake.EUNAVAILABLE, true},
-		{"serialization failure", &pgconn.PgError{Code: "40001"}, intake.EUNAVAILABLE, false},
-		{"deadlock", &pgconn.PgError{Code: "40P01"}, intake.EUNAVAILABLE, false},
-		{"too many connections", &pgconn.PgError{Code: "53300"}, intake.EUNAVAILABLE, false},
-		{"undefined table", &pgconn.PgError{Code: "42P01"}, intake.EINTERNAL, false},
-		{"connect error", &pgconn.ConnectError{Config: &pgconn.Config{}}, intake.EUNAVAILABLE, true},
-		{"conn closed", fmt.Errorf("query: %w", pgconn.ErrConnClosed), intake.EUNAVAILABLE, true},
-		{"unexpected EOF", fmt.Errorf("receive message: %w", io.ErrUnexpectedEOF), intake.EUNAVAILABLE, true},
-		{"network error", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, intake.EUNAVAILABLE, true},
-		{"context canceled", fmt.Errorf("query: %w", context.Canceled), intake.EUNAVAILABLE, false},
-		{"deadline exceeded", context.DeadlineExceeded, intake.EUNAVAILABLE, false},
-		{"anything else", errors.New("cannot scan"), intake.EINTERNAL, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			code, lost := classify(tt.err)
-			if code != tt.code || lost != tt.lost {
-				t.Errorf("classify(%v) = %q, %v; want %q, %v", tt.err, code, lost, tt.code, tt.lost)
-			}
-		})
-	}
-}
-
-func TestScrub(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, url, msg, want string
-	}{
-		{"userinfo", "postgres://u:hunter22@h/db", "bad: postgres://u:hunter22@h/db", "bad: postgres://u:xxxxx@h/db"},
-		{"percent-encoded", "postgres://u:p%40ss%2Fword@h/db", "password p@ss/word rejected", "password xxxxx rejected"},
-		{"query parameter", "postgres://u@h/db?sslpassword=k3yk3y&x=1", "cannot parse sslpassword=k3yk3y", "cannot parse sslpassword=xxxxx"},
-		{"no secret", "postgres://u@h/db", "dial error", "dial error"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cause := errors.New(tt.msg)
-			err := scrub(cause, tt.url)
-			if err.Error() != tt.want {
-				t.Errorf("scrub(%q) = %q, want %q", tt.msg, err, tt.want)
-			}
-			if !errors.Is(err, cause) {
-				t.Error("the scrubbed error does not unwrap to its cause")
-			}
-		})
-	}
-}
-
 func TestSchemaStatus(t *testing.T) {
 	t.Parallel()
-	s := openCfg(t, Config{})
+	d := openDriver(t, postgresstore.Config{})
+	s := store.New(d, store.Options{})
 	ctx := t.Context()
 	current, want, err := s.SchemaStatus(ctx)
 	if err != nil || current != 0 || want < 1 {
 		t.Fatalf("SchemaStatus before Migrate = %d, %d, %v; want 0, >= 1", current, want, err)
 	}
 	// Open and SchemaStatus leave the database alone.
-	if n := countTables(t, s); n != 0 {
+	if n := countTables(t, d); n != 0 {
 		t.Errorf("an unmigrated schema has %d tables, want 0", n)
 	}
 	if _, err := s.CreateJobs(ctx, []*intake.Job{{SourceType: "filings"}}); err == nil {
@@ -192,8 +83,8 @@ func TestSchemaStatus(t *testing.T) {
 		t.Errorf("SchemaStatus after Migrate = %d, %d, %v; want %d, %d", current, want2, err, want, want)
 	}
 	// Every table, goose's included, is in the store's schema.
-	if n := countTables(t, s); n != 4 {
-		t.Errorf("schema %s has %d tables after Migrate, want 4 (jobs, documents, job_runs, goose_db_version)", s.schema, n)
+	if n := countTables(t, d); n != 4 {
+		t.Errorf("schema %s has %d tables after Migrate, want 4 (jobs, documents, job_runs, goose_db_version)", d.Schema(), n)
 	}
 	if err := s.Migrate(ctx); err != nil {
 		t.Errorf("second Migrate: %v", err)
@@ -201,10 +92,10 @@ func TestSchemaStatus(t *testing.T) {
 }
 
 // countTables counts the tables in the store's schema.
-func countTables(t *testing.T, s *Store) int {
+func countTables(t *testing.T, d *postgresstore.Driver) int {
 	t.Helper()
 	var n int
-	err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1`, s.schema).Scan(&n)
+	err := d.Pool().QueryRow(t.Context(), `SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1`, d.Schema()).Scan(&n)
 	if err != nil {
 		t.Fatalf("count tables: %v", err)
 	}
@@ -217,9 +108,9 @@ func countTables(t *testing.T, s *Store) int {
 func TestMigrateConcurrent(t *testing.T) {
 	t.Parallel()
 	schema := newSchema(t)
-	stores := make([]*Store, 6)
+	stores := make([]*postgresstore.Driver, 6)
 	for i := range stores {
-		stores[i] = openCfg(t, Config{Schema: schema, MaxConns: 2})
+		stores[i] = openDriver(t, postgresstore.Config{Schema: schema, MaxConns: 2})
 	}
 	var wg sync.WaitGroup
 	for i, s := range stores {
@@ -236,7 +127,7 @@ func TestMigrateConcurrent(t *testing.T) {
 		t.Errorf("SchemaStatus = %d, %d, %v; want current = want", current, want, err)
 	}
 	var applied int
-	err = stores[0].pool.QueryRow(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied)
+	err = stores[0].Pool().QueryRow(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied)
 	if err != nil || int64(applied) != want {
 		t.Errorf("goose recorded %d migrations (%v), want each of %d once", applied, err, want)
 	}
@@ -248,13 +139,14 @@ func TestMigrateConcurrent(t *testing.T) {
 func TestStatementTimeout(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
-	s := openCfg(t, Config{StatementTimeout: timeout})
+	d := openDriver(t, postgresstore.Config{StatementTimeout: timeout})
+	s := store.New(d, store.Options{})
 	ctx := t.Context()
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	var shown string
-	if err := s.pool.QueryRow(ctx, `SHOW statement_timeout`).Scan(&shown); err != nil || shown != "300ms" {
+	if err := d.Pool().QueryRow(ctx, `SHOW statement_timeout`).Scan(&shown); err != nil || shown != "300ms" {
 		t.Fatalf("SHOW statement_timeout = %q, %v; want 300ms", shown, err)
 	}
 	jobs, err := s.CreateJobs(ctx, []*intake.Job{{SourceType: "filings"}})
@@ -275,7 +167,7 @@ func TestStatementTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("begin: %v", err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+s.schema+`.jobs WHERE id = $1 FOR UPDATE`, id); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+d.Schema()+`.jobs WHERE id = $1 FOR UPDATE`, id); err != nil {
 		t.Fatalf("lock the job: %v", err)
 	}
 	start := time.Now()
@@ -321,7 +213,9 @@ func TestConnectionLoss(t *testing.T) {
 			if strings.Contains(testURL(t), "?") {
 				sep = "&"
 			}
-			s := openCfg(t, Config{URL: testURL(t) + sep + "application_name=" + app, Schema: schema, MaxConns: 4})
+			s := store.New(openDriver(t, postgresstore.Config{
+				URL: testURL(t) + sep + "application_name=" + app, Schema: schema, MaxConns: 4,
+			}), store.Options{})
 			ctx := t.Context()
 			if err := s.Migrate(ctx); err != nil {
 				t.Fatalf("Migrate: %v", err)
@@ -398,10 +292,12 @@ func terminate(t *testing.T, app string) int {
 // EUNAVAILABLE, never a hang or another code.
 func TestUnavailableServer(t *testing.T) {
 	t.Parallel()
-	s := open(t, time.Now)
+	_, d := openStore(t, time.Now)
 	// Point a second store at a port nothing listens on, with the first
 	// one's schema: Open fails, as it checks that the server answers.
-	_, err := Open(t.Context(), Config{URL: "postgres://postgres@127.0.0.1:1/test?connect_timeout=5", Schema: s.schema})
+	_, err := postgresstore.Open(t.Context(), postgresstore.Config{
+		URL: "postgres://postgres@127.0.0.1:1/test?connect_timeout=5", Schema: d.Schema(),
+	})
 	if intake.ErrorCode(err) != intake.EUNAVAILABLE {
 		t.Errorf("Open on a closed port: error %v, want EUNAVAILABLE", err)
 	}
@@ -415,7 +311,7 @@ func TestUnavailableServer(t *testing.T) {
 // PostgreSQL's types: EINVALID, not EINTERNAL, and nothing stored.
 func TestInvalidInput(t *testing.T) {
 	t.Parallel()
-	s := open(t, time.Now)
+	s, _ := openStore(t, time.Now)
 	ctx := t.Context()
 	tests := []struct {
 		name string
@@ -452,7 +348,7 @@ func TestInvalidInput(t *testing.T) {
 // several goroutines at once: one job is created and every caller gets it.
 func TestCreateIdempotentConcurrent(t *testing.T) {
 	t.Parallel()
-	s := open(t, time.Now)
+	s, _ := openStore(t, time.Now)
 	const callers = 8
 	ids := make([]string, callers)
 	var wg sync.WaitGroup
@@ -487,7 +383,7 @@ func TestCreateIdempotentConcurrent(t *testing.T) {
 func TestClaimMany(t *testing.T) {
 	t.Parallel()
 	clock := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := open(t, func() time.Time { return clock })
+	s, d := openStore(t, func() time.Time { return clock })
 	ctx := t.Context()
 	in := make([]*intake.Job, 5)
 	for i := range in {
@@ -507,7 +403,7 @@ func TestClaimMany(t *testing.T) {
 		{1, nil},
 	}
 	for _, tt := range tests {
-		got, err := s.ClaimMany(ctx, p, tt.n)
+		got, err := d.ClaimMany(ctx, clock, p, tt.n)
 		if tt.want == nil {
 			if !errors.Is(err, intake.ErrNoJob) {
 				t.Errorf("ClaimMany(%d) with nothing pending: %v, want ErrNoJob", tt.n, err)
@@ -541,7 +437,7 @@ func TestClaimMany(t *testing.T) {
 		{p, 0}, {p, intake.MaxPageSize + 1}, {intake.ClaimParams{LeaseTTL: time.Minute}, 1},
 		{intake.ClaimParams{Owner: "x", LeaseTTL: time.Minute, JobID: jobs[0].ID}, 1},
 	} {
-		if _, err := s.ClaimMany(ctx, bad.p, bad.n); intake.ErrorCode(err) != intake.EINVALID {
+		if _, err := d.ClaimMany(ctx, clock, bad.p, bad.n); intake.ErrorCode(err) != intake.EINVALID {
 			t.Errorf("ClaimMany(%+v, %d): error %v, want EINVALID", bad.p, bad.n, err)
 		}
 	}
@@ -562,14 +458,15 @@ func TestClaimPlan(t *testing.T) {
 		}
 	}
 	// Loading a million rows takes longer than the default statement timeout.
-	s := openCfg(t, Config{StatementTimeout: -1})
+	d := openDriver(t, postgresstore.Config{StatementTimeout: -1})
+	s := store.New(d, store.Options{})
 	ctx := t.Context()
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	start := time.Now()
 	// A tenth as many jobs in other statuses, as a live queue has.
-	_, err := s.pool.Exec(ctx, `INSERT INTO jobs (id, tenant, source_type, config, status, available_at, created_at, updated_at)
+	_, err := d.Pool().Exec(ctx, `INSERT INTO jobs (id, tenant, source_type, config, status, available_at, created_at, updated_at)
 		SELECT gen_random_uuid(), 'default', 'filings', '{}',
 			CASE WHEN i % 10 = 0 THEN 'completed' ELSE 'pending' END,
 			t, t, t
@@ -578,13 +475,13 @@ func TestClaimPlan(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load jobs: %v", err)
 	}
-	if _, err := s.pool.Exec(ctx, `ANALYZE jobs`); err != nil {
+	if _, err := d.Pool().Exec(ctx, `ANALYZE jobs`); err != nil {
 		t.Fatalf("analyze: %v", err)
 	}
 	load := time.Since(start)
 
 	var pending int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status = 'pending'`).Scan(&pending); err != nil {
+	if err := d.Pool().QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status = 'pending'`).Scan(&pending); err != nil {
 		t.Fatalf("count: %v", err)
 	}
 
@@ -593,7 +490,7 @@ func TestClaimPlan(t *testing.T) {
 	// steady state. Each runs in a transaction that is rolled back, as
 	// EXPLAIN ANALYZE executes the statement.
 	for run := range 3 {
-		text := explainClaim(t, s)
+		text := explainClaim(t, d)
 		if run == 0 || run == 2 {
 			t.Logf("EXPLAIN (ANALYZE, BUFFERS) of the claim, run %d of 3:\n%s", run+1, text)
 		}
@@ -624,16 +521,16 @@ func TestClaimPlan(t *testing.T) {
 
 // explainClaim returns the EXPLAIN (ANALYZE, BUFFERS) output of the claim
 // statement, run in a transaction that it rolls back.
-func explainClaim(t *testing.T, s *Store) string {
+func explainClaim(t *testing.T, d *postgresstore.Driver) string {
 	t.Helper()
 	ctx := t.Context()
-	tx, err := s.pool.Begin(ctx)
+	tx, err := d.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatalf("begin: %v", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	r, err := tx.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+claimNext+jColumns, "explain", now.Add(time.Minute), now)
+	r, err := tx.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+postgresstore.ClaimNextQuery, "explain", now.Add(time.Minute), now)
 	if err != nil {
 		t.Fatalf("explain: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -64,69 +65,47 @@ func closingRun(update, outcome, errText, now string) string {
 }
 
 // StartBatch records the batch size on the open run.
-func (s *Store) StartBatch(ctx context.Context, jobID, owner string, batch int) error {
-	if batch < 0 {
-		return intake.Errorf(intake.EINVALID, "start batch of job %s: invalid batch %d", jobID, batch)
-	}
-	return s.fenced(ctx, "start batch of job", jobID, `UPDATE job_runs SET batch = $3
+func (s *Driver) StartBatch(ctx context.Context, jobID, owner string, batch int) (bool, error) {
+	return s.fenced(ctx, `UPDATE job_runs SET batch = $3
 		WHERE job_id = $1 AND lease_owner = $2 AND outcome = 'running'
 			AND EXISTS (SELECT 1 FROM jobs WHERE `+fence+`)`, jobID, owner, batch)
 }
 
 // ListRuns returns up to limit run records of a job with Number greater
 // than after, in Number order.
-func (s *Store) ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error) {
-	if !intake.ValidID(jobID) {
-		return []*intake.Run{}, nil
-	}
+func (s *Driver) ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM job_runs
-		WHERE job_id = $1 AND number > $2 ORDER BY number LIMIT $3`, jobID, after, pageSize(limit))
+		WHERE job_id = $1 AND number > $2 ORDER BY number LIMIT $3`, jobID, after, limit)
 	if err != nil {
-		return nil, s.wrap(err, "list runs of job %s", jobID)
+		return nil, err
 	}
-	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*intake.Run, error) { return scanRun(row) })
-	if err != nil {
-		return nil, s.wrap(err, "list runs of job %s", jobID)
-	}
-	if runs == nil {
-		runs = []*intake.Run{}
-	}
-	return runs, nil
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*intake.Run, error) { return scanRun(row) })
 }
 
 // RunStats aggregates the ended runs by outcome and the completed jobs in
 // two queries that return a few rows, counting the buckets in SQL.
-func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
+func (s *Driver) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
 	st := intake.NewRunStats(p)
 	rows, err := s.pool.Query(ctx, `SELECT outcome, coalesce(sum(collected), 0)::bigint, `+
 		histogramColumns(`extract(epoch FROM ended_at - started_at)`, p.DurationBuckets)+`
 		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`)
 	if err != nil {
-		return nil, s.wrap(err, "run stats")
+		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var (
-			outcome intake.RunOutcome
-			docs    uint64
-		)
-		h := intake.NewHistogram(len(p.DurationBuckets))
-		if err := rows.Scan(append([]any{&outcome, &docs}, histogramDest(&h)...)...); err != nil {
-			return nil, s.wrap(err, "run stats")
-		}
-		if _, ok := st.Runs[outcome]; ok {
-			st.Runs[outcome] = h
-			st.Documents += docs
+		if err := driver.ScanOutcome(rows.Scan, p, st); err != nil {
+			return nil, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err, "run stats")
+		return nil, err
 	}
 	err = s.pool.QueryRow(ctx, `SELECT `+
 		histogramColumns(`extract(epoch FROM completed_at - created_at)`, p.CompletionBuckets)+`
-		FROM jobs WHERE status = 'completed'`).Scan(histogramDest(&st.Completion)...)
+		FROM jobs WHERE status = 'completed'`).Scan(driver.HistogramDest(&st.Completion)...)
 	if err != nil {
-		return nil, s.wrap(err, "run stats")
+		return nil, err
 	}
 	return st, nil
 }
@@ -142,13 +121,4 @@ func histogramColumns(seconds string, bounds []float64) string {
 			fmt.Sprint(math.Floor(bound*1000+1e-9)/1000))
 	}
 	return b.String()
-}
-
-// histogramDest returns the scan destinations of histogramColumns.
-func histogramDest(h *intake.Histogram) []any {
-	dest := []any{&h.Count, &h.Sum}
-	for i := range h.Buckets {
-		dest = append(dest, &h.Buckets[i])
-	}
-	return dest
 }

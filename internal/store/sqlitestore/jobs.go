@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"time"
@@ -17,7 +16,7 @@ const jobColumns = `id, tenant, source_type, config, status, planned, total, col
 	created_at, updated_at, started_at, completed_at`
 
 // scanJob reads one row of jobColumns.
-func scanJob(row interface{ Scan(...any) error }) (*intake.Job, error) {
+func scanJob(row scanner) (*intake.Job, error) {
 	var (
 		j                                    intake.Job
 		config                               string
@@ -40,45 +39,12 @@ func scanJob(row interface{ Scan(...any) error }) (*intake.Job, error) {
 	return &j, nil
 }
 
-// CreateJobs inserts jobs in one transaction: all of them or none. A job
-// whose (Tenant, IdempotencyKey) exists is returned instead of inserted.
-func (s *Store) CreateJobs(ctx context.Context, jobs []*intake.Job) ([]*intake.Job, error) {
-	for i, j := range jobs {
-		switch {
-		case j == nil:
-			return nil, intake.Errorf(intake.EINVALID, "create jobs: job %d is nil", i)
-		case j.SourceType == "":
-			return nil, intake.Errorf(intake.EINVALID, "create jobs: job %d has no source_type", i)
-		case len(j.Config) > 0 && !json.Valid(j.Config):
-			return nil, intake.Errorf(intake.EINVALID, "create jobs: job %d config is not valid JSON", i)
-		}
-	}
+// CreateJobs inserts jobs in one transaction, looking up each
+// idempotency key first.
+func (s *Driver) CreateJobs(ctx context.Context, _ time.Time, jobs []*intake.Job) ([]*intake.Job, error) {
 	out := make([]*intake.Job, 0, len(jobs))
-	if len(jobs) == 0 {
-		return out, nil
-	}
-	now := s.now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, in := range jobs {
-			j := &intake.Job{
-				ID:             intake.NewID(),
-				Tenant:         in.Tenant,
-				SourceType:     in.SourceType,
-				Config:         in.Config,
-				Status:         intake.StatusPending,
-				Total:          intake.TotalUnknown,
-				AvailableAt:    now,
-				IdempotencyKey: in.IdempotencyKey,
-				RequestHash:    in.RequestHash,
-				CreatedAt:      now,
-				UpdatedAt:      now,
-			}
-			if j.Tenant == "" {
-				j.Tenant = intake.DefaultTenant
-			}
-			if len(j.Config) == 0 {
-				j.Config = json.RawMessage(`{}`)
-			}
+		for _, j := range jobs {
 			if j.IdempotencyKey != "" {
 				existing, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs
 					WHERE tenant = ? AND idempotency_key = ?`, j.Tenant, j.IdempotencyKey))
@@ -94,7 +60,7 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []*intake.Job) ([]*intake.J
 					available_at, idempotency_key, request_hash, created_at, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				j.ID, j.Tenant, j.SourceType, string(j.Config), j.Status, j.Total,
-				ms(now), j.IdempotencyKey, j.RequestHash, ms(now), ms(now))
+				ms(j.AvailableAt), j.IdempotencyKey, j.RequestHash, ms(j.CreatedAt), ms(j.UpdatedAt))
 			if err != nil {
 				return err
 			}
@@ -103,141 +69,71 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []*intake.Job) ([]*intake.J
 		return nil
 	})
 	if err != nil {
-		return nil, s.wrap(err, "create jobs")
+		return nil, err
 	}
 	return out, nil
 }
 
-// GetJob returns a job by ID, or an ENOTFOUND error.
-func (s *Store) GetJob(ctx context.Context, id string) (*intake.Job, error) {
+// GetJob returns a job by ID, nil when there is none.
+func (s *Driver) GetJob(ctx context.Context, id string) (*intake.Job, error) {
 	j, err := scanJob(s.reader.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, intake.Errorf(intake.ENOTFOUND, "job %s not found", id)
+		return nil, nil
 	}
-	if err != nil {
-		return nil, s.wrap(err, "get job %s", id)
-	}
-	return j, nil
+	return j, err
 }
 
-// The ListJobs queries: newest first, after a cursor ID. Without a cursor
-// they start after afterAll, which sorts after every UUID.
+// The ListJobs queries: newest first, before an ID. Without one they start
+// before afterAll, which sorts after every UUID.
 const (
 	listJobs         = `SELECT ` + jobColumns + ` FROM jobs WHERE id < ?1 ORDER BY id DESC LIMIT ?2`
 	listJobsByStatus = `SELECT ` + jobColumns + ` FROM jobs WHERE status = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2`
 	afterAll         = "~"
 )
 
-// ListJobs returns jobs newest first (by ID, which sorts by creation time).
-// The cursor is the base64url-encoded ID of the last job of a page.
-func (s *Store) ListJobs(ctx context.Context, f intake.JobFilter) (*intake.JobPage, error) {
-	if f.Status != "" && !f.Status.Valid() {
-		return nil, intake.Errorf(intake.EINVALID, "list jobs: unknown status %q", f.Status)
+// ListJobs returns up to limit jobs with an ID below before, newest first.
+func (s *Driver) ListJobs(ctx context.Context, status intake.Status, before string, limit int) ([]*intake.Job, error) {
+	if before == "" {
+		before = afterAll
 	}
-	limit := pageSize(f.Limit)
-	after := afterAll
-	if f.Cursor != "" {
-		var err error
-		if after, err = decodeCursor(f.Cursor); err != nil {
-			return nil, err
-		}
+	q, args := listJobs, []any{before, limit}
+	if status != "" {
+		q, args = listJobsByStatus, append(args, status)
 	}
-	// One more row than the page tells whether another page exists.
-	q, args := listJobs, []any{after, limit + 1}
-	if f.Status != "" {
-		q, args = listJobsByStatus, append(args, f.Status)
-	}
-	rows, err := s.reader.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.wrap(err, "list jobs")
-	}
-	defer rows.Close()
-	page := &intake.JobPage{Jobs: make([]*intake.Job, 0, limit)}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, s.wrap(err, "list jobs")
-		}
-		page.Jobs = append(page.Jobs, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err, "list jobs")
-	}
-	if len(page.Jobs) > limit {
-		page.Jobs = page.Jobs[:limit]
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Jobs[limit-1].ID))
-	}
-	return page, nil
+	return queryAll(ctx, s.reader, scanJob, q, args...)
 }
 
-// pageSize applies the MaxPageSize cap; a limit of zero or less means the cap.
-func pageSize(limit int) int {
-	if limit <= 0 || limit > intake.MaxPageSize {
-		return intake.MaxPageSize
-	}
-	return limit
-}
-
-func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !intake.ValidID(string(b)) {
-		return "", intake.Errorf(intake.EINVALID, "list jobs: invalid cursor")
-	}
-	return string(b), nil
-}
-
-// Cancel cancels a job that is not terminal, releasing any lease.
-func (s *Store) Cancel(ctx context.Context, id string) (*intake.Job, error) {
-	now := ms(s.now())
+// Cancel cancels a job that is not terminal, releasing any lease, and
+// closes a processing job's run in the same transaction.
+func (s *Driver) Cancel(ctx context.Context, now time.Time, id string) (*intake.Job, error) {
 	var j *intake.Job
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := closeRunsOf(ctx, tx, intake.RunCancelled, "cancelled", now, `id = ?4`, id); err != nil {
+		if err := closeRunsOf(ctx, tx, intake.RunCancelled, "cancelled", ms(now), `id = ?4`, id); err != nil {
 			return err
 		}
 		var err error
 		j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs
 			SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, completed_at = ?1, updated_at = ?1
 			WHERE id = ?2 AND status IN ('pending', 'scheduled', 'processing')
-			RETURNING `+jobColumns, now, id))
+			RETURNING `+jobColumns, ms(now), id))
 		return err
 	})
-	if err == nil {
-		return j, nil
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, s.wrap(err, "cancel job %s", id)
-	}
-	cur, err := s.GetJob(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return nil, intake.Errorf(intake.ECONFLICT, "job %s is %s and cannot be cancelled", id, cur.Status)
+	return j, err
 }
 
 // Stats counts jobs by status and reports the oldest pending job and the
 // recorded documents.
-func (s *Store) Stats(ctx context.Context) (*intake.Stats, error) {
-	st := &intake.Stats{Jobs: make(map[intake.Status]int64, len(intake.Statuses))}
-	for _, status := range intake.Statuses {
-		st.Jobs[status] = 0
-	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT status, count(*) FROM jobs GROUP BY status`)
+func (s *Driver) Stats(ctx context.Context) (*intake.Stats, error) {
+	counts, err := queryAll(ctx, s.reader, scanCount, `SELECT status, count(*) FROM jobs GROUP BY status`)
 	if err != nil {
-		return nil, s.wrap(err, "job stats")
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			status intake.Status
-			n      int64
-		)
-		if err := rows.Scan(&status, &n); err != nil {
-			return nil, s.wrap(err, "job stats")
-		}
-		st.Jobs[status] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err, "job stats")
+	st := &intake.Stats{Jobs: make(map[intake.Status]int64, len(counts))}
+	for _, c := range counts {
+		st.Jobs[c.status] = c.n
 	}
 	var oldest sql.NullInt64
 	err = s.reader.QueryRowContext(ctx, `SELECT
@@ -246,13 +142,19 @@ func (s *Store) Stats(ctx context.Context) (*intake.Stats, error) {
 			(SELECT coalesce(sum(size_bytes), 0) FROM documents)`).
 		Scan(&oldest, &st.Documents, &st.Bytes)
 	if err != nil {
-		return nil, s.wrap(err, "job stats")
+		return nil, err
 	}
 	st.OldestPending = fromNullMS(oldest)
 	return st, nil
 }
 
-// leaseUntil returns the lease expiry for a TTL from now, in milliseconds.
-func leaseUntil(now time.Time, ttl time.Duration) int64 {
-	return ms(now.Add(ttl))
+// statusCount is a row of (status, count).
+type statusCount struct {
+	status intake.Status
+	n      int64
+}
+
+func scanCount(row scanner) (statusCount, error) {
+	var c statusCount
+	return c, row.Scan(&c.status, &c.n)
 }

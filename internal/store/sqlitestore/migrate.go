@@ -20,7 +20,7 @@ var migrations embed.FS
 const versionTable = goose.DefaultTablename
 
 // newProvider returns a goose provider over the embedded migrations.
-func (s *Store) newProvider(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
+func (s *Driver) newProvider(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
@@ -35,33 +35,33 @@ func (s *Store) newProvider(db *sql.DB, opts ...goose.ProviderOption) (*goose.Pr
 // Migrate applies pending migrations. Concurrent calls, from this process
 // or others sharing the file, are serialised by a lock row, so each
 // migration runs once.
-func (s *Store) Migrate(ctx context.Context) (err error) {
+func (s *Driver) Migrate(ctx context.Context) (err error) {
 	// goose holds one connection for the whole run while the lock is
 	// released through another, so migrations get a pool of their own
 	// rather than the single-connection writer.
 	db, err := sql.Open("sqlite", dsn(s.path, false))
 	if err != nil {
-		return s.wrap(err, "migrate")
+		return err
 	}
 	defer db.Close()
 	p, err := s.newProvider(db)
 	if err != nil {
-		return intake.WrapError(intake.EINTERNAL, err, "migrate: load migrations")
+		return fmt.Errorf("load migrations: %w", err)
 	}
 	// The lock covers all of Up, including goose's creation of its version
 	// table, which goose's own locker option would leave outside.
-	l := &migrationLock{owner: intake.NewID(), ttl: 5 * time.Minute, clock: s.now}
+	l := &migrationLock{owner: intake.NewID(), ttl: 5 * time.Minute}
 	if err := l.lock(ctx, db); err != nil {
-		return s.wrap(err, "migrate")
+		return err
 	}
 	defer func() {
 		if uerr := l.unlock(context.WithoutCancel(ctx), db); uerr != nil {
-			err = errors.Join(err, s.wrap(uerr, "migrate"))
+			err = errors.Join(err, uerr)
 		}
 	}()
 	results, err := p.Up(ctx)
 	if err != nil {
-		return s.wrap(err, "migrate")
+		return err
 	}
 	for _, r := range results {
 		s.logger.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path,
@@ -73,10 +73,10 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 // SchemaStatus returns the version of the database's schema (0 before the
 // first migration) and the newest version embedded in this binary. It only
 // reads: it does not create goose's version table.
-func (s *Store) SchemaStatus(ctx context.Context) (current, want int64, err error) {
+func (s *Driver) SchemaStatus(ctx context.Context) (current, want int64, err error) {
 	p, err := s.newProvider(s.reader)
 	if err != nil {
-		return 0, 0, intake.WrapError(intake.EINTERNAL, err, "schema status: load migrations")
+		return 0, 0, fmt.Errorf("load migrations: %w", err)
 	}
 	for _, src := range p.ListSources() {
 		want = max(want, src.Version)
@@ -85,7 +85,7 @@ func (s *Store) SchemaStatus(ctx context.Context) (current, want int64, err erro
 	err = s.reader.QueryRowContext(ctx,
 		`SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?`, versionTable).Scan(&exists)
 	if err != nil {
-		return 0, want, s.wrap(err, "schema status")
+		return 0, want, err
 	}
 	if !exists {
 		return 0, want, nil
@@ -93,18 +93,18 @@ func (s *Store) SchemaStatus(ctx context.Context) (current, want int64, err erro
 	err = s.reader.QueryRowContext(ctx,
 		`SELECT coalesce(max(version_id), 0) FROM `+versionTable+` WHERE is_applied`).Scan(&current)
 	if err != nil {
-		return 0, want, s.wrap(err, "schema status")
+		return 0, want, err
 	}
 	return current, want, nil
 }
 
 // migrationLock serialises migrators on SQLite, which has no advisory locks:
 // a single row that one migrator at a time owns. The row carries an
-// expiry so that a migrator that crashed does not block the others forever.
+// expiry, in wall-clock time, so that a migrator that crashed does not
+// block the others forever.
 type migrationLock struct {
 	owner string
 	ttl   time.Duration
-	clock func() time.Time
 }
 
 // lock waits until this migrator owns the lock row or ctx is done.
@@ -118,7 +118,7 @@ func (l *migrationLock) lock(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("create migration lock table: %w", err)
 	}
 	for {
-		now := l.clock()
+		now := time.Now()
 		res, err := db.ExecContext(ctx, `INSERT INTO intake_migration_lock (id, owner, expires_at)
 			VALUES (1, ?1, ?2)
 			ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at

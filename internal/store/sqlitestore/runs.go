@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/driver"
 )
 
 // The run records live in job_runs. Claim inserts a job's open record and
@@ -18,7 +20,7 @@ import (
 const runColumns = `job_id, number, worker, lease_owner, started_at, ended_at, batch, collected, outcome, error`
 
 // scanRun reads one row of runColumns.
-func scanRun(row interface{ Scan(...any) error }) (*intake.Run, error) {
+func scanRun(row scanner) (*intake.Run, error) {
 	var (
 		r       intake.Run
 		started int64
@@ -35,12 +37,8 @@ func scanRun(row interface{ Scan(...any) error }) (*intake.Run, error) {
 
 // openRun inserts the open record of the run that claimed j.
 func openRun(ctx context.Context, tx *sql.Tx, j *intake.Job, p intake.ClaimParams, now int64) error {
-	worker := p.Worker
-	if worker == "" {
-		worker = p.Owner
-	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO job_runs (job_id, number, worker, lease_owner, started_at, collected_before)
-		VALUES (?, ?, ?, ?, ?, ?)`, j.ID, j.Runs, worker, p.Owner, now, j.Collected)
+		VALUES (?, ?, ?, ?, ?, ?)`, j.ID, j.Runs, p.Worker, p.Owner, now, j.Collected)
 	return err
 }
 
@@ -72,97 +70,53 @@ func closeRunsOf(ctx context.Context, tx *sql.Tx, outcome intake.RunOutcome, err
 }
 
 // release runs a fenced job update (args end with the job ID and the
-// owner) and closes the run in one transaction; ErrLeaseLost when the
-// update changed no job.
-func (s *Store) release(ctx context.Context, op, jobID, owner string, outcome intake.RunOutcome, errText string,
-	query string, args ...any) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+// owner) and closes the run in one transaction, and reports whether the
+// update changed the job.
+func (s *Driver) release(ctx context.Context, now time.Time, jobID, owner string, outcome intake.RunOutcome, errText string,
+	query string, args ...any) (held bool, err error) {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
-		if err := leaseHeld(res, op, jobID); err != nil {
+		if held, err = affected(res); err != nil || !held {
 			return err
 		}
-		return closeRun(ctx, tx, jobID, owner, outcome, errText, ms(s.now()))
+		return closeRun(ctx, tx, jobID, owner, outcome, errText, ms(now))
 	})
-	if err != nil {
-		return s.wrap(err, "%s %s", op, jobID)
-	}
-	return nil
+	return held && err == nil, err
 }
 
 // StartBatch records the batch size on the open run.
-func (s *Store) StartBatch(ctx context.Context, jobID, owner string, batch int) error {
-	if batch < 0 {
-		return intake.Errorf(intake.EINVALID, "start batch of job %s: invalid batch %d", jobID, batch)
-	}
-	res, err := s.writer.ExecContext(ctx, `UPDATE job_runs SET batch = ?1
+func (s *Driver) StartBatch(ctx context.Context, jobID, owner string, batch int) (bool, error) {
+	return s.fenced(ctx, `UPDATE job_runs SET batch = ?1
 		WHERE job_id = ?2 AND lease_owner = ?3 AND outcome = 'running'
 			AND EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND status = 'processing' AND lease_owner = ?3)`,
 		batch, jobID, owner)
-	if err != nil {
-		return s.wrap(err, "start batch of job %s", jobID)
-	}
-	return leaseHeld(res, "start batch of job", jobID)
 }
 
 // ListRuns returns up to limit run records of a job with Number greater
 // than after, in Number order.
-func (s *Store) ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+runColumns+` FROM job_runs
-		WHERE job_id = ? AND number > ? ORDER BY number LIMIT ?`, jobID, after, pageSize(limit))
-	if err != nil {
-		return nil, s.wrap(err, "list runs of job %s", jobID)
-	}
-	defer rows.Close()
-	runs := []*intake.Run{}
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, s.wrap(err, "list runs of job %s", jobID)
-		}
-		runs = append(runs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err, "list runs of job %s", jobID)
-	}
-	return runs, nil
+func (s *Driver) ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error) {
+	return queryAll(ctx, s.reader, scanRun, `SELECT `+runColumns+` FROM job_runs
+		WHERE job_id = ? AND number > ? ORDER BY number LIMIT ?`, jobID, after, limit)
 }
 
 // RunStats aggregates the ended runs by outcome and the completed jobs in
 // two queries that return a few rows, counting the buckets in SQL.
-func (s *Store) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
+func (s *Driver) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
 	st := intake.NewRunStats(p)
 	//nolint:gosec // the bucket bounds are numbers formatted here, not input text.
 	q := `SELECT outcome, coalesce(sum(collected), 0), ` + histogramColumns(`ended_at - started_at`, p.DurationBuckets) + `
 		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`
-	rows, err := s.reader.QueryContext(ctx, q)
+	err := eachRow(ctx, s.reader, func(row scanner) error { return driver.ScanOutcome(row.Scan, p, st) }, q)
 	if err != nil {
-		return nil, s.wrap(err, "run stats")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			outcome intake.RunOutcome
-			docs    uint64
-		)
-		h := intake.NewHistogram(len(p.DurationBuckets))
-		if err := rows.Scan(append([]any{&outcome, &docs}, histogramDest(&h)...)...); err != nil {
-			return nil, s.wrap(err, "run stats")
-		}
-		if _, ok := st.Runs[outcome]; ok {
-			st.Runs[outcome] = h
-			st.Documents += docs
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err, "run stats")
+		return nil, err
 	}
 	q = `SELECT ` + histogramColumns(`completed_at - created_at`, p.CompletionBuckets) + `
 		FROM jobs WHERE status = 'completed'`
-	if err := s.reader.QueryRowContext(ctx, q).Scan(histogramDest(&st.Completion)...); err != nil {
-		return nil, s.wrap(err, "run stats")
+	if err := s.reader.QueryRowContext(ctx, q).Scan(driver.HistogramDest(&st.Completion)...); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -176,13 +130,4 @@ func histogramColumns(ms string, bounds []float64) string {
 		fmt.Fprintf(&b, ", coalesce(sum(CASE WHEN %s <= %d THEN 1 ELSE 0 END), 0)", ms, int64(math.Floor(bound*1000+1e-9)))
 	}
 	return b.String()
-}
-
-// histogramDest returns the scan destinations of histogramColumns.
-func histogramDest(h *intake.Histogram) []any {
-	dest := []any{&h.Count, &h.Sum}
-	for i := range h.Buckets {
-		dest = append(dest, &h.Buckets[i])
-	}
-	return dest
 }

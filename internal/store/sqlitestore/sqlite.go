@@ -1,6 +1,6 @@
 // Package sqlitestore is the SQLite job store, intake's embedded default: one
-// database file on local disk, no server. It implements intake.Store and
-// intake.Migrator with modernc.org/sqlite (pure Go, no cgo).
+// database file on local disk, no server. It is a driver.Driver for
+// store.Store, with modernc.org/sqlite (pure Go, no cgo).
 //
 // SQLite has one writer at a time. The store keeps two connection pools on
 // the same file: a single-connection writer pool, which serialises writes in
@@ -23,11 +23,10 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/driver"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -36,50 +35,41 @@ import (
 // before SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
 
-// Config configures a Store.
+// busyRetryAfter is the RetryAfter of SQLITE_BUSY and SQLITE_LOCKED, which
+// come after busyTimeout: another writer holds the file's lock.
+const busyRetryAfter = time.Second
+
+// Config configures a Driver.
 type Config struct {
 	// Path is the database file. Its directory must exist; the file is
 	// created when missing. In-memory databases are not supported.
 	Path string
-	// Clock is the store's only source of time; time.Now when nil.
-	Clock func() time.Time
 	// Logger receives migration and diagnostic logs; discarded when nil.
 	Logger *slog.Logger
 }
 
-// Store is the SQLite job store. It is safe for concurrent use.
-type Store struct {
+// Driver is the SQLite job store driver.
+type Driver struct {
 	path   string
-	clock  func() time.Time
 	logger *slog.Logger
 
 	writer *sql.DB // one connection: every write
 	reader *sql.DB // read-only connections
-
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
 }
 
-var (
-	_ intake.Store    = (*Store)(nil)
-	_ intake.Migrator = (*Store)(nil)
-)
+var _ driver.Driver = (*Driver)(nil)
 
 // Open opens the database at cfg.Path, creating the file when it is
 // missing, and checks that it answers. It does not migrate the schema:
 // call Migrate (intake migrate) first.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.Path == "" {
 		return nil, intake.Errorf(intake.EINVALID, "sqlite: database path is empty")
 	}
 	if cfg.Path == ":memory:" || strings.HasPrefix(cfg.Path, "file:") {
 		return nil, intake.Errorf(intake.EINVALID, "sqlite: %q is not a file path (in-memory databases are not supported)", cfg.Path)
 	}
-	s := &Store{path: cfg.Path, clock: cfg.Clock, logger: cfg.Logger}
-	if s.clock == nil {
-		s.clock = time.Now
-	}
+	s := &Driver{path: cfg.Path, logger: cfg.Logger}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,31 +119,18 @@ func dsn(path string, readOnly bool) string {
 }
 
 // Ping checks that the database file answers.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Driver) Ping(ctx context.Context) error {
 	var n int
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
-		return s.wrap(err, "ping job store")
-	}
-	return nil
+	return s.reader.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n)
 }
 
-// Close closes both connection pools. Later calls return EUNAVAILABLE
-// errors; closing twice is harmless.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.closeErr = errors.Join(s.writer.Close(), s.reader.Close())
-	})
-	return s.closeErr
-}
-
-// now returns the clock's time at the precision the store keeps.
-func (s *Store) now() time.Time {
-	return s.clock().UTC().Truncate(time.Millisecond)
+// Close closes both connection pools.
+func (s *Driver) Close() error {
+	return errors.Join(s.writer.Close(), s.reader.Close())
 }
 
 // inTx runs fn in an immediate write transaction.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Driver) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -165,36 +142,75 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// wrap adds context to err and classifies it with an intake error code,
-// keeping any code err already has.
-func (s *Store) wrap(err error, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	var ie *intake.Error
-	if errors.As(err, &ie) {
-		return fmt.Errorf("%s: %w", msg, err)
+// queryer runs queries: a pool or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// eachRow runs a query and calls fn on every row.
+func eachRow(ctx context.Context, db queryer, fn func(scanner) error, query string, args ...any) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
 	}
-	code := intake.EINTERNAL
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// queryAll runs a query and reads every row with scan.
+func queryAll[T any](ctx context.Context, db queryer, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	var out []T
+	err := eachRow(ctx, db, func(row scanner) error {
+		v, err := scan(row)
+		out = append(out, v)
+		return err
+	}, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanner is a row or rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// affected reports whether a statement changed a row.
+func affected(res sql.Result) (bool, error) {
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// Classify returns the intake error code of an error from database/sql or
+// SQLite.
+func (s *Driver) Classify(err error) (code string, retryAfter time.Duration) {
+	return classify(err)
+}
+
+func classify(err error) (code string, retryAfter time.Duration) {
 	var se *sqlite.Error
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		code = intake.ENOTFOUND
-	case s.closed.Load(), errors.Is(err, sql.ErrConnDone),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		code = intake.EUNAVAILABLE
+		return intake.ENOTFOUND, 0
+	case errors.Is(err, sql.ErrConnDone), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return intake.EUNAVAILABLE, 0
 	case errors.As(err, &se):
 		switch se.Code() & 0xff { // the primary result code
 		case sqlite3.SQLITE_CONSTRAINT:
-			code = intake.ECONFLICT
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
-			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PROTOCOL,
-			sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PERM:
-			code = intake.EUNAVAILABLE
+			return intake.ECONFLICT, 0
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return intake.EUNAVAILABLE, busyRetryAfter
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY,
+			sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_NOMEM,
+			sqlite3.SQLITE_PERM:
+			return intake.EUNAVAILABLE, 0
 		}
 	}
-	if code == intake.EUNAVAILABLE {
-		return intake.WrapError(code, err, "%s: job store unavailable", msg)
-	}
-	return intake.WrapError(code, err, "%s", msg)
+	return intake.EINTERNAL, 0
 }
 
 // Times are INTEGER unix milliseconds; NULL is the zero time.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/store/driver"
 	"github.com/intake-dev/intake/internal/store/sqlitestore"
 )
 
@@ -66,10 +68,11 @@ func TestPathCharacters(t *testing.T) {
 func TestSchemaStatus(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "intake.db")
-	s, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
+	d, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	s := store.New(d, store.Options{})
 	defer s.Close()
 
 	current, want, err := s.SchemaStatus(t.Context())
@@ -147,14 +150,14 @@ func TestSharedFile(t *testing.T) {
 	t.Parallel()
 	const jobs, workers = 120, 8
 	path := filepath.Join(t.TempDir(), "intake.db")
-	var stores [2]*sqlitestore.Store
+	var stores [2]*store.Store
 	for i := range stores {
-		s, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
+		d, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
-		defer s.Close()
-		stores[i] = s
+		stores[i] = store.New(d, store.Options{})
+		defer stores[i].Close()
 	}
 	if err := stores[0].Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate: %v", err)
@@ -216,5 +219,61 @@ func TestSharedFile(t *testing.T) {
 	}
 	if st.Jobs[intake.StatusCompleted] != jobs || st.Documents != jobs {
 		t.Errorf("Stats: %d completed, %d documents; want %d of each", st.Jobs[intake.StatusCompleted], st.Documents, jobs)
+	}
+}
+
+// TestClassify checks the codes of real SQLite errors: a held write lock
+// (SQLITE_BUSY) is EUNAVAILABLE with a RetryAfter of its own.
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "intake.db")
+	d, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer d.Close()
+	raw := func(query string) *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?"+query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	holder := raw("_txlock=immediate")
+	tx, err := holder.Begin()
+	if err != nil {
+		t.Fatalf("take the write lock: %v", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	_, busy := raw("_pragma=busy_timeout(0)").Exec(`CREATE TABLE t (x INTEGER PRIMARY KEY)`)
+	if _, err := tx.Exec(`CREATE TABLE u (x INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Exec(`INSERT INTO u VALUES (1)`)
+	if err == nil {
+		_, err = tx.Exec(`INSERT INTO u VALUES (1)`)
+	}
+	constraint := err
+	tests := []struct {
+		name  string
+		err   error
+		code  string
+		retry time.Duration
+	}{
+		{"busy", busy, intake.EUNAVAILABLE, time.Second},
+		{"constraint", constraint, intake.ECONFLICT, 0},
+		{"no rows", fmt.Errorf("scan: %w", sql.ErrNoRows), intake.ENOTFOUND, 0},
+		{"connection done", sql.ErrConnDone, intake.EUNAVAILABLE, 0},
+		{"anything else", errors.New("boom"), intake.EINTERNAL, 0},
+	}
+	for _, tt := range tests {
+		if code, retry := d.Classify(tt.err); code != tt.code || retry != tt.retry {
+			t.Errorf("%s: Classify(%v) = %q, %v; want %q, %v", tt.name, tt.err, code, retry, tt.code, tt.retry)
+		}
+	}
+	var ie *intake.Error
+	if err := driver.Wrap(busy, d.Classify, "claim job"); !errors.As(err, &ie) || ie.RetryAfter != time.Second {
+		t.Errorf("a busy error wraps as %#v, want RetryAfter 1s", err)
 	}
 }

@@ -1,4 +1,4 @@
-package storetest
+package testenv
 
 import (
 	"sync"
@@ -8,11 +8,12 @@ import (
 
 func TestClock(t *testing.T) {
 	t.Parallel()
-	c := NewClock(Epoch)
-	if got := c.Now(); !got.Equal(Epoch) {
-		t.Fatalf("Now() = %v, want %v", got, Epoch)
+	epoch := time.Date(2030, time.January, 2, 3, 4, 5, 678_901_234, time.UTC)
+	c := NewClock(epoch)
+	if got := c.Now(); !got.Equal(epoch) {
+		t.Fatalf("Now() = %v, want %v", got, epoch)
 	}
-	if got := c.Now(); !got.Equal(Epoch) {
+	if got := c.Now(); !got.Equal(epoch) {
 		t.Fatalf("a clock that was not advanced moved to %v", got)
 	}
 	var wg sync.WaitGroup
@@ -23,7 +24,7 @@ func TestClock(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got, want := c.Now(), Epoch.Add(10*time.Second); !got.Equal(want) {
+	if got, want := c.Now(), epoch.Add(10*time.Second); !got.Equal(want) {
 		t.Errorf("after ten concurrent Advance(1s): %v, want %v", got, want)
 	}
 }
