@@ -23,8 +23,8 @@
 // Claim is one findOneAndUpdate over {status: "pending"} sorted by
 // {available_at: 1, _id: 1}, served by the jobs_claim index. Every worker
 // mutation is one update whose filter includes {_id, status: "processing",
-// lease_owner: owner}; when it matches nothing the lease is gone and the
-// call returns intake.ErrLeaseLost.
+// lease_owner: owner}; when it matches nothing the lease is gone, and the
+// call reports that the job is no longer held.
 //
 // # Recording a document: the job is the commit record
 //
@@ -32,7 +32,7 @@
 // requires {collected: seq-1} and sets collected = seq, the checkpoint and
 // `last_doc`, the document's full metadata. That single-document update is
 // the commit: a zombie whose lease was lost matches nothing and writes
-// nothing, and a wrong seq under a live lease is an ECONFLICT error. The
+// nothing, and a wrong seq under a live lease matches nothing either. The
 // second step materialises `last_doc` into `documents` with an idempotent
 // upsert ($setOnInsert on {job_id, seq}); a sequence number is committed
 // once, so every writer of it writes the same metadata.
@@ -43,12 +43,12 @@
 // `last_doc` as recorded (the first two materialise it), so the orphan
 // sweep never deletes a committed document's blob. Before `last_doc` is
 // overwritten by the next commit it is materialised: Claim materialises
-// the claimed job's `last_doc`, and a store that could not finish a
+// the claimed job's `last_doc`, and a driver that could not finish a
 // materialisation retries it before the next RecordDocument of that job and
 // refuses to commit until it succeeds. Hence the documents collection plus
 // each job's `last_doc` always hold seq 1..collected without a gap.
 // (This relies on the run that claimed a job recording its documents
-// through the same Store, as intake's worker does.)
+// through the same Driver, as intake's worker does.)
 //
 // # Run records
 //
