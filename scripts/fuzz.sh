@@ -25,11 +25,11 @@ targets=(
   "./internal/store FuzzDatabaseURL"
   "./internal/store FuzzDecodeCursor"
   "./internal/source/filings FuzzConfig"
-  "./internal/source/files FuzzConfig"
-  "./internal/source/files FuzzCheckpoint"
-  "./internal/source/httpapi FuzzParseLinks"
-  "./internal/source/httpapi FuzzConfig"
-  "./internal/source/sqldb FuzzConfig"
+  "./internal/source/file FuzzConfig"
+  "./internal/source/file FuzzCheckpoint"
+  "./internal/source/api FuzzParseLinks"
+  "./internal/source/api FuzzConfig"
+  "./internal/source/database FuzzConfig"
   "./internal/blob/azureblob FuzzParseURL"
 )
 if (($# == 2)); then

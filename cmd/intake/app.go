@@ -95,14 +95,7 @@ func openError(variable string, err error) error {
 
 // Close releases every backend that was opened.
 func (a *app) Close() {
-	for _, src := range a.sources {
-		switch c := src.(type) {
-		case io.Closer:
-			_ = c.Close()
-		case interface{ Close() }:
-			c.Close()
-		}
-	}
+	_ = a.sources.Close()
 	for _, c := range []io.Closer{a.disp, a.blobs, a.store} {
 		if c != nil {
 			_ = c.Close()

@@ -5,10 +5,10 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/config"
-	"github.com/intake-dev/intake/internal/source/files"
+	"github.com/intake-dev/intake/internal/source/api"
+	"github.com/intake-dev/intake/internal/source/database"
+	"github.com/intake-dev/intake/internal/source/file"
 	"github.com/intake-dev/intake/internal/source/filings"
-	"github.com/intake-dev/intake/internal/source/httpapi"
-	"github.com/intake-dev/intake/internal/source/sqldb"
 )
 
 // newSources builds the registry of every source type, configured by the
@@ -16,21 +16,21 @@ import (
 // without INTAKE_SOURCE_FILE_ROOT) is still registered, so that a job asking
 // for it gets a clear 422 rather than "unknown source_type".
 func newSources(cfg *config.Config, logger *slog.Logger) (intake.Sources, error) {
-	fileSrc, err := files.New(files.Options{Root: cfg.SourceFileRoot, Logger: logger})
+	fileSrc, err := file.New(file.Options{Root: cfg.SourceFileRoot, Logger: logger})
 	if err != nil {
 		return nil, openError("INTAKE_SOURCE_FILE_ROOT", err)
 	}
-	secrets := make(map[string]httpapi.Secret, len(cfg.Secrets))
+	secrets := make(map[string]api.Secret, len(cfg.Secrets))
 	for name, sec := range cfg.Secrets {
-		secrets[name] = httpapi.Secret{Value: sec.Value, Hosts: sec.Hosts}
+		secrets[name] = api.Secret{Value: sec.Value, Hosts: sec.Hosts}
 	}
-	apiSrc, err := httpapi.New(httpapi.Options{Allow: cfg.SourceHTTPAllow, Secrets: secrets, Logger: logger})
+	apiSrc, err := api.New(api.Options{Allow: cfg.SourceHTTPAllow, Secrets: secrets, Logger: logger})
 	if err != nil {
 		return nil, openError("INTAKE_SOURCE_HTTP_ALLOW", err)
 	}
-	dbSrc, err := sqldb.New(sqldb.Options{Connections: cfg.DBConnections, Logger: logger})
+	dbSrc, err := database.New(database.Options{Connections: cfg.DBConnections, Logger: logger})
 	if err != nil {
-		apiSrc.Close()
+		_ = apiSrc.Close()
 		return nil, openError("INTAKE_SOURCE_DB_<NAME>_URL", err)
 	}
 	return intake.NewSources(

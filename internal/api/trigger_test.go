@@ -56,6 +56,8 @@ func (notesSource) parse(config json.RawMessage) (notesConfig, error) {
 	return c, nil
 }
 
+func (notesSource) Close() error { return nil }
+
 func (s notesSource) Validate(_ context.Context, config json.RawMessage) error {
 	_, err := s.parse(config)
 	return err

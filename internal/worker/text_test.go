@@ -27,6 +27,7 @@ type hostileSource struct{ fail bool }
 
 func (hostileSource) Type() string                                    { return "hostile" }
 func (hostileSource) Validate(context.Context, json.RawMessage) error { return nil }
+func (hostileSource) Close() error                                    { return nil }
 func (hostileSource) Plan(context.Context, json.RawMessage) (int, []byte, error) {
 	return 1, []byte{0xff, 0}, nil
 }
