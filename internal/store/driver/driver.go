@@ -95,7 +95,7 @@ type Driver interface {
 	SchemaStatus(ctx context.Context) (current, want int64, err error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
-	// Close releases the driver's resources; it is called once.
+	// Close releases the driver's resources; store.Store calls it once.
 	Close() error
 
 	// Classify returns the intake error code of an error that a method of
