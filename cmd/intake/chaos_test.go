@@ -29,7 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/worker"
@@ -201,7 +201,7 @@ func chaosSweep(t *testing.T, env []string, blobDir string) (swept, left, blobs 
 		t.Fatal(err)
 	}
 	defer st.Close()
-	bucket, err := fileblob.Open(blobDir)
+	bucket, err := blob.Open(ctx, "file://"+blobDir, blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/api"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/source/filings"
 	"github.com/intake-dev/intake/internal/store"
@@ -39,7 +39,7 @@ const (
 type bundle struct {
 	url      string
 	store    *store.Store
-	blobs    *fileblob.Bucket
+	blobs    *blob.Bucket
 	sources  intake.Sources
 	disp     *spyDispatcher
 	creates  *spyStore
@@ -64,7 +64,7 @@ func newBundle(t testing.TB, opts ...option) *bundle {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := fileblob.Open(filepath.Join(dir, "blobs"))
+	blobs, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"), blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

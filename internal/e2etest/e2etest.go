@@ -18,7 +18,7 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/api"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/worker"
@@ -32,7 +32,7 @@ type Stack struct {
 	Client *http.Client
 	// Store and Blobs are the stack's backends, for assertions.
 	Store *store.Store
-	Blobs *fileblob.Bucket
+	Blobs *blob.Bucket
 }
 
 // Options adjusts a Stack.
@@ -62,7 +62,7 @@ func Start(t *testing.T, sources intake.Sources, opts Options) *Stack {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := fileblob.Open(filepath.Join(dir, "blobs"))
+	blobs, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"), blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

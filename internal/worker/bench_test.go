@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
 )
 
@@ -48,10 +49,11 @@ func BenchmarkRunDocumentsAzurite(b *testing.B) {
 	}
 	bd := newBundle(b)
 	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	blobs, err := azureblob.Open(b.Context(), azureblob.Config{ConnectionString: conn, Container: name, CreateContainer: true})
+	d, err := azureblob.Open(b.Context(), azureblob.Config{ConnectionString: conn, Container: name, CreateContainer: true})
 	if err != nil {
 		b.Fatal(err)
 	}
+	blobs := blob.NewBucket(d)
 	b.Cleanup(func() {
 		_ = blobs.Close()
 		if c, err := azblob.NewClientFromConnectionString(conn, nil); err == nil {

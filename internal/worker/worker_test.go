@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/source/filings"
 	"github.com/intake-dev/intake/internal/store"
@@ -48,7 +48,7 @@ func newBundle(t testing.TB) *bundle {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	blobs, err := fileblob.Open(filepath.Join(dir, "blobs"))
+	blobs, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"), blob.Options{})
 	if err != nil {
 		t.Fatalf("open blobs: %v", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
 	"github.com/intake-dev/intake/internal/blob/blobtest"
+	"github.com/intake-dev/intake/internal/blob/driver"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -80,9 +81,7 @@ func open(tb testing.TB, cfg azureblob.Config) *azureblob.Bucket {
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	azuriteConn(t) // skip once, not in every subtest
-	blobtest.Run(t, func(t *testing.T) intake.BlobStore {
-		return open(t, azureblob.Config{})
-	})
+	blobtest.Run(t, func(t *testing.T) driver.Bucket { return open(t, azureblob.Config{}) })
 }
 
 // TestPutLayout checks how Put stores bodies of each size: whole or in
@@ -258,8 +257,8 @@ func TestConcurrentStagedPuts(t *testing.T) {
 		if ok == 0 {
 			t.Errorf("round %d: every writer failed", round)
 		}
-		body, info := read(t, b, key)
-		i := slices.IndexFunc(contents, func(c []byte) bool { return bytes.Equal(c, []byte(body)) })
+		body, info := blobtest.Read(t, b, key)
+		i := slices.IndexFunc(contents, func(c []byte) bool { return bytes.Equal(c, body) })
 		if i < 0 {
 			t.Fatalf("round %d: Get = %d bytes matching no writer", round, len(body))
 		}
@@ -385,7 +384,7 @@ func TestSAS(t *testing.T) {
 		if _, err := b.Put(ctx, "sas/doc", strings.NewReader("via SAS"), "text/plain"); err != nil {
 			t.Fatalf("Put with a SAS: %v", err)
 		}
-		if body, info := read(t, b, "sas/doc"); body != "via SAS" || info.ContentType != "text/plain" {
+		if body, info := blobtest.Read(t, b, "sas/doc"); string(body) != "via SAS" || info.ContentType != "text/plain" {
 			t.Errorf("Get with a SAS = %q %+v", body, info)
 		}
 		var keys []string
@@ -453,20 +452,6 @@ func blobEndpoint(t *testing.T, conn string) string {
 	}
 	t.Fatal("INTAKE_TEST_AZURITE_CONN has no BlobEndpoint")
 	return ""
-}
-
-func read(t *testing.T, b *azureblob.Bucket, key string) (string, *intake.BlobInfo) {
-	t.Helper()
-	rc, info, err := b.Get(t.Context(), key)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", key, err)
-	}
-	defer rc.Close()
-	body, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %q: %v", key, err)
-	}
-	return string(body), info
 }
 
 func putErr(b intake.BlobStore, ctx context.Context, key string) error {

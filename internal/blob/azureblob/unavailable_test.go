@@ -19,6 +19,7 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
+	"github.com/intake-dev/intake/internal/blob/blobtest"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -259,7 +260,7 @@ func TestAzuriteOutage(t *testing.T) {
 	checkOutage(t, ctx, b, " during the outage")
 
 	startAzurite(t, bin, port, dir, "--skipApiVersionCheck")
-	if body, _ := read(t, b, "before"); body != "written before the outage" {
+	if body, _ := blobtest.Read(t, b, "before"); string(body) != "written before the outage" {
 		t.Errorf("Get after the outage = %q", body)
 	}
 	if _, err := b.Put(ctx, "after", strings.NewReader("x"), "text/plain"); err != nil {
