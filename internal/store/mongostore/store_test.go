@@ -66,30 +66,6 @@ func TestPendingFilterJSON(t *testing.T) {
 	}
 }
 
-// claimable claims jobs until none is left, then releases them to pending
-// again, and returns how many it claimed.
-func claimable(t *testing.T, s *store.Store) int {
-	t.Helper()
-	var claimed []string
-	for {
-		owner := fmt.Sprintf("probe-%d", len(claimed))
-		j, err := s.Claim(t.Context(), intake.ClaimParams{Owner: owner, LeaseTTL: time.Minute})
-		if errors.Is(err, intake.ErrNoJob) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Claim: %v", err)
-		}
-		claimed = append(claimed, j.ID)
-	}
-	for i, id := range claimed {
-		if err := s.FinishRun(t.Context(), id, fmt.Sprintf("probe-%d", i), false); err != nil {
-			t.Fatalf("FinishRun: %v", err)
-		}
-	}
-	return len(claimed)
-}
-
 // TestPendingFilterCountsClaimable checks that the autoscaler's count is
 // exactly the number of jobs a worker can claim, whatever the other jobs'
 // states, uncommitted batches included.
@@ -98,67 +74,19 @@ func TestPendingFilterCountsClaimable(t *testing.T) {
 	clock := testenv.NewClock(storetest.Epoch)
 	s, db := open(t, clock.Now)
 	ctx := t.Context()
-	count := func() int64 {
+	storetest.PendingCount(t, s, clock, func() int64 {
 		t.Helper()
 		n, err := db.raw.Collection("jobs").CountDocuments(ctx, mongostore.PendingFilter())
 		if err != nil {
 			t.Fatalf("count pending: %v", err)
 		}
 		return n
-	}
-	create := func(n int) []*intake.Job {
-		t.Helper()
-		in := make([]*intake.Job, n)
-		for i := range in {
-			in[i] = &intake.Job{SourceType: "filings"}
-		}
-		jobs, err := s.CreateJobs(ctx, in)
-		if err != nil {
-			t.Fatalf("CreateJobs: %v", err)
-		}
-		return jobs
-	}
-	jobs := create(7)
-	// One job in every other status: processing, scheduled (not due),
-	// completed, failed, cancelled.
-	claimJob(t, s, "w0", jobs[0].ID)
-	claimJob(t, s, "w1", jobs[1].ID)
-	must(t, s.Reschedule(ctx, jobs[1].ID, "w1", clock.Now().Add(time.Minute), "later", true))
-	claimJob(t, s, "w2", jobs[2].ID)
-	must(t, s.FinishRun(ctx, jobs[2].ID, "w2", true))
-	claimJob(t, s, "w3", jobs[3].ID)
-	must(t, s.Fail(ctx, jobs[3].ID, "w3", "broken"))
-	if _, err := s.Cancel(ctx, jobs[4].ID); err != nil {
-		t.Fatal(err)
-	}
-	// An uncommitted batch, as a creator that crashed leaves it.
-	staged := create(3)
-	stage(t, db, staged, false)
-
-	steps := []struct {
-		name string
-		act  func()
-		want int64
-	}{
-		{"two pending among every other status", func() {}, 2},
-		{"scheduled job due but not promoted", func() { clock.Advance(time.Minute) }, 2},
-		{"promoted", func() { maintain(t, s) }, 3},
-		{"lease expired and job made pending", func() { clock.Advance(time.Hour); maintain(t, s) }, 4},
-		{"all claimed", func() {
-			for i := range 4 {
-				claimJob(t, s, fmt.Sprintf("x%d", i), "")
-			}
-		}, 0},
-	}
-	for _, st := range steps {
-		st.act()
-		if n := count(); n != st.want {
-			t.Errorf("%s: PendingFilter counts %d jobs, want %d", st.name, n, st.want)
-		}
-		if n := claimable(t, s); int64(n) != count() {
-			t.Errorf("%s: %d jobs were claimable, PendingFilter counts %d", st.name, n, count())
-		}
-	}
+	}, func() {
+		// An uncommitted batch, as a creator that crashed leaves it.
+		jobs, err := s.CreateJobs(ctx, []*intake.Job{{SourceType: "filings"}, {SourceType: "filings"}, {SourceType: "filings"}})
+		must(t, err)
+		stage(t, db, jobs, false)
+	})
 }
 
 func must(t *testing.T, err error) {
@@ -173,13 +101,6 @@ func claimJob(t *testing.T, s *store.Store, owner, id string) {
 	t.Helper()
 	if _, err := s.Claim(t.Context(), intake.ClaimParams{Owner: owner, LeaseTTL: time.Hour, JobID: id}); err != nil {
 		t.Fatalf("Claim(%s, %s): %v", owner, id, err)
-	}
-}
-
-func maintain(t *testing.T, s *store.Store) {
-	t.Helper()
-	if _, err := s.Maintain(t.Context(), 5); err != nil {
-		t.Fatalf("Maintain: %v", err)
 	}
 }
 

@@ -12,10 +12,7 @@ import (
 // errorTests are the suite's cases for the errors every store returns
 // alike: the same code and caller-safe message for the same mistake,
 // whatever the database, and a RetryAfter with every EUNAVAILABLE error.
-var errorTests = []struct {
-	name string
-	fn   func(*testing.T, Harness)
-}{
+var errorTests = []suiteCase{
 	{"Errors/Invalid", testErrorsInvalid},
 	{"Errors/MalformedIDs", testErrorsMalformedIDs},
 	{"Errors/Unavailable", testErrorsUnavailable},

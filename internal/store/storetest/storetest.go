@@ -52,14 +52,17 @@ func open(tb testing.TB, h Harness, clock func() time.Time) *store.Store {
 	return s
 }
 
+// suiteCase is one named case of the suite.
+type suiteCase struct {
+	name string
+	fn   func(*testing.T, Harness)
+}
+
 // Run runs the conformance suite against the drivers that h opens. Each
 // test runs in parallel with its own store.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(*testing.T, Harness)
-	}{
+	tests := []suiteCase{
 		{"CreateJobs/SetsFields", testCreateSetsFields},
 		{"CreateJobs/AtomicBatch", testCreateAtomic},
 		{"CreateJobs/IdempotencyKey", testCreateIdempotency},
