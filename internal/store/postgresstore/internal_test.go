@@ -95,6 +95,9 @@ func TestClassify(t *testing.T) {
 			if code != tt.code || lost != tt.lost {
 				t.Errorf("classify(%v) = %q, %v; want %q, %v", tt.err, code, lost, tt.code, tt.lost)
 			}
+			if _, retry := codeOf(tt.err); (retry == retryAfter) != (tt.code == intake.EUNAVAILABLE) || (retry != 0 && retry != retryAfter) {
+				t.Errorf("codeOf(%v) gives RetryAfter %v, want %v only for EUNAVAILABLE", tt.err, retry, retryAfter)
+			}
 		})
 	}
 }
