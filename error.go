@@ -32,8 +32,9 @@ type Error struct {
 	Err error
 }
 
-// FieldError is one validation failure, located by a JSON path such as
-// "body.config.cin".
+// FieldError is one validation failure of a job's config, located by a
+// JSON path relative to the config ("cin", "pagination.mode"; "" for the
+// config itself). The HTTP API anchors it in the request body.
 type FieldError struct {
 	Location string `json:"location"`
 	Message  string `json:"message"`

@@ -58,18 +58,6 @@ type Bounded interface {
 	MaxDocuments(config json.RawMessage) int
 }
 
-// ConfigDescriber is implemented by Sources that describe their config for
-// the OpenAPI document, where the trigger request body is a oneOf over the
-// registered source types with source_type as its discriminator.
-type ConfigDescriber interface {
-	// ConfigSchema returns the name of the config's schema component (e.g.
-	// "ApiSourceConfig") and a value of the config struct, from whose type
-	// and tags the JSON Schema is derived.
-	ConfigSchema() (name string, config any)
-	// Example returns an example config for the docs and the web UI.
-	Example() json.RawMessage
-}
-
 // Item is one document produced by a Source. The worker streams Body to the
 // blob store and closes it.
 type Item struct {
@@ -102,12 +90,7 @@ func (r Sources) Lookup(sourceType string) (Source, error) {
 	}
 	return nil, &Error{
 		Code:    EINVALID,
-		Message: "unknown source_type " + sourceType,
-		Fields: []FieldError{{
-			Location: "body.source_type",
-			Message:  "unknown source type; known: " + joinKeys(r),
-			Value:    sourceType,
-		}},
+		Message: "unknown source_type " + sourceType + "; known: " + joinKeys(r),
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/testenv"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -41,7 +42,7 @@ func TestChaosKillWorker(t *testing.T) {
 		t.Skip("set INTAKE_CHAOS_ROUNDS (scripts/chaos.sh) to run the chaos test")
 	}
 	stores := strings.Split(cmp.Or(os.Getenv("INTAKE_CHAOS_STORES"), "sqlite,postgres,mongo"), ",")
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	for _, name := range stores {
 		t.Run(name, func(t *testing.T) {
 			var b backend

@@ -13,9 +13,9 @@ import (
 // wakes workers, for the start-up log.
 func openDispatcher(ctx context.Context, cfg *config.Config, logger *slog.Logger) (intake.Dispatcher, string, error) {
 	d, mode, err := dispatch.Open(ctx, dispatch.Config{
-		Mode:        dispatch.Mode(cfg.Dispatch),
-		RedisURL:    cfg.RedisURL,
-		RedisStream: cfg.RedisStream,
+		Mode:        dispatch.Mode(cfg.Dispatch.Mode),
+		RedisURL:    cfg.Dispatch.RedisURL,
+		RedisStream: cfg.Dispatch.RedisStream,
 		DatabaseURL: cfg.StoreURL(),
 		Logger:      logger,
 	})

@@ -119,18 +119,12 @@ func TestTemplateVariables(t *testing.T) {
 // through it.
 func TestProxy(t *testing.T) {
 	nginxPath := testenv.LookPath(t, "nginx", "apt-get install nginx")
-	goPath := testenv.LookPath(t, "go", "install Go")
 	dir := t.TempDir()
 
 	// intake: migrate, serve and a long-running worker on one SQLite store.
-	bin := filepath.Join(dir, "intake")
-	build := exec.Command(goPath, "build", "-o", bin, "./cmd/intake")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	apiAddr := freeAddr(t)
-	env := append(cleanEnv(),
+	bin := testenv.IntakeBinary(t)
+	apiAddr := testenv.FreeAddr(t)
+	env := append(testenv.CleanEnviron(),
 		"INTAKE_DATA_DIR="+filepath.Join(dir, "data"),
 		"INTAKE_HTTP_ADDR="+apiAddr,
 		"INTAKE_API_KEYS="+apiKey,
@@ -151,7 +145,7 @@ func TestProxy(t *testing.T) {
 	// nginx: the templates rendered into conf.d as the image's entrypoint
 	// does, the optional TLS server enabled, under a wrapper like the
 	// image's nginx.conf.
-	edgeAddr, tlsAddr := freeAddr(t), freeAddr(t)
+	edgeAddr, tlsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	certFile, keyFile := selfSigned(t, dir)
 	vars := map[string]string{
 		"INTAKE_UPSTREAM":       apiAddr,
@@ -499,34 +493,6 @@ func auth() http.Header {
 	return http.Header{"Authorization": {"Bearer " + apiKey}}
 }
 
-// cleanEnv is the test's environment without intake's variables, so that a
-// developer's or CI's settings cannot point the processes elsewhere.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "INTAKE_") || slices.Contains([]string{"MONGO_URI", "AZURE_BLOB_CONN", "AZURE_CONTAINER", "JOB_ID"}, name) {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // start runs a process with its stdout in dir/name.out and stderr in
 // dir/name.err, stops it with SIGTERM at cleanup, and returns the stdout
 // file's path (stderr's for intake, which logs there) and a function that
@@ -717,3 +683,5 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

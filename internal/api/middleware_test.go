@@ -176,7 +176,7 @@ func TestAccessLog(t *testing.T) {
 	b.do(t, request{path: "/api/v1/jobs", key: secondKey})
 
 	var found bool
-	for _, line := range b.logs.lines(t) {
+	for _, line := range b.logs.Records(t) {
 		if line["msg"] != "http request" || line["request_id"] != "req-abc.123" {
 			continue
 		}

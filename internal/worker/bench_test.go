@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // BenchmarkRunDocuments measures documents per second through one run:
@@ -43,10 +43,7 @@ func BenchmarkRunDocuments(b *testing.B) {
 //	eval "$(scripts/test-services.sh env)"
 //	go test -run '^$' -bench RunDocumentsAzurite -benchtime 500x ./internal/worker/
 func BenchmarkRunDocumentsAzurite(b *testing.B) {
-	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
-	if conn == "" {
-		b.Skip("INTAKE_TEST_AZURITE_CONN is not set: run eval \"$(scripts/test-services.sh env)\"")
-	}
+	conn := testenv.Azurite.URL(b)
 	bd := newBundle(b)
 	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	d, err := azureblob.Open(b.Context(), azureblob.Config{ConnectionString: conn, Container: name, CreateContainer: true})

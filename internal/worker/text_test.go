@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -49,10 +48,7 @@ func (s hostileSource) Next(context.Context, json.RawMessage, int, []byte) (*int
 // on the test server, the store that refused such text.
 func pgStore(t *testing.T, clock func() time.Time) intake.Store {
 	t.Helper()
-	url := os.Getenv("INTAKE_TEST_POSTGRES_URL")
-	if url == "" {
-		testenv.Missing(t, "PostgreSQL (INTAKE_TEST_POSTGRES_URL)", `run: eval "$(scripts/test-services.sh env)"`)
-	}
+	url := testenv.Postgres.URL(t)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	schema := "intake_worker_" + hex.EncodeToString(rnd[:])

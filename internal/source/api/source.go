@@ -67,7 +67,7 @@ type Options struct {
 }
 
 // Source collects pages from an HTTP API, one document per page. It
-// implements intake.Source, intake.Bounded and intake.ConfigDescriber and is
+// implements intake.Source, intake.Bounded and api.ConfigDescriber and is
 // safe for concurrent use.
 type Source struct {
 	policy    *Policy
@@ -78,9 +78,8 @@ type Source struct {
 }
 
 var (
-	_ intake.Source          = (*Source)(nil)
-	_ intake.Bounded         = (*Source)(nil)
-	_ intake.ConfigDescriber = (*Source)(nil)
+	_ intake.Source  = (*Source)(nil)
+	_ intake.Bounded = (*Source)(nil)
 )
 
 // New returns a Source with the given options. It fails when an Allow entry

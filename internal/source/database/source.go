@@ -54,7 +54,7 @@ type Options struct {
 }
 
 // Source collects the rows of a read-only query. It implements
-// intake.Source, intake.Bounded and intake.ConfigDescriber, and is safe for
+// intake.Source, intake.Bounded and api.ConfigDescriber, and is safe for
 // concurrent use.
 type Source struct {
 	opts    Options
@@ -69,9 +69,8 @@ type Source struct {
 }
 
 var (
-	_ intake.Source          = (*Source)(nil)
-	_ intake.Bounded         = (*Source)(nil)
-	_ intake.ConfigDescriber = (*Source)(nil)
+	_ intake.Source  = (*Source)(nil)
+	_ intake.Bounded = (*Source)(nil)
 )
 
 // New returns a Source over opts.Connections. It parses every URL (without

@@ -63,7 +63,7 @@ type Options struct {
 }
 
 // Source collects regular files under an operator-configured root, one
-// document per file. It implements intake.Source and intake.ConfigDescriber
+// document per file. It implements intake.Source and api.ConfigDescriber
 // and is safe for concurrent use.
 type Source struct {
 	root     string
@@ -74,8 +74,7 @@ type Source struct {
 }
 
 var (
-	_ intake.Source          = (*Source)(nil)
-	_ intake.ConfigDescriber = (*Source)(nil)
+	_ intake.Source = (*Source)(nil)
 )
 
 // New returns a Source for opts. With an empty Root the source is disabled

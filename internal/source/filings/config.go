@@ -128,15 +128,13 @@ func checkName(name string) (intake.FieldError, bool) {
 // describes a filings job's config.
 const ConfigSchemaName = "FilingsSourceConfig"
 
-var _ intake.ConfigDescriber = (*Source)(nil)
-
-// ConfigSchema implements intake.ConfigDescriber: the API derives the
+// ConfigSchema implements api.ConfigDescriber: the API derives the
 // FilingsSourceConfig schema from Config's type and tags.
 func (s *Source) ConfigSchema() (name string, config any) {
 	return ConfigSchemaName, Config{}
 }
 
-// Example implements intake.ConfigDescriber with a valid config for the API
+// Example implements api.ConfigDescriber with a valid config for the API
 // docs and the web UI's trigger form.
 func (s *Source) Example() json.RawMessage {
 	return json.RawMessage(`{"cin": "L17110MH1973PLC019786", "company_name": "Example Industries Limited"}`)
