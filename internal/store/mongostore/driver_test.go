@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -18,18 +17,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// serverURL returns the test server's URI, or skips (fails under
-// INTAKE_TEST_STRICT=1) when none is configured.
-func serverURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("INTAKE_TEST_MONGO_URL")
-	if u == "" {
-		testenv.Missing(tb, "a MongoDB server (INTAKE_TEST_MONGO_URL)",
-			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
-	}
-	return u
-}
-
 // testDB is one test's database on the test server, dropped at cleanup, and
 // a raw driver handle on it for inspecting or damaging what the store wrote.
 type testDB struct {
@@ -41,7 +28,7 @@ type testDB struct {
 // newDB names a fresh database for tb and drops it at cleanup.
 func newDB(tb testing.TB) *testDB {
 	tb.Helper()
-	url := serverURL(tb)
+	url := testenv.Mongo.URL(tb)
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	name := "intake_test_" + hex.EncodeToString(b)
@@ -107,7 +94,7 @@ func harness(tb testing.TB) driver.Driver {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	serverURL(t)
+	testenv.Mongo.URL(t)
 	storetest.Run(t, harness)
 }
 

@@ -7,13 +7,14 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/store/storetest"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // TestConformance runs the store conformance suite, each test in a fresh
 // schema of its own that is dropped when it ends.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	testURL(t)
+	testenv.Postgres.URL(t)
 	storetest.Run(t, open)
 }
 

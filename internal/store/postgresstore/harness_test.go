@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -16,23 +15,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// testURL returns the URL of the test server, or skips the test (fails it
-// in CI) when INTAKE_TEST_POSTGRES_URL is unset.
-func testURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("INTAKE_TEST_POSTGRES_URL")
-	if u == "" {
-		testenv.Missing(tb, "PostgreSQL (INTAKE_TEST_POSTGRES_URL)",
-			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
-	}
-	return u
-}
-
 // newSchema returns a schema name of the test's own and drops the schema,
 // with everything in it, when the test ends. Migrate creates it.
 func newSchema(tb testing.TB) string {
 	tb.Helper()
-	url := testURL(tb)
+	url := testenv.Postgres.URL(tb)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "intake_test_" + hex.EncodeToString(b)
@@ -64,7 +51,7 @@ func admin(tb testing.TB, ctx context.Context, url, sql string, args ...any) {
 func openDriver(tb testing.TB, cfg postgresstore.Config) *postgresstore.Driver {
 	tb.Helper()
 	if cfg.URL == "" {
-		cfg.URL = testURL(tb)
+		cfg.URL = testenv.Postgres.URL(tb)
 	}
 	if cfg.Schema == "" {
 		cfg.Schema = newSchema(tb)

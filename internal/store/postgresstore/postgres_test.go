@@ -15,6 +15,7 @@ import (
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/store/postgresstore"
+	"github.com/intake-dev/intake/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -158,7 +159,7 @@ func TestStatementTimeout(t *testing.T) {
 		t.Fatalf("Claim: %v", err)
 	}
 
-	locker, err := pgx.Connect(ctx, testURL(t))
+	locker, err := pgx.Connect(ctx, testenv.Postgres.URL(t))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -210,11 +211,11 @@ func TestConnectionLoss(t *testing.T) {
 			schema := newSchema(t)
 			app := "intake-" + schema // unique to this test
 			sep := "?"
-			if strings.Contains(testURL(t), "?") {
+			if strings.Contains(testenv.Postgres.URL(t), "?") {
 				sep = "&"
 			}
 			s := store.New(openDriver(t, postgresstore.Config{
-				URL: testURL(t) + sep + "application_name=" + app, Schema: schema, MaxConns: 4,
+				URL: testenv.Postgres.URL(t) + sep + "application_name=" + app, Schema: schema, MaxConns: 4,
 			}), store.Options{})
 			ctx := t.Context()
 			if err := s.Migrate(ctx); err != nil {
@@ -274,7 +275,7 @@ func TestConnectionLoss(t *testing.T) {
 // connection of its own, and returns how many it ended.
 func terminate(t *testing.T, app string) int {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), testURL(t))
+	conn, err := pgx.Connect(t.Context(), testenv.Postgres.URL(t))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
