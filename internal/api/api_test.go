@@ -24,7 +24,7 @@ import (
 	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/source/filings"
-	"github.com/intake-dev/intake/internal/store/sqlite"
+	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -38,7 +38,7 @@ const (
 // dispatcher and the filings source, plus what tests inspect.
 type bundle struct {
 	url      string
-	store    *sqlite.Store
+	store    *store.Store
 	blobs    *blob.Bucket
 	sources  intake.Sources
 	disp     *spyDispatcher
@@ -56,7 +56,7 @@ func newBundle(t testing.TB, opts ...option) *bundle {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "intake.db")})
+	store, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "intake.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/intake-dev/intake/internal/api"
 	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
-	"github.com/intake-dev/intake/internal/store/sqlite"
+	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -31,7 +31,7 @@ type Stack struct {
 	// Client talks to the API.
 	Client *http.Client
 	// Store and Blobs are the stack's backends, for assertions.
-	Store *sqlite.Store
+	Store *store.Store
 	Blobs *blob.Bucket
 }
 
@@ -54,7 +54,7 @@ func Start(t *testing.T, sources intake.Sources, opts Options) *Stack {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "intake.db"), Logger: logger})
+	store, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "intake.db"), store.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/store/postgres"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/store/postgresstore"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -59,10 +60,11 @@ func pgStore(t *testing.T, clock func() time.Time) intake.Store {
 			_ = c.Close(ctx)
 		}
 	})
-	st, err := postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema, Clock: clock})
+	d, err := postgresstore.Open(t.Context(), postgresstore.Config{URL: url, Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := store.New(d, store.Options{Clock: clock})
 	t.Cleanup(func() { _ = st.Close() })
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
