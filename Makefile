@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X ma
 TOOLS     ?= $(HOME)/.cache/intake-tools
 GOLANGCI  := $(TOOLS)/golangci-lint
 
-.PHONY: help run build test test-short lint fmt bench bench-compare load-api generate images test-images scan compose-up compose-up-mongo compose-down kube-local test-kube kind-up kind-down clean
+.PHONY: help run build test test-short lint fmt bench bench-compare load-api generate demo images test-images scan compose-up compose-up-mongo compose-down bundle kube-local test-kube kind-up kind-down clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml,
 	$(GO) test ./deploy/grafana -run TestDashboardUpToDate -update
 	$(GO) test ./deploy/helm -run 'TestChartFilesCurrent|TestManifestsCurrent|TestChartReadme' -update
 
+demo: build ## Record docs/demo.mp4 from a live run on loopback (headless Chromium, Prometheus, ffmpeg; 3–7 min; not run in CI).
+	INTAKE_BIN=bin/intake scripts/demo.sh
+
 images: ## Build intake-api:dev and intake-worker:dev with podman (stand-in base images when none can be pulled).
 	scripts/build-images.sh
 
@@ -73,6 +76,9 @@ compose-up-mongo: ## Start the Compose stack on MongoDB instead of PostgreSQL.
 
 compose-down: ## Stop the Compose stack (volumes are kept).
 	docker compose down
+
+bundle: ## Build the offline bundle for air-gapped sites into bundle/ (scripts/make-bundle.sh; the images must be present).
+	scripts/make-bundle.sh
 
 kube-local: ## Start a real kube-apiserver, controller-manager, KEDA and kwok on loopback (builds them once; a fresh machine compiles for an estimated 25–30 min).
 	scripts/kube-local.sh up

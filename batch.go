@@ -11,7 +11,8 @@ import (
 // 180 × 0.35 is 62.99999999999999 and floors to 62.
 type Fraction int
 
-// DefaultBatchFraction is 35 %, seed 004's batch per run.
+// DefaultBatchFraction is 35 %, the share of a job's documents one run
+// collects unless configured otherwise.
 const DefaultBatchFraction Fraction = 3500
 
 // ParseFraction parses a decimal such as "0.35" (at most four decimals) in

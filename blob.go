@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// BlobStore stores document bytes. Implementations (file, Azure) pass the
-// conformance suite in internal/blob/blobtest. Missing keys are ENOTFOUND
-// errors; an unreachable backend is EUNAVAILABLE.
+// BlobStore stores document bytes. internal/blob's Bucket implements it
+// over a driver per backend (file, Azure), each of which passes the
+// conformance suite in internal/blob/blobtest; the Bucket refuses invalid
+// keys (ValidateBlobKey) before a driver sees them. Missing keys are
+// ENOTFOUND errors; an unreachable backend is EUNAVAILABLE.
 type BlobStore interface {
 	// Put streams r to key, replacing any blob there, and returns what was
 	// stored. It computes the size and SHA-256 itself and keeps the content

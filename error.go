@@ -3,6 +3,7 @@ package intake
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -31,8 +32,9 @@ type Error struct {
 	Err error
 }
 
-// FieldError is one validation failure, located by a JSON path such as
-// "body.config.cin".
+// FieldError is one validation failure of a job's config, located by a
+// JSON path relative to the config ("cin", "pagination.mode"; "" for the
+// config itself). The HTTP API anchors it in the request body.
 type FieldError struct {
 	Location string `json:"location"`
 	Message  string `json:"message"`
@@ -62,6 +64,29 @@ func Errorf(code, format string, args ...any) *Error {
 // WrapError returns an *Error with the given code and message wrapping err.
 func WrapError(code string, err error, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Invalid returns the EINVALID *Error of a config that fails validation:
+// subject names what was checked ("api config"), fields say what is wrong
+// and where. The message repeats the fields ("invalid api config: url: is
+// required; max_pages: must be between 1 and 10000"), because it becomes a
+// job's last_error when a source finds the problem while collecting, where
+// the field list is not shown.
+func Invalid(subject string, fields ...FieldError) *Error {
+	var b strings.Builder
+	b.WriteString("invalid " + subject)
+	for i, f := range fields {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		b.WriteString(sep)
+		if f.Location != "" {
+			b.WriteString(f.Location + ": ")
+		}
+		b.WriteString(f.Message)
+	}
+	return &Error{Code: EINVALID, Message: b.String(), Fields: fields}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, "" for nil,

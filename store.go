@@ -6,8 +6,9 @@ import (
 )
 
 // Store is the job store: the source of truth for jobs and document
-// metadata. Implementations (sqlite, postgres, mongo) pass the conformance
-// suite in internal/store/storetest.
+// metadata. internal/store implements it over one driver per database
+// (sqlitestore, postgresstore, mongostore), each of which passes the
+// conformance suite in internal/store/storetest.
 //
 // Every worker mutation (Heartbeat, Plan, StartBatch, RecordDocument,
 // FinishRun, Reschedule, Fail) is fenced by the lease owner: it succeeds only while the

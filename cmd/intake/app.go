@@ -17,6 +17,7 @@ import (
 	"github.com/intake-dev/intake/internal/api"
 	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/config"
+	"github.com/intake-dev/intake/internal/redact"
 	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/telemetry"
 	"github.com/intake-dev/intake/internal/worker"
@@ -37,7 +38,7 @@ type app struct {
 // newApp opens the store, blob storage and dispatcher named by cfg. The
 // caller must Close the app.
 func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, error) {
-	logger, err := telemetry.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	logger, err := telemetry.NewLogger(stderr, cfg.Process.LogLevel, cfg.Process.LogFormat)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
@@ -49,19 +50,14 @@ func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, er
 		}
 	}()
 
-	a.rawStore, err = store.Open(ctx, cfg.StoreURL(), store.Options{
-		Logger:           logger,
-		MaxConns:         cfg.DatabaseMaxConns,
-		StatementTimeout: cfg.DatabaseStatementTimeout,
-	})
-	if err != nil {
-		return nil, openError("INTAKE_DATABASE_URL", err)
+	if a.rawStore, err = openStore(ctx, cfg, logger); err != nil {
+		return nil, err
 	}
 	a.store = telemetry.InstrumentStore(a.rawStore, a.registry)
 
 	raw, err := blob.Open(ctx, cfg.BlobStoreURL(), blob.Options{
-		Container:       cfg.BlobContainer,
-		CreateContainer: cfg.BlobCreateContainer,
+		Container:       cfg.Blob.Container,
+		CreateContainer: cfg.Blob.CreateContainer,
 		Logger:          logger,
 	})
 	if err != nil {
@@ -78,11 +74,24 @@ func newApp(ctx context.Context, cfg *config.Config, stderr io.Writer) (*app, er
 	a.disp = disp
 	logger.Info("intake starting",
 		"version", version,
-		"store", config.Redact(cfg.StoreURL()),
-		"blobs", config.Redact(cfg.BlobStoreURL()),
+		"store", redact.String(cfg.StoreURL()),
+		"blobs", redact.String(cfg.BlobStoreURL()),
 		"dispatch", mode)
 	opened = true
 	return a, nil
+}
+
+// openStore opens the job store cfg names.
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (intake.Store, error) {
+	st, err := store.Open(ctx, cfg.StoreURL(), store.Options{
+		Logger:           logger,
+		MaxConns:         cfg.Store.MaxConns,
+		StatementTimeout: cfg.Store.StatementTimeout,
+	})
+	if err != nil {
+		return nil, openError("INTAKE_DATABASE_URL", err)
+	}
+	return st, nil
 }
 
 // openError classifies an error opening a backend: bad URLs are usage errors.
@@ -95,14 +104,7 @@ func openError(variable string, err error) error {
 
 // Close releases every backend that was opened.
 func (a *app) Close() {
-	for _, src := range a.sources {
-		switch c := src.(type) {
-		case io.Closer:
-			_ = c.Close()
-		case interface{ Close() }:
-			c.Close()
-		}
-	}
+	_ = a.sources.Close()
 	for _, c := range []io.Closer{a.disp, a.blobs, a.store} {
 		if c != nil {
 			_ = c.Close()
@@ -147,7 +149,7 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 	// Run metrics from the run records: right when workers are never scraped.
 	a.registry.MustRegister(telemetry.NewRunCollector(a.store, 5*time.Second, 10*time.Second, a.logger))
 	h, err := api.NewServer(api.Config{
-		APIKeys:      a.cfg.APIKeys,
+		APIKeys:      a.cfg.API.Keys,
 		AuthDisabled: authDisabled,
 		Version:      version,
 	}, api.Deps{
@@ -158,6 +160,7 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 		Logger:     a.logger,
 		Registerer: a.registry,
 		Metrics:    a.metricsHandler(),
+		NewDemoJob: newDemoJob,
 	})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
@@ -174,25 +177,26 @@ func (a *app) metricsHandler() http.Handler {
 }
 
 func (a *app) worker() (*worker.Worker, error) {
+	c := a.cfg.Worker
 	return worker.New(worker.Config{
-		Concurrency:   a.cfg.WorkerConcurrency,
-		LeaseTTL:      a.cfg.LeaseTTL,
-		BatchFraction: a.cfg.BatchFraction,
-		MaxAttempts:   a.cfg.MaxAttempts,
-		PollInterval:  a.cfg.WorkerPollInterval,
-		ShutdownGrace: a.cfg.ShutdownTimeout,
-		BackoffBase:   a.cfg.RetryBackoffBase,
-		BackoffMax:    a.cfg.RetryBackoffMax,
-		MaxRetryAfter: a.cfg.MaxRetryAfter,
-		Identity:      a.cfg.WorkerID, // the host name when empty
+		Concurrency:   c.Concurrency,
+		LeaseTTL:      c.LeaseTTL,
+		BatchFraction: c.BatchFraction,
+		MaxAttempts:   c.MaxAttempts,
+		PollInterval:  c.PollInterval,
+		ShutdownGrace: a.cfg.Process.ShutdownTimeout,
+		BackoffBase:   c.RetryBackoffBase,
+		BackoffMax:    c.RetryBackoffMax,
+		MaxRetryAfter: c.MaxRetryAfter,
+		Identity:      c.ID, // the host name when empty
 	}, a.store, a.blobs, a.sources, a.disp, a.logger, a.registry)
 }
 
 func (a *app) maintainer() (*worker.Maintainer, error) {
 	return worker.NewMaintainer(worker.MaintainerConfig{
-		Interval:    a.cfg.MaintenanceInterval,
-		MaxAttempts: a.cfg.MaxAttempts,
-		LeaseTTL:    a.cfg.LeaseTTL,
+		Interval:    a.cfg.Worker.MaintenanceInterval,
+		MaxAttempts: a.cfg.Worker.MaxAttempts,
+		LeaseTTL:    a.cfg.Worker.LeaseTTL,
 	}, a.store, a.blobs, a.disp, a.logger, a.registry)
 }
 

@@ -60,6 +60,7 @@ func (benchSource) Plan(context.Context, json.RawMessage) (int, []byte, error) {
 func (benchSource) Next(context.Context, json.RawMessage, int, []byte) (*intake.Item, error) {
 	return nil, intake.ErrExhausted
 }
+func (benchSource) Close() error { return nil }
 
 // benchOptions are the bench's flags.
 type benchOptions struct {
@@ -95,7 +96,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (e.g. 1m); 0: when the jobs are done, or never with -n 0")
 	fs.IntVar(&o.insertBatch, "insert-batch", benchInsertBatch, "jobs per insert")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "PostgreSQL pool size; 0 keeps pool_max_conns in the URL or pgxpool's default")
-	fs.IntVar(&o.prefetch, "prefetch", 0, "jobs the pool may claim ahead of its idle workers on a store that claims in batches; 0: --workers; -1: no batched claims, one claim per job")
+	fs.IntVar(&o.prefetch, "prefetch", 0, "jobs the pool may claim ahead of its idle workers; 0: --workers; -1: no batches, each worker claims its own job")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -140,10 +141,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return openError("--database-url", err)
 	}
 	defer func() { _ = raw.Close() }()
-	if m, ok := raw.(intake.Migrator); ok {
-		if err := m.Migrate(ctx); err != nil {
-			return fmt.Errorf("bench: migrate: %w", err)
-		}
+	if err := raw.Migrate(ctx); err != nil {
+		return fmt.Errorf("bench: migrate: %w", err)
 	}
 	stats, err := raw.Stats(ctx)
 	if err != nil {
@@ -181,9 +180,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	b := &bench{opts: o, store: bs, rec: rec, disp: disp, stdout: stdout, logger: logger}
 	_, batched := bs.(intake.BatchClaimer)
-	claims := "one job per claim"
+	claims := "one claim per job"
 	if batched && o.prefetch >= 0 {
-		claims = "batched claims"
+		claims = "claims in batches"
 	}
 	fmt.Fprintf(stdout, "bench: store %s, %d workers, %s\n", redact.Location(o.databaseURL), o.workers, claims)
 	return b.run(ctx, w)
@@ -314,7 +313,7 @@ func (b *bench) report(rec *benchRecorder) {
 	if n := rec.failed.Load(); n > 0 {
 		fmt.Fprintf(b.stdout, "bench: %d runs did not complete their job (see the log)\n", n)
 	}
-	fmt.Fprintf(b.stdout, "bench: claim latency, per claim statement (%d claims, %d jobs): %s\n",
+	fmt.Fprintf(b.stdout, "bench: claim latency, per claim call (%d calls, %d jobs): %s\n",
 		rec.claims.count(), rec.claimed.Load(), rec.claims.summary())
 	fmt.Fprintf(b.stdout, "bench: completion latency, claim to completed (%d jobs): %s\n",
 		rec.completions.count(), rec.completions.summary())
@@ -327,7 +326,7 @@ func (b *bench) report(rec *benchRecorder) {
 
 // benchRecorder times the claims and runs of the bench's pool.
 type benchRecorder struct {
-	claims      latency // one observation per claim statement
+	claims      latency // one observation per Claim or ClaimMany call
 	completions latency // claim to completion, per job
 	claimed     atomic.Int64
 	worked      atomic.Int64

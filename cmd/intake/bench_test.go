@@ -21,19 +21,18 @@ import (
 // and a last line of exactly "N jobs/s".
 func TestBench(t *testing.T) {
 	t.Parallel()
-	stores := map[string]func(t *testing.T) (url string, batched bool){
-		"sqlite": func(t *testing.T) (string, bool) {
-			return "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "bench.db")), false
+	stores := map[string]func(t *testing.T) string{
+		"sqlite": func(t *testing.T) string {
+			return "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "bench.db"))
 		},
-		"postgres": func(t *testing.T) (string, bool) {
-			env := postgresDatabase(t).env[0]
-			return strings.TrimPrefix(env, "INTAKE_DATABASE_URL="), true
+		"postgres": func(t *testing.T) string {
+			return strings.TrimPrefix(postgresDatabase(t).env[0], "INTAKE_DATABASE_URL=")
 		},
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			url, batched := open(t)
+			url := open(t)
 			const jobs = 300
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), []string{"bench", "--database-url", url, "-n", fmt.Sprint(jobs), "--workers", "8"},
@@ -48,15 +47,15 @@ func TestBench(t *testing.T) {
 			}
 			for _, want := range []*regexp.Regexp{
 				regexp.MustCompile(`(?m)^bench: total jobs worked \[ +300 \], total jobs inserted \[ +300 \]`),
-				regexp.MustCompile(`(?m)^bench: claim latency, per claim statement \([0-9]+ claims, 300 jobs\): p50 \S+  p90 \S+  p99 \S+  max \S+$`),
+				regexp.MustCompile(`(?m)^bench: claim latency, per claim call \([0-9]+ calls, 300 jobs\): p50 \S+  p90 \S+  p99 \S+  max \S+$`),
 				regexp.MustCompile(`(?m)^bench: completion latency, claim to completed \(300 jobs\): p50 \S+  p90 \S+  p99 \S+  max \S+$`),
 			} {
 				if !want.MatchString(out) {
 					t.Errorf("output does not match %s:\n%s", want, out)
 				}
 			}
-			if got := strings.Contains(lines[0], "batched claims"); got != batched {
-				t.Errorf("first line %q: batched claims %v, want %v", lines[0], got, batched)
+			if !strings.Contains(lines[0], "claims in batches") {
+				t.Errorf("first line %q, want claims in batches", lines[0])
 			}
 			if strings.Contains(out, "did not complete") {
 				t.Errorf("some runs did not complete their job:\n%s\nstderr:\n%s", out, &stderr)

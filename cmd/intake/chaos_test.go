@@ -29,9 +29,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/testenv"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -41,7 +42,7 @@ func TestChaosKillWorker(t *testing.T) {
 		t.Skip("set INTAKE_CHAOS_ROUNDS (scripts/chaos.sh) to run the chaos test")
 	}
 	stores := strings.Split(cmp.Or(os.Getenv("INTAKE_CHAOS_STORES"), "sqlite,postgres,mongo"), ",")
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	for _, name := range stores {
 		t.Run(name, func(t *testing.T) {
 			var b backend
@@ -201,7 +202,7 @@ func chaosSweep(t *testing.T, env []string, blobDir string) (swept, left, blobs 
 		t.Fatal(err)
 	}
 	defer st.Close()
-	bucket, err := fileblob.Open(blobDir)
+	bucket, err := blob.Open(ctx, "file://"+blobDir, blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

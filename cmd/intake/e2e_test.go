@@ -1,45 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of run().
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // started is a run() in the background.
 type started struct {
 	base   string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testenv.Buffer
+	stderr *testenv.Buffer
 	stop   context.CancelFunc
 	done   chan error
 }
@@ -59,7 +37,7 @@ func startDev(t *testing.T, extraEnv ...string) *started {
 		"INTAKE_LOG_LEVEL=warn",
 	}, extraEnv...)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	s := &started{stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, stop: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, []string{"dev"}, environ, s.stdout, s.stderr) }()
 	t.Cleanup(func() {
 		cancel()
@@ -145,76 +123,6 @@ type resultBody struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// waitCompleted polls a job's status until it is terminal.
-func waitCompleted(t *testing.T, base, id string, timeout time.Duration) statusBody {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var st statusBody
-	for time.Now().Before(deadline) {
-		if code := getJSON(t, base+"/api/v1/jobs/status/"+id, &st); code != http.StatusOK {
-			t.Fatalf("status of %s: HTTP %d", id, code)
-		}
-		switch st.Status {
-		case "completed":
-			return st
-		case "failed", "cancelled":
-			t.Fatalf("job %s ended %s: %s", id, st.Status, st.LastError)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("job %s not completed within %s: %+v", id, timeout, st)
-	return st
-}
-
-// verifyDocuments pages through a completed job's result and checks every
-// document's content against its sha256 and that seqs are 1..total once.
-func verifyDocuments(t *testing.T, base, id string, total int) {
-	t.Helper()
-	seen := map[int]bool{}
-	cursor := ""
-	for {
-		var res resultBody
-		url := base + "/api/v1/jobs/result/" + id + "?limit=17"
-		if cursor != "" {
-			url += "&cursor=" + cursor
-		}
-		if code := getJSON(t, url, &res); code != http.StatusOK {
-			t.Fatalf("result of %s: HTTP %d", id, code)
-		}
-		for _, d := range res.Documents {
-			if seen[d.Seq] {
-				t.Errorf("job %s: document %d listed twice", id, d.Seq)
-			}
-			seen[d.Seq] = true
-			resp, err := http.Get(fmt.Sprintf("%s/api/v1/jobs/%s/documents/%d/content", base, id, d.Seq))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("content of %s/%d: HTTP %d, %v", id, d.Seq, resp.StatusCode, err)
-			}
-			sum := sha256.Sum256(b)
-			if hex.EncodeToString(sum[:]) != d.SHA256 || int64(len(b)) != d.Size {
-				t.Errorf("job %s document %d: content does not match its sha256/size", id, d.Seq)
-			}
-		}
-		if res.NextCursor == "" {
-			break
-		}
-		cursor = res.NextCursor
-	}
-	for seq := 1; seq <= total; seq++ {
-		if !seen[seq] {
-			t.Errorf("job %s: document %d missing", id, seq)
-		}
-	}
-	if len(seen) != total {
-		t.Errorf("job %s: %d documents, want %d", id, len(seen), total)
-	}
-}
-
 // TestDevEndToEnd runs the whole system in one process as a newcomer does:
 // create jobs over HTTP, wait for them to complete in 3 or 4 runs, and check
 // every document through the content endpoint.
@@ -250,15 +158,17 @@ func TestDevEndToEnd(t *testing.T) {
 	for _, j := range created.Jobs {
 		ids = append(ids, j.JobID)
 	}
+	api := newAPIClient(s.base)
+	states := api.waitAll(t, ids, 60*time.Second)
 	for _, id := range ids {
-		st := waitCompleted(t, s.base, id, 60*time.Second)
+		st := states[id]
 		if st.Progress.Total < 30 || st.Progress.Total > 50 || st.Progress.Collected != st.Progress.Total {
 			t.Errorf("job %s progress %+v", id, st.Progress)
 		}
 		if st.Runs < 3 || st.Runs > 4 {
 			t.Errorf("job %s took %d runs, want 3 or 4", id, st.Runs)
 		}
-		verifyDocuments(t, s.base, id, st.Progress.Total)
+		api.verifyDocuments(t, id, st.Progress.Total)
 	}
 
 	// Bad input gets a problem, and loses nothing.
@@ -285,7 +195,7 @@ func TestServeAndWorkOnce(t *testing.T) {
 		"INTAKE_HTTP_ADDR=127.0.0.1:0",
 		"INTAKE_API_KEYS=test-key-1",
 	}
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	ctx := context.Background()
 
 	// serve refuses an unmigrated store with exit code 2.
@@ -309,7 +219,7 @@ func TestServeAndWorkOnce(t *testing.T) {
 
 	srvCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	stdout := &syncBuffer{}
+	stdout := &testenv.Buffer{}
 	serveErr := make(chan error, 1)
 	srvEnv := append(environ[:len(environ):len(environ)], "INTAKE_LOG_LEVEL=info", "INTAKE_LOG_FORMAT=json")
 	go func() { serveErr <- run(srvCtx, []string{"serve"}, srvEnv, stdout, stdout) }()
@@ -380,7 +290,7 @@ func authGet(t *testing.T, url, key string, out any) {
 
 // waitForLog waits for a log line containing marker and returns the first
 // submatch of pattern in it.
-func waitForLog(t *testing.T, buf *syncBuffer, marker, pattern string) string {
+func waitForLog(t *testing.T, buf *testenv.Buffer, marker, pattern string) string {
 	t.Helper()
 	re := regexp.MustCompile(pattern)
 	deadline := time.Now().Add(30 * time.Second)
@@ -414,6 +324,8 @@ func TestCLIErrors(t *testing.T) {
 		{"bad fraction", []string{"work"}, []string{"INTAKE_BATCH_FRACTION=2"}, "INTAKE_BATCH_FRACTION"},
 		{"serve without keys", []string{"serve"}, []string{"INTAKE_DATA_DIR=" + dir}, "INTAKE_API_KEYS"},
 		{"dev exposed without auth", []string{"dev"}, []string{"INTAKE_DATA_DIR=" + dir, "INTAKE_HTTP_ADDR=0.0.0.0:0"}, "INTAKE_HTTP_ADDR"},
+		{"dev disabled auth exposed", []string{"dev"}, []string{"INTAKE_DATA_DIR=" + dir, "INTAKE_AUTH=disabled", "INTAKE_HTTP_ADDR=0.0.0.0:0"}, "INTAKE_HTTP_ADDR"},
+		{"dev with auth, no keys", []string{"dev"}, []string{"INTAKE_DATA_DIR=" + dir, "INTAKE_AUTH=enabled"}, "INTAKE_API_KEYS"},
 		{"unknown store scheme", []string{"migrate"}, []string{"INTAKE_DATABASE_URL=oracle://x"}, "INTAKE_DATABASE_URL"},
 		{"stray argument", []string{"serve", "extra"}, nil, "unexpected arguments"},
 		{"bad log format", []string{"migrate"}, []string{"INTAKE_DATA_DIR=" + dir, "INTAKE_LOG_FORMAT=xml"}, "xml"},
@@ -421,7 +333,7 @@ func TestCLIErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var out, errb syncBuffer
+			var out, errb testenv.Buffer
 			err := run(context.Background(), tt.args, tt.environ, &out, &errb)
 			var ee *exitError
 			if !errors.As(err, &ee) || ee.code != exitUsage {
@@ -437,7 +349,7 @@ func TestCLIErrors(t *testing.T) {
 func TestHealthcheckCommand(t *testing.T) {
 	t.Parallel()
 	s := startDev(t)
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	if err := run(context.Background(), []string{"healthcheck", s.base + "/health"}, nil, &out, &errb); err != nil {
 		t.Errorf("healthcheck of a healthy server: %v", err)
 	}

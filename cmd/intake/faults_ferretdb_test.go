@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -26,21 +25,8 @@ type ferretDB struct {
 // testenv.Missing when scripts/test-services.sh has not built FerretDB.
 func startFerretDB(t *testing.T) *ferretDB {
 	t.Helper()
-	cache := os.Getenv("INTAKE_TEST_SERVICES_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "intake", "test-services")
-	}
-	bins, _ := filepath.Glob(filepath.Join(cache, "ferretdb-*", "ferretdb"))
-	if len(bins) == 0 {
-		testenv.Missing(t, "FerretDB (ferretdb under "+cache+")", "run: scripts/test-services.sh up")
-	}
-	slices.Sort(bins)
-	f := &ferretDB{bin: bins[len(bins)-1], dir: t.TempDir(), port: freePort(t)}
+	bin := testenv.Tool(t, "ferretdb-*/ferretdb", "FerretDB")
+	f := &ferretDB{bin: bin, dir: t.TempDir(), port: testenv.FreePort(t)}
 	if err := os.MkdirAll(filepath.Join(f.dir, "data"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +62,7 @@ func (f *ferretDB) start(t *testing.T) {
 // every job completes with all its documents intact.
 func TestFaultRestartFerretDB(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	fdb := startFerretDB(t)
 	dir := t.TempDir()
 	env := processEnv(
@@ -89,11 +75,8 @@ func TestFaultRestartFerretDB(t *testing.T) {
 		"INTAKE_RETRY_BACKOFF_BASE=500ms",
 		"INTAKE_RETRY_BACKOFF_MAX=3s",
 	)
-	migrateProc(t, bin, env, 1)
-	serve, api := startServe(t, bin, env)
-	work, _ := startWork(t, "work", bin, env)
-	ids := api.createJobs(t)
-	waitCollected(t, api, ids, 3)
+	st := startFaultStack(t, bin, env)
+	api, ids := st.api, st.ids
 
 	fdb.p.terminate(t)
 	var probe outageProbe
@@ -110,11 +93,7 @@ func TestFaultRestartFerretDB(t *testing.T) {
 		t.Errorf("status with FerretDB down: %v (%d of %d 503s with Retry-After), want 503 with Retry-After (or 200), never 500",
 			probe.codes, probe.withRetryAfter, probe.unavailable)
 	}
-	states := api.waitAll(t, ids, completeTimeout)
-	for _, id := range ids {
-		api.verifyJob(t, id, states[id])
-	}
-	work.terminate(t)
-	serve.terminate(t)
+	st.complete(t)
+	st.stop(t)
 	t.Logf("FerretDB down for %s: %d status calls answered %v; all %d jobs completed", outage.Round(time.Millisecond), probe.calls, probe.codes, len(ids))
 }

@@ -43,25 +43,22 @@ func startRedis(t *testing.T, port int) *proc {
 // every job, also those created during the outage, completes intact.
 func TestFaultKillRedis(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
-	port := freePort(t)
+	bin := testenv.IntakeBinary(t)
+	port := testenv.FreePort(t)
 	redis := startRedis(t, port)
 	env := processEnv(append(sqliteFile(t).env,
 		"INTAKE_REDIS_URL=redis://127.0.0.1:"+strconv.Itoa(port)+"/0",
 		"INTAKE_DISPATCH=redis",
 		"INTAKE_FILINGS_DELAY=30ms",
 	)...)
-	migrateProc(t, bin, env, 1)
-	serve, api := startServe(t, bin, env)
-	work, _ := startWork(t, "work", bin, env)
-	ids := api.createJobs(t)
-	waitCollected(t, api, ids, 3)
+	st := startFaultStack(t, bin, env)
+	api := st.api
 
 	redis.kill(t)
 	var probe outageProbe
 	created := 0
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
-		probe.probe(api, ids[0])
+		probe.probe(api, st.ids[0])
 		if probe.calls%10 == 1 {
 			var res struct {
 				JobID string `json:"job_id"`
@@ -71,7 +68,7 @@ func TestFaultKillRedis(t *testing.T) {
 			if code != http.StatusAccepted || res.JobID == "" {
 				t.Errorf("trigger with Redis down: HTTP %d: %v", code, err)
 			} else {
-				ids = append(ids, res.JobID)
+				st.ids = append(st.ids, res.JobID)
 				created++
 			}
 		}
@@ -82,12 +79,8 @@ func TestFaultKillRedis(t *testing.T) {
 	}
 	startRedis(t, port)
 
-	states := api.waitAll(t, ids, completeTimeout)
-	for _, id := range ids {
-		api.verifyJob(t, id, states[id])
-	}
-	work.terminate(t)
-	serve.terminate(t)
+	st.complete(t)
+	st.stop(t)
 	t.Logf("Redis killed for 5s: %d status calls answered %v; %d jobs created meanwhile; all %d jobs completed",
-		probe.calls, probe.codes, created, len(ids))
+		probe.calls, probe.codes, created, len(st.ids))
 }

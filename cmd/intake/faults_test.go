@@ -41,7 +41,7 @@ func runsToComplete(total, collected int) int {
 // total documents, each matching its sha256.
 func TestFaultKillWorker(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	env := processEnv(append(sqliteFile(t).env,
 		"INTAKE_LEASE_TTL=2s",
 		"INTAKE_MAINTENANCE_INTERVAL=200ms",
@@ -131,7 +131,7 @@ func startPGCluster(t *testing.T) *pgCluster {
 		testenv.Missing(t, "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb)", "apt-get install postgresql")
 	}
 	slices.SortFunc(initdbs, func(a, b string) int { return pgMajor(a) - pgMajor(b) })
-	c := &pgCluster{bin: filepath.Dir(initdbs[len(initdbs)-1]), port: freePort(t)}
+	c := &pgCluster{bin: filepath.Dir(initdbs[len(initdbs)-1]), port: testenv.FreePort(t)}
 
 	dir, err := os.MkdirTemp("", "intake-pg-")
 	if err != nil {
@@ -273,7 +273,7 @@ func (o *outageProbe) probe(api *apiClient, id string) {
 // documents intact, and both processes still exit 0 on SIGTERM.
 func TestFaultRestartPostgres(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	pg := startPGCluster(t)
 	env := processEnv(
 		"INTAKE_DATA_DIR="+t.TempDir(),
@@ -287,14 +287,11 @@ func TestFaultRestartPostgres(t *testing.T) {
 		"INTAKE_RETRY_BACKOFF_BASE=500ms",
 		"INTAKE_RETRY_BACKOFF_MAX=5s",
 	)
-	migrateProc(t, bin, env, 1)
-	serve, api := startServe(t, bin, env)
-	work, _ := startWork(t, "work", bin, env)
-	if mode := work.waitLog(t, `"msg":"intake starting"`, `"dispatch":"([^"]+)"`); !strings.Contains(mode, "notify") {
+	st := startFaultStack(t, bin, env)
+	api, ids := st.api, st.ids
+	if mode := st.work.waitLog(t, `"msg":"intake starting"`, `"dispatch":"([^"]+)"`); !strings.Contains(mode, "notify") {
 		t.Errorf("work started with dispatch %q, want LISTEN/NOTIFY", mode)
 	}
-	ids := api.createJobs(t)
-	waitCollected(t, api, ids, 3)
 
 	stopped := time.Now()
 	pg.stop(t)
@@ -319,14 +316,49 @@ func TestFaultRestartPostgres(t *testing.T) {
 	}
 
 	recovered := time.Now()
-	states := api.waitAll(t, ids, completeTimeout)
-	for _, id := range ids {
-		api.verifyJob(t, id, states[id])
-	}
-	work.terminate(t)
-	serve.terminate(t)
+	st.complete(t)
+	st.stop(t)
 	t.Logf("PostgreSQL down for %s; status calls by HTTP status %v; all jobs completed %s after the restart",
 		outage.Round(time.Millisecond), probe.codes, time.Since(recovered).Round(time.Millisecond))
+}
+
+// faultStack is intake as processes for a fault test: a migrated store,
+// one serve and one work process, and jobs being collected.
+type faultStack struct {
+	serve, work *proc
+	api         *apiClient
+	metrics     string // the work process's base URL for /metrics
+	ids         []string
+}
+
+// startFaultStack migrates the store env names, starts serve and work,
+// creates jobs and waits until they have collected three documents: the
+// moment a fault test breaks a backend.
+func startFaultStack(t *testing.T, bin string, env []string) *faultStack {
+	t.Helper()
+	migrateProc(t, bin, env, 1)
+	s := &faultStack{}
+	s.serve, s.api = startServe(t, bin, env)
+	s.work, s.metrics = startWork(t, "work", bin, env)
+	s.ids = s.api.createJobs(t)
+	waitCollected(t, s.api, s.ids, 3)
+	return s
+}
+
+// complete waits until every job completed and verifies each.
+func (s *faultStack) complete(t *testing.T) {
+	t.Helper()
+	states := s.api.waitAll(t, s.ids, completeTimeout)
+	for _, id := range s.ids {
+		s.api.verifyJob(t, id, states[id])
+	}
+}
+
+// stop stops the processes.
+func (s *faultStack) stop(t *testing.T) {
+	t.Helper()
+	s.work.terminate(t)
+	s.serve.terminate(t)
 }
 
 // waitCollected waits until the jobs have recorded at least n documents
@@ -369,24 +401,9 @@ type azurite struct {
 // or INTAKE_TEST_AZURITE_CONN (whose account it serves) is unset.
 func startAzurite(t *testing.T) *azurite {
 	t.Helper()
-	if os.Getenv("INTAKE_TEST_AZURITE_CONN") == "" {
-		testenv.Missing(t, "INTAKE_TEST_AZURITE_CONN (Azurite's account)", servicesHow)
-	}
-	cache := os.Getenv("INTAKE_TEST_SERVICES_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "intake", "test-services")
-	}
-	bins, _ := filepath.Glob(filepath.Join(cache, "azurite-*", "node_modules", ".bin", "azurite-blob"))
-	if len(bins) == 0 {
-		testenv.Missing(t, "Azurite (azurite-blob under "+cache+")", "run: scripts/test-services.sh up")
-	}
-	slices.Sort(bins)
-	a := &azurite{bin: bins[len(bins)-1], dir: t.TempDir(), port: freePort(t)}
+	testenv.Azurite.URL(t) // the account it serves
+	bin := testenv.Tool(t, "azurite-*/node_modules/.bin/azurite-blob", "Azurite")
+	a := &azurite{bin: bin, dir: t.TempDir(), port: testenv.FreePort(t)}
 	a.start(t)
 	return a
 }
@@ -427,7 +444,7 @@ func (a *azurite) stop(t *testing.T) {
 // account) with its blob endpoint moved to the private Azurite.
 func (a *azurite) connectionString(t *testing.T) string {
 	t.Helper()
-	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
+	conn := testenv.Azurite.URL(t)
 	parts := strings.Split(strings.TrimSuffix(conn, ";"), ";")
 	found := false
 	for i, p := range parts {
@@ -449,7 +466,7 @@ func (a *azurite) connectionString(t *testing.T) string {
 // downloads from Azurite and matches its sha256.
 func TestFaultStopAzurite(t *testing.T) {
 	t.Parallel()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	az := startAzurite(t)
 	env := processEnv(append(sqliteFile(t).env,
 		"INTAKE_BLOB_URL="+az.connectionString(t),
@@ -461,11 +478,7 @@ func TestFaultStopAzurite(t *testing.T) {
 		"INTAKE_RETRY_BACKOFF_BASE=500ms",
 		"INTAKE_RETRY_BACKOFF_MAX=5s",
 	)...)
-	migrateProc(t, bin, env, 1)
-	serve, api := startServe(t, bin, env)
-	work, metrics := startWork(t, "work", bin, env)
-	ids := api.createJobs(t)
-	waitCollected(t, api, ids, 3)
+	st := startFaultStack(t, bin, env)
 
 	stopped := time.Now()
 	az.stop(t)
@@ -474,20 +487,16 @@ func TestFaultStopAzurite(t *testing.T) {
 	outage := time.Since(stopped)
 
 	recovered := time.Now()
-	states := api.waitAll(t, ids, completeTimeout)
-	for _, id := range ids {
-		api.verifyJob(t, id, states[id])
-	}
+	st.complete(t)
 	// The outage must have failed uploads and batches, or this test
 	// proved nothing about them.
-	putErrors := metric(t, metrics+"/metrics", "intake_blob_operations_total", "operation", "put") -
-		metric(t, metrics+"/metrics", "intake_blob_operations_total", "operation", "put", "outcome", "ok")
-	scheduled := metric(t, metrics+"/metrics", "intake_worker_runs_total", "outcome", "scheduled")
+	putErrors := metric(t, st.metrics+"/metrics", "intake_blob_operations_total", "operation", "put") -
+		metric(t, st.metrics+"/metrics", "intake_blob_operations_total", "operation", "put", "outcome", "ok")
+	scheduled := metric(t, st.metrics+"/metrics", "intake_worker_runs_total", "outcome", "scheduled")
 	if putErrors < 1 || scheduled < 1 {
 		t.Errorf("the worker saw %v failed uploads and rescheduled %v runs during the outage; want both >= 1", putErrors, scheduled)
 	}
-	work.terminate(t)
-	serve.terminate(t)
+	st.stop(t)
 	t.Logf("Azurite down for %s; the worker saw %v failed uploads and rescheduled %v runs; all jobs completed %s after the restart",
 		outage.Round(time.Millisecond), putErrors, scheduled, time.Since(recovered).Round(time.Millisecond))
 }

@@ -26,7 +26,7 @@ func runHealthcheck(ctx context.Context, args, environ []string, stdout, _ io.Wr
 		if err != nil {
 			return &exitError{code: exitUsage, err: err}
 		}
-		host, port, _ := net.SplitHostPort(cfg.HTTPAddr)
+		host, port, _ := net.SplitHostPort(cfg.API.Addr)
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "127.0.0.1"
 		}

@@ -26,7 +26,7 @@ func TestMetricsDoc(t *testing.T) {
 	if code := postJSON(t, s.base+"/create-job", `{"num_jobs": 1}`, &created); code != http.StatusOK || len(created.Jobs) != 1 {
 		t.Fatalf("create-job: HTTP %d", code)
 	}
-	waitCompleted(t, s.base, created.Jobs[0].JobID, 60*time.Second)
+	newAPIClient(s.base).waitAll(t, []string{created.Jobs[0].JobID}, 60*time.Second)
 	// The queue snapshot is cached for 5 s; the families exist regardless.
 	resp, err := http.Get(s.base + "/metrics")
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // TestMigrateOpensOnlyTheJobStore runs `intake migrate` with blob storage
@@ -31,7 +33,7 @@ func TestMigrateOpensOnlyTheJobStore(t *testing.T) {
 		"INTAKE_API_KEYS=test-key-1",
 		"INTAKE_HTTP_ADDR=127.0.0.1:0",
 	}
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	if err := run(context.Background(), []string{"migrate"}, environ, &out, &errb); err != nil {
 		t.Fatalf("migrate with unusable blob and Redis settings: %v\n%s", err, errb.String())
 	}

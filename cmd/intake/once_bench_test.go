@@ -6,10 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // BenchmarkWorkOnce measures KEDA's mode with nothing to claim: one
@@ -19,7 +20,7 @@ import (
 //
 //	go test -run '^$' -bench WorkOnce -benchtime 40x ./cmd/intake/
 func BenchmarkWorkOnce(b *testing.B) {
-	bin := intakeBinary(b)
+	bin := testenv.IntakeBinary(b)
 	stores := map[string]func(b *testing.B) []string{
 		"sqlite": func(b *testing.B) []string {
 			dir := b.TempDir()
@@ -31,7 +32,7 @@ func BenchmarkWorkOnce(b *testing.B) {
 		"postgres": func(b *testing.B) []string {
 			admin := os.Getenv("INTAKE_TEST_POSTGRES_URL")
 			if admin == "" {
-				b.Skip("INTAKE_TEST_POSTGRES_URL is not set: " + servicesHow)
+				b.Skip("INTAKE_TEST_POSTGRES_URL is not set: " + testenv.ServicesHow)
 			}
 			name := uniqueName("intake_once_")
 			pgExec(b, admin, "CREATE DATABASE "+name)
@@ -49,7 +50,7 @@ func BenchmarkWorkOnce(b *testing.B) {
 	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		b.Run(name, func(b *testing.B) {
-			env := append(environWithout("INTAKE_"), "INTAKE_LOG_LEVEL=warn")
+			env := append(testenv.CleanEnviron(), "INTAKE_LOG_LEVEL=warn")
 			env = append(env, stores[name](b)...)
 			if out, err := command(bin, env, "migrate").CombinedOutput(); err != nil {
 				b.Fatalf("migrate: %v\n%s", err, out)
@@ -81,16 +82,4 @@ func command(bin string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	return cmd
-}
-
-// environWithout returns the process environment without the variables
-// whose names start with prefix.
-func environWithout(prefix string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, prefix) {
-			env = append(env, kv)
-		}
-	}
-	return env
 }

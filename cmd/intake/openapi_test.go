@@ -25,7 +25,7 @@ func TestOpenAPIDoc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := api.OpenAPI(sources)
+	got, err := api.OpenAPI(api.Deps{Sources: sources, NewDemoJob: newDemoJob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +44,13 @@ func TestOpenAPIDoc(t *testing.T) {
 		t.Fatal("docs/openapi.yaml is stale: go test ./cmd/intake -run TestOpenAPIDoc -update")
 	}
 	for _, typ := range []string{"filings", "api", "database", "file"} {
-		if _, ok := sources[typ]; !ok {
+		src, ok := sources[typ]
+		if !ok {
 			t.Errorf("source %q is not registered", typ)
+			continue
+		}
+		if _, ok := src.(api.ConfigDescriber); !ok {
+			t.Errorf("source %q does not describe its config (api.ConfigDescriber)", typ)
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,9 +38,6 @@ import (
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
-// servicesHow tells a developer how to provide the test servers.
-const servicesHow = `run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`
-
 // processAPIKey is the bearer key the serve processes of these tests accept.
 const processAPIKey = "process-test-key"
 
@@ -53,56 +49,13 @@ const (
 	migrateTimeout  = 60 * time.Second
 )
 
-// binary is the intake binary built once for the whole test run.
-var binary struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binary.dir != "" {
-		_ = os.RemoveAll(binary.dir)
-	}
-	os.Exit(code)
-}
-
-// intakeBinary builds the binary on first use (without -race: it runs as
-// subprocesses) and returns its path.
-func intakeBinary(t testing.TB) string {
-	t.Helper()
-	binary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "intake-process-test-")
-		if err != nil {
-			binary.err = err
-			return
-		}
-		binary.dir = dir
-		path := filepath.Join(dir, "intake")
-		cmd := exec.Command("go", "build", "-o", path, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
-			return
-		}
-		binary.path = path
-		fmt.Fprintf(os.Stderr, "process tests: built %s in %s\n", path, time.Since(start).Round(time.Millisecond))
-	})
-	if binary.err != nil {
-		t.Fatalf("build the intake binary: %v", binary.err)
-	}
-	return binary.path
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // proc is one intake (or helper server) process started by a test.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr, interleaved
+	out  *testenv.Buffer // stdout and stderr, interleaved
 	done chan struct{}
 }
 
@@ -111,7 +64,7 @@ type proc struct {
 // prints its output.
 func startProc(t *testing.T, name, path string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &testenv.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(path, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout = p.out
@@ -334,7 +287,7 @@ func (c *apiClient) do(method, path, body string, out any) (int, http.Header, er
 	return resp.StatusCode, resp.Header, err
 }
 
-// createJobs creates three filings jobs through seed 004's /create-job and
+// createJobs creates three filings jobs through /create-job and
 // one through the trigger endpoint, and returns their ids.
 func (c *apiClient) createJobs(t *testing.T) []string {
 	t.Helper()
@@ -435,6 +388,14 @@ func (c *apiClient) verifyJob(t *testing.T, id string, st jobState) {
 	if total < 30 || total > 50 || st.Progress.Collected != total {
 		t.Errorf("job %s: progress %+v, want a total of 30..50, all collected", id, st.Progress)
 	}
+	c.verifyDocuments(t, id, total)
+}
+
+// verifyDocuments pages through a completed job's result and checks that
+// its documents are seqs 1..total, once each, and that every one's content
+// matches its sha256 and size.
+func (c *apiClient) verifyDocuments(t *testing.T, id string, total int) {
+	t.Helper()
 	seen := map[int]bool{}
 	cursor := ""
 	for page := 0; ; page++ {
@@ -551,18 +512,6 @@ func uniqueName(prefix string) string {
 	return prefix + strings.ToLower(rand.Text()[:10])
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	return port
-}
-
 // backend is the part of a stack's environment that one backend provides,
 // with an optional check run after the jobs completed.
 type backend struct {
@@ -584,10 +533,7 @@ func sqliteFile(t *testing.T) backend {
 // dropped (WITH (FORCE)) at cleanup.
 func postgresDatabase(t *testing.T) backend {
 	t.Helper()
-	admin := os.Getenv("INTAKE_TEST_POSTGRES_URL")
-	if admin == "" {
-		testenv.Missing(t, "INTAKE_TEST_POSTGRES_URL (PostgreSQL)", servicesHow)
-	}
+	admin := testenv.Postgres.URL(t)
 	name := uniqueName("intake_e2e_")
 	pgExec(t, admin, "CREATE DATABASE "+name)
 	t.Cleanup(func() { pgExec(t, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
@@ -619,10 +565,7 @@ func pgExec(t testing.TB, dsn, sql string) {
 // and a consumer group reads it.
 func redisStream(t *testing.T) backend {
 	t.Helper()
-	raw := os.Getenv("INTAKE_TEST_REDIS_URL")
-	if raw == "" {
-		testenv.Missing(t, "INTAKE_TEST_REDIS_URL (Redis)", servicesHow)
-	}
+	raw := testenv.Redis.URL(t)
 	opts, err := redis.ParseURL(raw)
 	if err != nil {
 		t.Fatalf("INTAKE_TEST_REDIS_URL: %v", err)
@@ -659,10 +602,7 @@ func redisStream(t *testing.T) backend {
 // the check proves that the documents' blobs are there.
 func azureContainer(t *testing.T) backend {
 	t.Helper()
-	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
-	if conn == "" {
-		testenv.Missing(t, "INTAKE_TEST_AZURITE_CONN (Azurite)", servicesHow)
-	}
+	conn := testenv.Azurite.URL(t)
 	container := uniqueName("intake-e2e-")
 	client, err := azblob.NewClientFromConnectionString(conn, nil)
 	if err != nil {
@@ -738,7 +678,7 @@ func TestStacks(t *testing.T) {
 // runStack runs migrate, serve and work on env, creates four jobs over
 // HTTP and verifies them.
 func runStack(t *testing.T, env []string, checks []func(*testing.T, int)) {
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	start := time.Now()
 	migrateProc(t, bin, env, 3)
 	serve, api := startServe(t, bin, env)
@@ -770,13 +710,10 @@ func runStack(t *testing.T, env []string, checks []func(*testing.T, int)) {
 // mongoDatabase gives the stack a database of its own on
 // INTAKE_TEST_MONGO_URL (named in the URL path, as intake reads it),
 // dropped at cleanup; the check proves the documents are in its
-// "documents" collection, seed 004's name.
+// "documents" collection, the name the requirement gives it.
 func mongoDatabase(t *testing.T) backend {
 	t.Helper()
-	raw := os.Getenv("INTAKE_TEST_MONGO_URL")
-	if raw == "" {
-		testenv.Missing(t, "INTAKE_TEST_MONGO_URL (MongoDB or FerretDB)", servicesHow)
-	}
+	raw := testenv.Mongo.URL(t)
 	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal("INTAKE_TEST_MONGO_URL is not a URL")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // TestKeywordValueDSNNeverPrinted gives migrate (and the dispatcher that
@@ -22,7 +24,7 @@ func TestKeywordValueDSNNeverPrinted(t *testing.T) {
 		t.Run(dsn, func(t *testing.T) {
 			t.Parallel()
 			for _, args := range [][]string{{"migrate"}, {"work", "--once"}} {
-				var out, errb syncBuffer
+				var out, errb testenv.Buffer
 				err := run(context.Background(), args, []string{"INTAKE_DATABASE_URL=" + dsn, "INTAKE_DATA_DIR=" + t.TempDir()}, &out, &errb)
 				if err == nil {
 					t.Fatalf("%v with a keyword/value DSN succeeded", args)

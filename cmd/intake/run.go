@@ -86,14 +86,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	switch cmd {
 	case "dev":
-		return runDev(ctx, cfg, environ, stdout, stderr)
+		return runServer(ctx, cfg, devRole, stdout, stderr)
 	case "serve":
-		return runServe(ctx, cfg, stderr)
+		return runServer(ctx, cfg, serveRole, stdout, stderr)
 	case "work":
 		if once {
 			return runWorkOnce(ctx, cfg, fs.Arg(0), stderr)
 		}
-		return runWork(ctx, cfg, stderr)
+		return runServer(ctx, cfg, workRole, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, cfg, stdout, stderr)
 	default:

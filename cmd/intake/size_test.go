@@ -4,6 +4,8 @@ import (
 	"debug/elf"
 	"runtime"
 	"testing"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // TestLinkerDropsUnusedMethods guards the size of the binary. When a call
@@ -19,7 +21,7 @@ func TestLinkerDropsUnusedMethods(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads the ELF symbol table")
 	}
-	f, err := elf.Open(intakeBinary(t))
+	f, err := elf.Open(testenv.IntakeBinary(t))
 	if err != nil {
 		t.Fatal(err)
 	}

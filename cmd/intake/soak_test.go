@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 func TestSoak(t *testing.T) {
@@ -27,7 +29,7 @@ func TestSoak(t *testing.T) {
 	if d <= 0 {
 		t.Skip("set INTAKE_SOAK_DURATION (scripts/soak.sh) to run the soak test")
 	}
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	env := processEnv(append(postgresDatabase(t).env,
 		"INTAKE_DATA_DIR="+t.TempDir(),
 		"INTAKE_FILINGS_DELAY=50ms",

@@ -11,12 +11,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -122,7 +122,7 @@ func TestLiveInhibitionAndDelivery(t *testing.T) {
 	t.Cleanup(sink.Close)
 
 	cfg := render(t, sink.URL)
-	port := freePort(t)
+	port := strconv.Itoa(testenv.FreePort(t))
 	ctx, cancel := context.WithCancel(t.Context())
 	cmd := exec.CommandContext(ctx, bin,
 		"--config.file="+cfg,
@@ -210,18 +210,6 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 // waitReady polls url until it answers 200, for at most 20 s.

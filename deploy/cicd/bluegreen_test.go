@@ -130,7 +130,7 @@ func newCluster(t *testing.T) *cluster {
 		Client:    client,
 		Namespace: c.namespace,
 		Node:      node,
-		Binary:    intakeBinary(t),
+		Binary:    testenv.IntakeBinary(t),
 		Images:    func(string) bool { return false }, // every pod goes to kwok
 		Dir:       t.TempDir(),
 		Logger:    slog.New(slog.DiscardHandler),
@@ -206,7 +206,7 @@ func (c *cluster) release(name string) release {
 func (c *cluster) getJSON(v any, name string, args ...string) {
 	c.t.Helper()
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(cleanEnv(), c.env...)
+	cmd.Env = append(testenv.CleanEnviron("BG_", "SMOKE_"), c.env...)
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string
@@ -235,8 +235,8 @@ func (c *cluster) run(env []string, args ...string) result {
 func TestBlueGreenCluster(t *testing.T) {
 	c := newCluster(t)
 	const key = "bluegreen-key"
-	local := startIntake(t, key, true) // what the smoke test and the checks reach
-	dead := "http://" + freeAddr(t)    // a public URL where nothing answers
+	local := startIntake(t, key, true)      // what the smoke test and the checks reach
+	dead := "http://" + testenv.FreeAddr(t) // a public URL where nothing answers
 
 	// Request counters whose 5xx share is 40 % between any two reads.
 	var scrapes atomic.Int64

@@ -201,7 +201,7 @@ func TestFleetValuesRender(t *testing.T) {
 			t.Parallel()
 			cmd := exec.Command(helm, "template", "intake", chartDir, "--namespace", "intake",
 				"-f", filepath.Join(fleetDir, "values", "common.yaml"), "-f", filepath.Join(dir, "values.yaml"))
-			cmd.Env = append(cleanEnv(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir())
+			cmd.Env = append(testenv.CleanEnviron("BG_", "SMOKE_"), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir())
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("helm template: %v\n%s", err, out)

@@ -8,14 +8,10 @@ package cicd
 import (
 	"bytes"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,72 +28,7 @@ const (
 // repoRoot is the repository's top directory, relative to this package.
 var repoRoot = filepath.Join("..", "..")
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	binDir    string
-	buildErr  error
-)
-
-// intakeBinary builds cmd/intake once per test binary and returns its path.
-func intakeBinary(t *testing.T) string {
-	t.Helper()
-	goPath := testenv.LookPath(t, "go", "install Go")
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "intake-cicd-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "intake")
-		cmd := exec.Command(goPath, "build", "-o", binPath, "./cmd/intake")
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New("go build ./cmd/intake: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// TestMain removes the binary intakeBinary built.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// cleanEnv is the test's environment without intake's variables, so that a
-// developer's or CI's settings cannot point the processes elsewhere.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "INTAKE_") || strings.HasPrefix(name, "BG_") || strings.HasPrefix(name, "SMOKE_") ||
-			slices.Contains([]string{"MONGO_URI", "AZURE_BLOB_CONN", "AZURE_CONTAINER", "JOB_ID"}, name) {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // intakeProcs is one intake installation: a SQLite store and file blobs in
 // a temporary directory, migrated, with serve (and optionally work)
@@ -111,10 +42,10 @@ type intakeProcs struct {
 // its only API key and, when worker is true, `intake work`.
 func startIntake(t *testing.T, key string, worker bool) *intakeProcs {
 	t.Helper()
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	env := append(cleanEnv(),
+	addr := testenv.FreeAddr(t)
+	env := append(testenv.CleanEnviron("BG_", "SMOKE_"),
 		"INTAKE_DATA_DIR="+filepath.Join(dir, "data"),
 		"INTAKE_HTTP_ADDR="+addr,
 		"INTAKE_API_KEYS="+key,
@@ -210,7 +141,7 @@ func script(t *testing.T, env []string, name string, args ...string) result {
 	t.Helper()
 	bash := testenv.LookPath(t, "bash", "install bash")
 	cmd := exec.Command(bash, append([]string{filepath.Join(repoRoot, "scripts", name)}, args...)...)
-	cmd.Env = append(cleanEnv(), env...)
+	cmd.Env = append(testenv.CleanEnviron("BG_", "SMOKE_"), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -20,7 +20,7 @@ func TestReleaseVersion(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(gitPath, args...)
 		cmd.Dir = dir
-		cmd.Env = append(cleanEnv(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid",
+		cmd.Env = append(testenv.CleanEnviron("BG_", "SMOKE_"), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid",
 			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid", "GIT_CONFIG_GLOBAL=/dev/null")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -55,7 +55,7 @@ func TestReleaseVersion(t *testing.T) {
 			t.Parallel()
 			cmd := exec.Command(bash, script)
 			cmd.Dir = dir
-			cmd.Env = append(cleanEnv(), "GITHUB_REF="+tt.ref, "GITHUB_SHA="+sha, "GITHUB_RUN_NUMBER=57",
+			cmd.Env = append(testenv.CleanEnviron("BG_", "SMOKE_"), "GITHUB_REF="+tt.ref, "GITHUB_SHA="+sha, "GITHUB_RUN_NUMBER=57",
 				"GITHUB_REPOSITORY_OWNER=Intake-Dev", "GIT_CONFIG_GLOBAL=/dev/null")
 			cmd.Stderr = &strings.Builder{}
 			out, err := cmd.Output()

@@ -17,8 +17,8 @@ func TestSmokeTest(t *testing.T) {
 	testenv.LookPath(t, "jq", "apt-get install jq")
 	const key = "smoke-key"
 	full := startIntake(t, key, true)
-	apiOnly := startIntake(t, key, false) // no worker: jobs stay pending
-	down := "http://" + freeAddr(t)       // nothing listens there
+	apiOnly := startIntake(t, key, false)   // no worker: jobs stay pending
+	down := "http://" + testenv.FreeAddr(t) // nothing listens there
 
 	t.Run("pass", func(t *testing.T) {
 		t.Parallel()

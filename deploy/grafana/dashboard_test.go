@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite "+DashboardFile)
@@ -93,7 +95,7 @@ func TestDashboardStructure(t *testing.T) {
 				continue
 			}
 			x, y, w, h := int(g["x"].(float64)), int(g["y"].(float64)), int(g["w"].(float64)), int(g["h"].(float64))
-			if w <= 0 || h <= 0 || x < 0 || x+w > gridWidth {
+			if w <= 0 || h <= 0 || x < 0 || x+w > 24 {
 				t.Errorf("panel %q: gridPos %v outside the 24-column grid", title, g)
 			}
 			for i := x; i < x+w; i++ {
@@ -252,9 +254,9 @@ func TestQueriesFollowMetricsDoc(t *testing.T) {
 	}
 }
 
-// TestSeedPanels checks that seed 004's list of panels, plus API traffic
-// and latency and worker runs, is on the dashboard.
-func TestSeedPanels(t *testing.T) {
+// TestRequiredPanels checks that the panels the requirement lists, plus
+// API traffic and latency and worker runs, are on the dashboard.
+func TestRequiredPanels(t *testing.T) {
 	t.Parallel()
 	titles := map[string]bool{}
 	for _, q := range queries(t) {
@@ -304,19 +306,30 @@ func TestQueriesFromFile(t *testing.T) {
 	}
 }
 
+// TestBinaryDoesNotLinkSDK keeps grafana-foundation-sdk out of the intake
+// binary: only this generator imports it.
+func TestBinaryDoesNotLinkSDK(t *testing.T) {
+	t.Parallel()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "../../cmd/intake").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "grafana-foundation-sdk") {
+		t.Error("cmd/intake imports grafana-foundation-sdk; only deploy/grafana may")
+	}
+}
+
 // TestQueriesParse has promtool parse every query (as recording rules),
 // with $__rate_interval expanded. It needs promtool (Debian: apt-get
 // install prometheus); without it the test skips, or fails when
 // INTAKE_TEST_STRICT=1.
 func TestQueriesParse(t *testing.T) {
 	t.Parallel()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("INTAKE_TEST_STRICT") == "1" {
-			t.Fatal("promtool not found (apt-get install prometheus)")
-		}
-		t.Skip("promtool not found: apt-get install prometheus to parse the queries")
-	}
+	promtool := testenv.LookPath(t, "promtool", "apt-get install prometheus")
 	var rules strings.Builder
 	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
 	for i, q := range queries(t) {

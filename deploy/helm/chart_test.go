@@ -27,8 +27,8 @@ import (
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	mongostore "github.com/intake-dev/intake/internal/store/mongo"
-	"github.com/intake-dev/intake/internal/store/postgres"
+	"github.com/intake-dev/intake/internal/store/mongostore"
+	"github.com/intake-dev/intake/internal/store/postgresstore"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -329,8 +329,8 @@ func checkScaledJob(t *testing.T, o *unstructured.Unstructured) {
 			t.Errorf("mongodb trigger counts %v in %v; the store's filter is %s in jobs", md["query"], md["collection"], want)
 		}
 	case "postgresql":
-		if md["query"] != postgres.PendingCountQuery {
-			t.Errorf("postgresql trigger query %q; the store's is %q", md["query"], postgres.PendingCountQuery)
+		if md["query"] != postgresstore.PendingCountQuery {
+			t.Errorf("postgresql trigger query %q; the store's is %q", md["query"], postgresstore.PendingCountQuery)
 		}
 	default:
 		t.Errorf("trigger type %v", tr["type"])

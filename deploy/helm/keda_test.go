@@ -1,7 +1,6 @@
 package helm
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,9 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,8 +27,6 @@ import (
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
-const servicesHow = `run: scripts/test-services.sh up && eval "$(scripts/test-services.sh env)"`
-
 // The scenario's bounds: no wait can hang the test.
 const (
 	installTimeout  = 4 * time.Minute
@@ -44,39 +39,7 @@ const (
 	settle = 10 * time.Second
 )
 
-// binary is the intake binary, built once for the test run.
-var binary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "intake-helm-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary.path = filepath.Join(dir, "intake")
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func intakeBinary(t *testing.T) string {
-	t.Helper()
-	binary.once.Do(func() {
-		cmd := exec.Command("go", "build", "-o", binary.path, "../../cmd/intake")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
-	}
-	return binary.path
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // sample is one poll of the scenario's timeline.
 type sample struct {
@@ -106,16 +69,13 @@ func TestKEDAScenario(t *testing.T) {
 
 func runScenario(t *testing.T, trigger string) {
 	c := connect(t)
-	bin := intakeBinary(t)
+	bin := testenv.IntakeBinary(t)
 	storeURL := scenarioStore(t, trigger)
-	azurite := os.Getenv("INTAKE_TEST_AZURITE_CONN")
-	if azurite == "" {
-		testenv.Missing(t, "Azurite (INTAKE_TEST_AZURITE_CONN)", servicesHow)
-	}
+	azurite := testenv.Azurite.URL(t)
 	ns := c.namespace(t, "keda-"+trigger[:5])
 
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	kubelet := kubetest.New(kubetest.Config{
 		Client: c.client, Namespace: ns, Node: "local-" + ns, Binary: bin,
 		Images: isIntakeImage, Dir: t.TempDir(),
@@ -271,10 +231,7 @@ func scenarioStore(t *testing.T, trigger string) string {
 	db := "intake_keda_" + hex.EncodeToString(b)
 	switch trigger {
 	case "mongodb":
-		base := os.Getenv("INTAKE_TEST_MONGO_URL")
-		if base == "" {
-			testenv.Missing(t, "MongoDB wire (INTAKE_TEST_MONGO_URL)", servicesHow)
-		}
+		base := testenv.Mongo.URL(t)
 		u, err := url.Parse(base)
 		if err != nil {
 			t.Fatal(err)
@@ -282,10 +239,7 @@ func scenarioStore(t *testing.T, trigger string) string {
 		u.Path = "/" + db
 		return u.String()
 	default:
-		base := os.Getenv("INTAKE_TEST_POSTGRES_URL")
-		if base == "" {
-			testenv.Missing(t, "PostgreSQL (INTAKE_TEST_POSTGRES_URL)", servicesHow)
-		}
+		base := testenv.Postgres.URL(t)
 		conn, err := pgx.Connect(t.Context(), base)
 		if err != nil {
 			t.Fatal(err)
@@ -385,24 +339,6 @@ func table(timeline []sample) string {
 		fmt.Fprintf(&b, "| %.1f | %d | %d | %d | %d | %d | %d |\n", s.At.Seconds(), s.Pending, s.Processing, s.Completed, s.KEDAJobs, s.Running, s.Succeeded)
 	}
 	return b.String()
-}
-
-// logBuffer is a concurrency-safe buffer for the kubelet's log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tail(s string, n int) string {

@@ -6,12 +6,10 @@
 package prometheus
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -241,15 +238,9 @@ func TestLivePrometheus(t *testing.T) {
 		t.Skip("starts intake and prometheus processes")
 	}
 	dir := t.TempDir()
-	intake := filepath.Join(dir, "intake")
-	build := exec.Command("go", "build", "-o", intake, "./cmd/intake")
-	build.Dir = "../.."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	intake := testenv.IntakeBinary(t)
 
-	apiAddr, workerAddr, promAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	apiAddr, workerAddr, promAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	env := append(os.Environ(),
 		"INTAKE_DATA_DIR="+filepath.Join(dir, "data"),
 		"INTAKE_AUTH=disabled",
@@ -732,7 +723,7 @@ func command(path string, env []string, args ...string) *exec.Cmd {
 // test failed.
 func start(t *testing.T, name string, cmd *exec.Cmd) {
 	t.Helper()
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -748,7 +739,7 @@ func start(t *testing.T, name string, cmd *exec.Cmd) {
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("--- output of %s:\n%s", name, out.String())
+			t.Logf("--- output of %s:\n%s", name, out.Tail(200))
 		}
 	})
 }
@@ -772,17 +763,6 @@ func waitHTTP(t *testing.T, u string) {
 	}
 }
 
-// freeAddr returns a loopback address with a port that was free.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func quoteAll(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
@@ -791,25 +771,4 @@ func quoteAll(ss []string) string {
 	return strings.Join(q, ", ")
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's two output streams.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns the last 200 lines written.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(b.buf.String(), "\n")
-	if len(lines) > 200 {
-		lines = lines[len(lines)-200:]
-	}
-	return strings.Join(lines, "\n")
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

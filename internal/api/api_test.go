@@ -1,13 +1,12 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -22,10 +21,11 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/api"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/source/filings"
-	"github.com/intake-dev/intake/internal/store/sqlite"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // Test keys. Tests assert that neither ever reaches the log.
@@ -38,13 +38,13 @@ const (
 // dispatcher and the filings source, plus what tests inspect.
 type bundle struct {
 	url      string
-	store    *sqlite.Store
-	blobs    *fileblob.Bucket
+	store    *store.Store
+	blobs    *blob.Bucket
 	sources  intake.Sources
 	disp     *spyDispatcher
 	creates  *spyStore
 	registry *prometheus.Registry
-	logs     *logBuffer
+	logs     *testenv.Buffer
 	client   *http.Client
 	handler  http.Handler
 }
@@ -56,7 +56,7 @@ func newBundle(t testing.TB, opts ...option) *bundle {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "intake.db")})
+	store, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "intake.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func newBundle(t testing.TB, opts ...option) *bundle {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := fileblob.Open(filepath.Join(dir, "blobs"))
+	blobs, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"), blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func newBundle(t testing.TB, opts ...option) *bundle {
 		disp:     disp,
 		creates:  &spyStore{Store: store},
 		registry: prometheus.NewRegistry(),
-		logs:     &logBuffer{},
+		logs:     &testenv.Buffer{},
 	}
 	cfg := api.Config{APIKeys: []string{testKey, secondKey}, Version: "test"}
 	deps := api.Deps{
@@ -87,7 +87,8 @@ func newBundle(t testing.TB, opts ...option) *bundle {
 		Blobs:      blobs,
 		Sources:    b.sources,
 		Dispatcher: disp,
-		Logger:     slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:     b.logs.JSONLogger(),
+		NewDemoJob: demoJobs(),
 		Registerer: b.registry,
 		Metrics:    promhttp.HandlerFor(b.registry, promhttp.HandlerOpts{}),
 	}
@@ -105,6 +106,20 @@ func newBundle(t testing.TB, opts ...option) *bundle {
 	b.client = srv.Client()
 	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return b
+}
+
+// demoJobs returns the bundle's /create-job factory: filings jobs for
+// companies from a fixed sequence.
+func demoJobs() func() (api.DemoJob, error) {
+	var mu sync.Mutex
+	rnd := mathrand.New(mathrand.NewPCG(1, 2))
+	return func() (api.DemoJob, error) {
+		mu.Lock()
+		cin, name := filings.NewCompany(rnd)
+		mu.Unlock()
+		config, err := json.Marshal(filings.Config{CIN: cin, CompanyName: name})
+		return api.DemoJob{SourceType: filings.SourceType, Config: config, CIN: cin, CompanyName: name}, err
+	}
 }
 
 // request describes one call. Key "" sends testKey; noKey sends none.
@@ -305,38 +320,6 @@ func runBatch(ctx context.Context, store intake.Store, blobs intake.BlobStore, s
 	}
 	done := job.Total != intake.TotalUnknown && job.Collected+n >= job.Total
 	return done, store.FinishRun(ctx, job.ID, owner, done)
-}
-
-// logBuffer collects log output from concurrent handlers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// lines returns the JSON log records.
-func (l *logBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for line := range strings.Lines(l.String()) {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // spyDispatcher is the real poll dispatcher, recording what was notified.

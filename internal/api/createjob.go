@@ -7,25 +7,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/source/filings"
 )
 
-// maxCreateJobs bounds seed 004's num_jobs.
+// maxCreateJobs bounds num_jobs.
 const maxCreateJobs = 10
 
-// createJobRequest is seed 004's /create-job body.
-type createJobRequest struct {
-	NumJobs int `json:"num_jobs" minimum:"1" maximum:"10" example:"3" doc:"How many filings jobs to create, 1 to 10."`
+// DemoJob is one job that POST /create-job records: its source type and
+// config, and the company that the answer names for it.
+type DemoJob struct {
+	SourceType  string
+	Config      json.RawMessage
+	CIN         string
+	CompanyName string
 }
 
-// createdJob is one job in /create-job's answer, in the starter's casing.
+// createJobRequest is /create-job's body.
+type createJobRequest struct {
+	NumJobs int `json:"num_jobs" minimum:"1" maximum:"10" example:"3" doc:"How many jobs to create, 1 to 10."`
+}
+
+// createdJob is one job in /create-job's answer, in camelCase like the rest
+// of that answer.
 type createdJob struct {
 	JobID       string `json:"jobId" format:"uuid"`
 	CIN         string `json:"cin" example:"L17110MH1973PLC019786"`
@@ -39,11 +47,11 @@ type createJobResponse struct {
 	TotalJobs int          `json:"totalJobs" example:"3"`
 }
 
-// handleCreateJob serves seed 004's POST /create-job: num_jobs filings jobs
-// for random companies, inserted atomically in one store call (the
-// starter's loop inserted only the last one). Its errors keep the starter's
-// {"error": "..."} shape, with the status codes the rest of the API uses.
-func handleCreateJob(store intake.Store, sources intake.Sources, n notifier, p *problems, m *metrics, maxBody int64) http.Handler {
+// handleCreateJob serves POST /create-job: num_jobs demo jobs from
+// newJob, each checked by its source, inserted atomically in one store
+// call. Its errors have the {"error": "..."} shape, with the status codes
+// the rest of the API uses.
+func handleCreateJob(store intake.Store, sources intake.Sources, newJob func() (DemoJob, error), n notifier, p *problems, m *metrics, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		num, err := readNumJobs(http.MaxBytesReader(w, r.Body, maxBody))
@@ -53,7 +61,7 @@ func handleCreateJob(store intake.Store, sources intake.Sources, n notifier, p *
 			return
 		}
 		m.batchSize.Observe(float64(num))
-		jobs, companies, err := newFilingsJobs(ctx, sources, num)
+		demos, jobs, err := newDemoJobs(ctx, sources, newJob, num)
 		if err != nil {
 			writeLegacyError(w, p.from(ctx, err))
 			return
@@ -68,9 +76,9 @@ func handleCreateJob(store intake.Store, sources intake.Sources, n notifier, p *
 		ids := make([]string, len(created))
 		for i, j := range created {
 			ids[i] = j.ID
-			resp.Jobs[i] = createdJob{JobID: j.ID, CIN: companies[i].CIN, CompanyName: companies[i].CompanyName}
+			resp.Jobs[i] = createdJob{JobID: j.ID, CIN: demos[i].CIN, CompanyName: demos[i].CompanyName}
+			m.jobsCreated.WithLabelValues(j.SourceType).Inc()
 		}
-		m.jobsCreated.WithLabelValues(filingsType).Add(float64(len(created)))
 		n.notify(ctx, ids...)
 		resp.Message = fmt.Sprintf("Successfully created %d jobs", len(created))
 		if len(created) == 1 {
@@ -80,38 +88,32 @@ func handleCreateJob(store intake.Store, sources intake.Sources, n notifier, p *
 	})
 }
 
-// filingsType is the source type of /create-job's jobs.
-const filingsType = "filings"
-
-// newFilingsJobs builds num filings jobs for random companies, each config
-// checked by the filings source.
-func newFilingsJobs(ctx context.Context, sources intake.Sources, num int) ([]*intake.Job, []filings.Config, error) {
-	src, err := sources.Lookup(filingsType)
-	if err != nil {
-		return nil, nil, fmt.Errorf("the filings source is not registered: %w", intake.WrapError(intake.EINTERNAL, err, "filings source unavailable"))
-	}
-	// Demo companies, not secrets: math/rand is the right tool.
-	rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) //nolint:gosec // G404: not security-sensitive
+// newDemoJobs makes num demo jobs, each config checked by its source. A
+// demo job that its source refuses is a bug of the factory: EINTERNAL.
+func newDemoJobs(ctx context.Context, sources intake.Sources, newJob func() (DemoJob, error), num int) ([]DemoJob, []*intake.Job, error) {
+	demos := make([]DemoJob, num)
 	jobs := make([]*intake.Job, num)
-	companies := make([]filings.Config, num)
 	for i := range num {
-		cin, name := filings.NewCompany(rnd)
-		companies[i] = filings.Config{CIN: cin, CompanyName: name}
-		config, err := json.Marshal(companies[i])
+		d, err := newJob()
 		if err != nil {
-			return nil, nil, fmt.Errorf("encode filings config: %w", err)
+			return nil, nil, fmt.Errorf("make a demo job: %w", intake.WrapError(intake.EINTERNAL, err, "could not make a demo job"))
 		}
-		if err := src.Validate(ctx, config); err != nil {
-			return nil, nil, fmt.Errorf("generated filings config %s: %w", config, intake.WrapError(intake.EINTERNAL, err, "generated an invalid company"))
+		src, err := sources.Lookup(d.SourceType)
+		if err != nil {
+			return nil, nil, fmt.Errorf("demo job: %w", intake.WrapError(intake.EINTERNAL, err, "the %s source is not registered", d.SourceType))
 		}
+		if err := src.Validate(ctx, d.Config); err != nil {
+			return nil, nil, fmt.Errorf("demo %s config %s: %w", d.SourceType, d.Config, intake.WrapError(intake.EINTERNAL, err, "made an invalid demo job"))
+		}
+		demos[i] = d
 		jobs[i] = &intake.Job{
 			Tenant:      intake.DefaultTenant,
-			SourceType:  filingsType,
-			Config:      config,
-			RequestHash: requestHash(filingsType, config),
+			SourceType:  d.SourceType,
+			Config:      d.Config,
+			RequestHash: requestHash(d.SourceType, d.Config),
 		}
 	}
-	return jobs, companies, nil
+	return demos, jobs, nil
 }
 
 // readNumJobs parses {"num_jobs": N}, N an integer literal in 1..10. Its

@@ -11,8 +11,8 @@ import (
 	"github.com/intake-dev/intake/internal/api"
 )
 
-// cinRE is the starter's CIN: L, 5 digits, 2 letters, a year 1980–2020,
-// 3 letters, 6 digits.
+// cinRE is a CIN as filings.NewCompany makes them: L, 5 digits, 2 letters,
+// a year 1980–2020, 3 letters, 6 digits.
 var cinRE = regexp.MustCompile(`^L[0-9]{5}[A-Z]{2}(19[89][0-9]|20[01][0-9]|2020)[A-Z]{3}[0-9]{6}$`)
 
 func TestCreateJob(t *testing.T) {
@@ -112,6 +112,26 @@ func TestCreateJobErrors(t *testing.T) {
 			t.Fatalf("%d jobs created by refused requests", len(page.Jobs))
 		}
 	})
+}
+
+// TestCreateJobInvalidDemoJob checks that a demo job its source refuses is
+// an internal error that stores nothing, in /create-job's error shape.
+func TestCreateJobInvalidDemoJob(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, func(_ *api.Config, d *api.Deps) {
+		d.NewDemoJob = func() (api.DemoJob, error) {
+			return api.DemoJob{SourceType: "filings", Config: []byte(`{"cin": "X"}`), CIN: "X"}, nil
+		}
+	})
+	r := b.do(t, request{method: http.MethodPost, path: "/create-job", body: `{"num_jobs": 2}`})
+	var out map[string]string
+	r.decode(t, &out)
+	if r.status != http.StatusInternalServerError || out["error"] == "" {
+		t.Fatalf("status %d, body %s; want 500 with an error", r.status, r.body)
+	}
+	if calls := b.creates.calls(); len(calls) != 0 {
+		t.Fatalf("CreateJobs called %v", calls)
+	}
 }
 
 // TestCreateJobAtomic checks that a failing store leaves no job behind and

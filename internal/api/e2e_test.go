@@ -1,19 +1,13 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/api"
+	"github.com/intake-dev/intake/internal/e2etest"
 	"github.com/intake-dev/intake/internal/source/filings"
-	"github.com/intake-dev/intake/internal/worker"
 )
 
 // TestEndToEndOneOf triggers a job of each described source type through
@@ -21,24 +15,7 @@ import (
 // lets the real worker pool collect them, and reads the documents back.
 func TestEndToEndOneOf(t *testing.T) {
 	t.Parallel()
-	sources := intake.NewSources(filings.New(0), notesSource{}, plainSource{})
-	b := newBundle(t, func(c *api.Config, d *api.Deps) {
-		c.APIKeys, c.AuthDisabled = nil, true
-		d.Sources = sources
-	})
-	w, err := worker.New(worker.Config{Concurrency: 2, PollInterval: 50 * time.Millisecond},
-		b.store, b.blobs, sources, b.disp, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
+	stack := e2etest.Start(t, intake.NewSources(filings.New(0), notesSource{}, plainSource{}), e2etest.Options{})
 
 	tests := []struct {
 		name, body string
@@ -52,55 +29,31 @@ func TestEndToEndOneOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := b.do(t, request{method: http.MethodPost, path: "/api/v1/jobs/trigger", body: tt.body, noKey: true})
-			if r.status != http.StatusAccepted {
-				t.Fatalf("trigger: %d %s", r.status, r.body)
+			id := stack.Trigger(t, tt.body)
+			if j := stack.Wait(t, id); j.Status != "completed" {
+				t.Fatalf("job %s: %+v", id, j)
 			}
-			var trig struct {
-				JobID string `json:"job_id"`
-			}
-			r.decode(t, &trig)
-
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				var st jobView
-				b.do(t, request{path: "/api/v1/jobs/status/" + trig.JobID, noKey: true}).decode(t, &st)
-				if st.Status == "completed" {
-					break
-				}
-				if st.Status == "failed" || time.Now().After(deadline) {
-					t.Fatalf("job %s: %+v", trig.JobID, st)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-
+			docs := stack.Documents(t, id)
+			n := len(docs)
 			var res struct {
 				SourceType string `json:"source_type"`
 				Summary    struct {
 					Documents int `json:"documents"`
 				} `json:"summary"`
-				Documents []struct {
-					Seq   int `json:"seq"`
-					Links struct {
-						Content string `json:"content"`
-					} `json:"links"`
-				} `json:"documents"`
 			}
-			b.do(t, request{path: "/api/v1/jobs/result/" + trig.JobID + "?limit=500", noKey: true}).decode(t, &res)
-			n := len(res.Documents)
+			e2etest.Decode(t, stack.Get(t, "/api/v1/jobs/result/"+id), &res)
 			if res.SourceType != tt.name || res.Summary.Documents != n ||
 				(tt.wantDocs > 0 && n != tt.wantDocs) || (tt.wantDocs == 0 && (n < 30 || n > 50)) {
-				t.Fatalf("result: %+v", res)
+				t.Fatalf("result %+v with %d documents", res, n)
 			}
-			c := b.do(t, request{path: res.Documents[0].Links.Content, noKey: true})
-			if c.status != http.StatusOK || !strings.Contains(string(c.body), tt.wantFirst) {
-				t.Fatalf("document 1: %d %q", c.status, c.body)
+			if first := stack.Content(t, id, docs[0].Seq); !strings.Contains(string(first), tt.wantFirst) {
+				t.Fatalf("document 1: %q", first)
 			}
 			if tt.name == "notes" {
-				for i, d := range res.Documents {
-					c := b.do(t, request{path: d.Links.Content, noKey: true})
-					if want := fmt.Sprintf("NOTE %d OF 3: BOARD MINUTES\n", i+1); string(c.body) != want {
-						t.Errorf("document %d: %q, want %q", d.Seq, c.body, want)
+				for i, d := range docs {
+					want := fmt.Sprintf("NOTE %d OF 3: BOARD MINUTES\n", i+1)
+					if got := stack.Content(t, id, d.Seq); string(got) != want {
+						t.Errorf("document %d: %q, want %q", d.Seq, got, want)
 					}
 				}
 			}

@@ -82,7 +82,7 @@ func (p *problems) classify(ctx context.Context, err error) string {
 }
 
 // fieldErrors converts an *intake.Error's field errors to huma details.
-// Source locations are relative to the config; they are anchored at
+// Their locations are relative to the job's config; they are anchored at
 // body.config so that every location is a path into the request.
 func fieldErrors(err error) []error {
 	var e *intake.Error
@@ -91,12 +91,9 @@ func fieldErrors(err error) []error {
 	}
 	out := make([]error, 0, len(e.Fields))
 	for _, f := range e.Fields {
-		loc := f.Location
-		switch {
-		case loc == "":
-			loc = "body.config"
-		case !strings.HasPrefix(loc, "body."):
-			loc = "body.config." + strings.TrimPrefix(loc, ".")
+		loc := "body.config"
+		if f.Location != "" {
+			loc += "." + strings.TrimPrefix(f.Location, ".")
 		}
 		out = append(out, &huma.ErrorDetail{Message: f.Message, Location: loc, Value: f.Value})
 	}
@@ -126,8 +123,8 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	})
 }
 
-// legacyError is /create-job's error body, {"error": "..."}, kept for seed
-// 004's clients. huma writes it as the body of the failed response.
+// legacyError is /create-job's error body, {"error": "..."}, the shape its
+// clients read. huma writes it as the body of the failed response.
 type legacyError struct {
 	status  int
 	Message string `json:"error" doc:"What went wrong."`

@@ -51,7 +51,7 @@ func FuzzTriggerRequest(f *testing.F) {
 	})
 }
 
-// FuzzCreateJobRequest feeds arbitrary bodies to seed 004's /create-job.
+// FuzzCreateJobRequest feeds arbitrary bodies to /create-job.
 func FuzzCreateJobRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"num_jobs": 1}`, `{"num_jobs": 10}`, `{"num_jobs": 11}`, `{"num_jobs": "5"}`,

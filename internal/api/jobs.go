@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,102 +43,6 @@ func (n notifier) notify(ctx context.Context, ids ...string) {
 	if err := n.disp.Notify(ctx, ids...); err != nil {
 		n.log.WarnContext(ctx, "notify dispatcher", "request_id", requestIDFrom(ctx), "jobs", len(ids), "err", err)
 	}
-}
-
-type triggerInput struct {
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: the same key with the same body returns the same job; with a different body, 422."`
-	// RawBody is the body, validated by triggerBody.parse against the
-	// documented oneOf rather than by huma.
-	RawBody []byte
-	// contentType is the request's Content-Type, set by Resolve.
-	contentType string
-}
-
-// Resolve implements huma.Resolver: it keeps the Content-Type, which the
-// handler checks, since huma does not parse a RawBody.
-func (in *triggerInput) Resolve(ctx huma.Context) []error {
-	in.contentType = ctx.Header("Content-Type")
-	return nil
-}
-
-// triggerResponse is the 202 body of POST /api/v1/jobs/trigger.
-type triggerResponse struct {
-	JobID  string        `json:"job_id" format:"uuid"`
-	Status intake.Status `json:"status" enum:"pending,scheduled,processing,completed,failed,cancelled"`
-	Links  jobLinks      `json:"links"`
-}
-
-type triggerOutput struct {
-	Status   int
-	Location string `header:"Location"`
-	Body     triggerResponse
-}
-
-// handleTrigger records a job for any registered source type once the body
-// has matched the alternative its source_type selects and the source has
-// validated the config. A replay (same Idempotency-Key and body) answers
-// with the original job; the same key with another body is a 422.
-func handleTrigger(store intake.Store, sources intake.Sources, body *triggerBody, n notifier, p *problems, m *metrics) func(context.Context, *triggerInput) (*triggerOutput, error) {
-	return func(ctx context.Context, in *triggerInput) (*triggerOutput, error) {
-		if !intake.ValidText(in.IdempotencyKey) {
-			m.createFailures.WithLabelValues(failInvalid).Inc()
-			return nil, huma.Error422UnprocessableEntity("validation failed",
-				&huma.ErrorDetail{Location: "header.Idempotency-Key", Message: "must be UTF-8 text without NUL"})
-		}
-		req, err := body.parse(in.contentType, in.RawBody)
-		if err != nil {
-			m.createFailures.WithLabelValues(failInvalid).Inc()
-			return nil, err
-		}
-		sourceType, config := req.SourceType, req.Config
-		src, err := sources.Lookup(sourceType)
-		if err != nil {
-			m.createFailures.WithLabelValues(failInvalid).Inc()
-			return nil, p.from(ctx, err)
-		}
-		if err := src.Validate(ctx, config); err != nil {
-			m.createFailures.WithLabelValues(failInvalid).Inc()
-			return nil, p.from(ctx, fmt.Errorf("validate %s config: %w", sourceType, err))
-		}
-		job := &intake.Job{
-			Tenant:         intake.DefaultTenant,
-			SourceType:     sourceType,
-			Config:         config,
-			IdempotencyKey: in.IdempotencyKey,
-			RequestHash:    requestHash(sourceType, config),
-		}
-		jobs, err := store.CreateJobs(ctx, []*intake.Job{job})
-		if err != nil {
-			m.createFailures.WithLabelValues(failStore).Inc()
-			return nil, p.from(ctx, fmt.Errorf("create job: %w", err))
-		}
-		got := jobs[0]
-		if in.IdempotencyKey != "" && got.RequestHash != job.RequestHash {
-			m.createFailures.WithLabelValues(failConflict).Inc()
-			return nil, huma.Error422UnprocessableEntity(
-				"Idempotency-Key was already used with a different request body",
-				&huma.ErrorDetail{Location: "header.Idempotency-Key", Message: "reused with a different body", Value: in.IdempotencyKey})
-		}
-		m.jobsCreated.WithLabelValues(sourceType).Inc()
-		if got.Status == intake.StatusPending {
-			n.notify(ctx, got.ID)
-		}
-		links := linksFor(got.ID)
-		return &triggerOutput{
-			Status:   http.StatusAccepted,
-			Location: links.Self,
-			Body:     triggerResponse{JobID: got.ID, Status: got.Status, Links: links},
-		}, nil
-	}
-}
-
-// requestHash fingerprints a trigger request for idempotency checks.
-func requestHash(sourceType string, config []byte) string {
-	h := sha256.New()
-	h.Write([]byte(sourceType))
-	h.Write([]byte{0})
-	h.Write(config)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 type jobIDInput struct {

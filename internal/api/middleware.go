@@ -166,7 +166,7 @@ func anyHost(path string) bool {
 }
 
 // needsAuth reports whether path is behind the bearer key: the API and
-// seed 004's /create-job. Probes, metrics, docs, the OpenAPI document and
+// /create-job. Probes, metrics, docs, the OpenAPI document and
 // the UI's static files are open.
 func needsAuth(path string) bool {
 	return strings.HasPrefix(path, "/api/") || path == "/api" || path == "/create-job"

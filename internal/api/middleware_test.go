@@ -11,14 +11,14 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/api"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/source/filings"
 )
 
 func TestNewServerConfig(t *testing.T) {
 	t.Parallel()
-	blobs, err := fileblob.Open(t.TempDir())
+	blobs, err := blob.Open(t.Context(), "file://"+t.TempDir(), blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestAccessLog(t *testing.T) {
 	b.do(t, request{path: "/api/v1/jobs", key: secondKey})
 
 	var found bool
-	for _, line := range b.logs.lines(t) {
+	for _, line := range b.logs.Records(t) {
 		if line["msg"] != "http request" || line["request_id"] != "req-abc.123" {
 			continue
 		}

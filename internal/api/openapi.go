@@ -3,20 +3,19 @@ package api
 import (
 	"fmt"
 	"net/http"
-
-	"github.com/intake-dev/intake"
 )
 
 // OpenAPI returns the API's OpenAPI 3.1 document as YAML, the same document
-// a server with these sources serves at /openapi.yaml. The trigger request
-// body is a oneOf over the sources' types, so the document depends on the
-// registry, not on any other state. docs/openapi.yaml is this output for
-// the sources cmd/intake registers, kept current by TestOpenAPI (regenerate
-// with `go test ./internal/api -run TestOpenAPI -update`).
-func OpenAPI(sources intake.Sources) ([]byte, error) {
-	s := &server{cfg: withDefaults(Config{}), sources: sources}
+// a server with deps serves at /openapi.yaml. It depends on deps.Sources
+// (the trigger request body is a oneOf over the sources' types) and on
+// whether deps.NewDemoJob is set (/create-job), on nothing else.
+// docs/openapi.yaml is this output for what cmd/intake serves, kept
+// current by its TestOpenAPIDoc (regenerate with
+// `go test ./cmd/intake -run TestOpenAPIDoc -update`).
+func OpenAPI(deps Deps) ([]byte, error) {
+	s := &server{cfg: withDefaults(Config{}), sources: deps.Sources, demoJob: deps.NewDemoJob}
 	mux := http.NewServeMux()
-	api, err := newAPI(mux, sources)
+	api, err := newAPI(mux, deps.Sources)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ var bearer = []map[string][]string{{"bearer": {}}}
 // docs page loads from a CDN, so it is off; /docs serves the embedded one.
 //
 // Its schema registry names the config types of sources as they describe
-// them (intake.ConfigDescriber); it fails when two sources' names collide.
+// them (ConfigDescriber); it fails when two sources' names collide.
 func newAPI(mux *http.ServeMux, sources intake.Sources) (huma.API, error) {
 	types, err := newConfigTypes(sources)
 	if err != nil {
@@ -34,11 +34,11 @@ func newAPI(mux *http.ServeMux, sources intake.Sources) (huma.API, error) {
 	cfg.Info.Description = "Compliance document collection: record a job, workers collect its documents in batches " +
 		"(35 % of the total per run) into blob storage, and clients follow its progress and download the documents.\n\n" +
 		"Every /api route and /create-job need `Authorization: Bearer <key>`. Errors are RFC 9457 problem documents " +
-		"(application/problem+json), except on /create-job, which keeps seed 004's `{\"error\": \"...\"}` shape."
+		"(application/problem+json), except on /create-job, which answers `{\"error\": \"...\"}`."
 	cfg.DocsPath = ""
 	cfg.SchemasPath = ""
 	// No $schema links in bodies: they would point at the (disabled)
-	// schema route and clutter seed 004's response shapes.
+	// schema route and add a field to every response.
 	cfg.CreateHooks = nil
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {
@@ -49,7 +49,7 @@ func newAPI(mux *http.ServeMux, sources intake.Sources) (huma.API, error) {
 	}
 	cfg.Tags = []*huma.Tag{
 		{Name: "jobs", Description: "Trigger, follow and cancel collection jobs; download their documents."},
-		{Name: "compatibility", Description: "Seed 004's starter contract."},
+		{Name: "demo", Description: "Demo jobs in bulk, for trying intake out."},
 		{Name: "probes", Description: "Liveness and readiness."},
 	}
 	return humago.New(mux, cfg), nil
@@ -153,8 +153,10 @@ func (s *server) routes(api huma.API, mux *http.ServeMux, metricsHandler http.Ha
 		Errors:   []int{http.StatusUnauthorized},
 	}, handleSources(s.sources))
 
-	mux.Handle("POST /create-job", handleCreateJob(store, s.sources, n, p, s.metrics, maxBody))
-	documentCreateJob(api)
+	if s.demoJob != nil {
+		mux.Handle("POST /create-job", handleCreateJob(store, s.sources, s.demoJob, n, p, s.metrics, maxBody))
+		documentCreateJob(api)
+	}
 
 	mux.Handle("GET /{$}", webIndex())
 	mux.Handle("GET /assets/", webAssets())
@@ -167,7 +169,7 @@ func (s *server) routes(api huma.API, mux *http.ServeMux, metricsHandler http.Ha
 }
 
 // documentCreateJob adds /create-job, served outside huma to keep its
-// compatibility error shape, to the OpenAPI document.
+// {"error": "..."} shape, to the OpenAPI document.
 func documentCreateJob(api huma.API) {
 	reg := api.OpenAPI().Components.Schemas
 	legacy := func(desc string) *huma.Response {
@@ -176,10 +178,10 @@ func documentCreateJob(api huma.API) {
 		}}
 	}
 	api.OpenAPI().AddOperation(&huma.Operation{
-		OperationID: "create-jobs", Method: http.MethodPost, Path: "/create-job", Tags: []string{"compatibility"},
-		Summary: "Create filings jobs (seed 004)",
-		Description: "Creates num_jobs (1 to 10) filings jobs for random companies, all in one atomic insert. " +
-			"Errors use seed 004's `{\"error\": \"...\"}` shape; a missing or wrong key is a 401 problem like everywhere else.",
+		OperationID: "create-jobs", Method: http.MethodPost, Path: "/create-job", Tags: []string{"demo"},
+		Summary: "Create demo jobs",
+		Description: "Creates num_jobs (1 to 10) demo jobs, each collecting the filings of a random company, all in one atomic insert. " +
+			"Errors are `{\"error\": \"...\"}`; a missing or wrong key is a 401 problem like everywhere else.",
 		Security: bearer,
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
 			"application/json": {Schema: reg.Schema(reflect.TypeFor[createJobRequest](), true, "")},

@@ -1,10 +1,10 @@
 // Package api is intake's HTTP edge: the job API (huma v2 on net/http's
-// ServeMux, described by an OpenAPI 3.1 document), seed 004's /create-job
-// compatibility route, health and readiness probes, the embedded web UI and
-// the offline API docs.
+// ServeMux, described by an OpenAPI 3.1 document), the /create-job route
+// that creates demo jobs in bulk, health and readiness probes, the
+// embedded web UI and the offline API docs.
 //
 // Every error leaves as an RFC 9457 problem (application/problem+json),
-// except on /create-job, which keeps the starter's {"error": "..."} shape.
+// except on /create-job, which answers {"error": "..."}.
 // Domain error codes map to HTTP statuses in one place (errors.go); internal
 // details only reach the logs, tagged with the request id.
 package api
@@ -33,8 +33,10 @@ type Config struct {
 	// APIKeys are the accepted bearer keys; each request's key is compared
 	// with every one of them in constant time.
 	APIKeys []string
-	// AuthDisabled turns authentication off (dev mode, INTAKE_AUTH=disabled).
-	// Without it, NewServer refuses an empty APIKeys.
+	// AuthDisabled turns authentication off (cmd/intake decides it from
+	// INTAKE_AUTH and the command); the middleware then answers only
+	// requests addressed to a loopback host. Without it, NewServer refuses
+	// an empty APIKeys.
 	AuthDisabled bool
 	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
@@ -61,6 +63,9 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Metrics is mounted at /metrics, open to all, when non-nil.
 	Metrics http.Handler
+	// NewDemoJob makes the jobs of POST /create-job, one per call; the
+	// route exists, and is documented, only when it is set.
+	NewDemoJob func() (DemoJob, error)
 }
 
 // server holds what the handlers share.
@@ -70,6 +75,7 @@ type server struct {
 	blobs   intake.BlobStore
 	sources intake.Sources
 	disp    intake.Dispatcher
+	demoJob func() (DemoJob, error)
 	log     *slog.Logger
 	metrics *metrics
 	ready   *readiness
@@ -110,6 +116,7 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 		blobs:   deps.Blobs,
 		sources: deps.Sources,
 		disp:    deps.Dispatcher,
+		demoJob: deps.NewDemoJob,
 		log:     deps.Logger,
 		metrics: m,
 		ready:   newReadiness(deps.Store, deps.Blobs, cfg.ReadyCacheTTL, deps.Logger),

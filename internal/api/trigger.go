@@ -2,16 +2,18 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"mime"
-	"reflect"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -19,232 +21,100 @@ import (
 	"github.com/intake-dev/intake"
 )
 
-// schemaPrefix is where the OpenAPI document keeps its schema components.
-const schemaPrefix = "#/components/schemas/"
-
-// discriminator is the property of the trigger body that selects the
-// alternative of its oneOf.
-const discriminator = "source_type"
-
-// configTypes maps the config types of the Sources that implement
-// intake.ConfigDescriber to the names of their schema components, so that
-// two sources' types called Config do not collide. Nested named types of a
-// source's package are named after their config ("ApiSourcePagination" for
-// a Pagination type next to ApiSourceConfig).
-type configTypes struct {
-	names    map[reflect.Type]string
-	prefixes map[string]string // package path → component name prefix
+type triggerInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: the same key with the same body returns the same job; with a different body, 422."`
+	// RawBody is the body, validated by triggerBody.parse against the
+	// documented oneOf rather than by huma.
+	RawBody []byte
+	// contentType is the request's Content-Type, set by Resolve.
+	contentType string
 }
 
-// newConfigTypes collects the config types of sources. It fails when two
-// sources claim the same component name or one config type under two names.
-func newConfigTypes(sources intake.Sources) (*configTypes, error) {
-	ct := &configTypes{names: map[reflect.Type]string{}, prefixes: map[string]string{}}
-	owner := map[string]string{}
-	for _, typ := range sources.Types() {
-		d, ok := sources[typ].(intake.ConfigDescriber)
-		if !ok {
-			continue
-		}
-		name, v := d.ConfigSchema()
-		if !validConfigName(name) || v == nil {
-			return nil, fmt.Errorf("api: source %q describes its config as %q: want a name like ApiSourceConfig and a value", typ, name)
-		}
-		if other, dup := owner[name]; dup {
-			return nil, fmt.Errorf("api: sources %q and %q both name their config schema %s", other, typ, name)
-		}
-		owner[name] = typ
-		t := derefType(reflect.TypeOf(v))
-		if t.Kind() != reflect.Struct || t.Name() == "" {
-			// Inlined into its alternative; nothing to name.
-			continue
-		}
-		if prev, dup := ct.names[t]; dup && prev != name {
-			return nil, fmt.Errorf("api: config type %s is described as both %s and %s", t, prev, name)
-		}
-		ct.names[t] = name
-		ct.prefixes[t.PkgPath()] = strings.TrimSuffix(name, "Config")
-	}
-	return ct, nil
-}
-
-// validConfigName reports whether name is an identifier ending in
-// SourceConfig, which keeps the sources' schema names apart from the API's
-// own.
-func validConfigName(name string) bool {
-	base, ok := strings.CutSuffix(name, "SourceConfig")
-	if !ok || base == "" || !unicode.IsUpper([]rune(base)[0]) {
-		return false
-	}
-	return !strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-}
-
-// namer is the registry's schema namer: huma's default, except for the
-// sources' config types and their packages' other named types.
-func (ct *configTypes) namer(t reflect.Type, hint string) string {
-	d := derefType(t)
-	if name, ok := ct.names[d]; ok {
-		return name
-	}
-	name := huma.DefaultSchemaNamer(t, hint)
-	if p, ok := ct.prefixes[d.PkgPath()]; ok && d.Name() != "" {
-		return p + name
-	}
-	return name
-}
-
-func derefType(t reflect.Type) reflect.Type {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t
-}
-
-// triggerBody describes and validates the body of POST /api/v1/jobs/trigger:
-// a oneOf over the registered source types, each alternative
-// {source_type: const, config: $ref <Name>SourceConfig}, with source_type as
-// the discriminator. huma documents the schema, but the handler validates
-// the body itself (the operation skips huma's body validation), so that an
-// unknown or missing source_type is reported at body.source_type instead of
-// as "matched no schema" at body.
-type triggerBody struct {
-	reg huma.Registry
-	// schema is the oneOf, as in the document.
-	schema *huma.Schema
-	// alternatives are the component names of the alternatives by type.
-	alternatives map[string]string
-	// examples are one example body per source type that offers one.
-	examples map[string]*huma.Example
-	types    []string
-}
-
-// newTriggerBody derives the trigger body's schema from sources and adds
-// the config and alternative schemas to reg's components.
-func newTriggerBody(reg huma.Registry, sources intake.Sources) (*triggerBody, error) {
-	tb := &triggerBody{
-		reg:          reg,
-		alternatives: map[string]string{},
-		examples:     map[string]*huma.Example{},
-		types:        sources.Types(),
-	}
-	components := reg.Map()
-	mapping := map[string]string{}
-	oneOf := make([]*huma.Schema, 0, len(tb.types))
-	for _, typ := range tb.types {
-		config, altName, err := configSchema(reg, typ, sources[typ])
-		if err != nil {
-			return nil, err
-		}
-		if _, dup := components[altName]; dup {
-			return nil, fmt.Errorf("api: schema %s for source %q is already defined", altName, typ)
-		}
-		alt := &huma.Schema{
-			Type:        huma.TypeObject,
-			Title:       typ,
-			Description: fmt.Sprintf("Triggers a %s job.", typ),
-			Properties: map[string]*huma.Schema{
-				discriminator: {
-					Type:        huma.TypeString,
-					Description: "The source type.",
-					// const for OpenAPI 3.1; enum for the 3.0 downgrade,
-					// which keeps const as it is.
-					Enum:       []any{typ},
-					Extensions: map[string]any{"const": typ},
-				},
-				"config": config,
-			},
-			Required:             []string{discriminator, "config"},
-			AdditionalProperties: false,
-		}
-		alt.PrecomputeMessages()
-		components[altName] = alt
-		if reg.SchemaFromRef(schemaPrefix+altName) != alt {
-			return nil, errors.New("api: the schema registry does not accept components")
-		}
-		tb.alternatives[typ] = altName
-		mapping[typ] = schemaPrefix + altName
-		oneOf = append(oneOf, &huma.Schema{Ref: schemaPrefix + altName})
-		if ex := example(sources[typ]); ex != nil {
-			var v any
-			if err := json.Unmarshal(ex, &v); err != nil {
-				return nil, fmt.Errorf("api: source %q: example config is not JSON: %w", typ, err)
-			}
-			tb.examples[typ] = &huma.Example{
-				Summary: "A " + typ + " job",
-				Value:   map[string]any{discriminator: typ, "config": v},
-			}
-		}
-	}
-	tb.schema = &huma.Schema{
-		Description: "A job to record: its source_type, one of the registered source types (GET /api/v1/sources lists them), " +
-			"and that source's config, described by the alternative that source_type selects.",
-		OneOf:         oneOf,
-		Discriminator: &huma.Discriminator{PropertyName: discriminator, Mapping: mapping},
-	}
-	tb.schema.PrecomputeMessages()
-	return tb, nil
-}
-
-// configSchema returns the schema of a source's config (a reference to its
-// component when the source describes it, else any object) and the name of
-// the alternative's component. huma panics on a schema name it already gave
-// another type; that is an error here.
-func configSchema(reg huma.Registry, typ string, src intake.Source) (s *huma.Schema, alt string, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s, alt, err = nil, "", fmt.Errorf("api: source %q: describe config: %v", typ, r)
-		}
-	}()
-	d, ok := src.(intake.ConfigDescriber)
-	if !ok {
-		s := &huma.Schema{
-			Type:                 huma.TypeObject,
-			Description:          "Source-specific configuration, validated by the source.",
-			AdditionalProperties: true,
-		}
-		s.PrecomputeMessages()
-		return s, exportedName(typ) + "TriggerRequest", nil
-	}
-	name, v := d.ConfigSchema()
-	s = reg.Schema(reflect.TypeOf(v), true, name)
-	if s.Ref != "" && s.Ref != schemaPrefix+name {
-		return nil, "", fmt.Errorf("api: source %q: config schema registered as %s, want %s", typ, s.Ref, name)
-	}
-	return s, strings.TrimSuffix(strings.TrimSuffix(name, "Config"), "Source") + "TriggerRequest", nil
-}
-
-// exportedName turns a source type such as "my-source" into "MySource".
-func exportedName(typ string) string {
-	var b strings.Builder
-	for _, part := range strings.FieldsFunc(typ, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		r := []rune(part)
-		b.WriteString(strings.ToUpper(string(r[0])) + string(r[1:]))
-	}
-	if b.Len() == 0 {
-		return "Source"
-	}
-	return b.String()
-}
-
-// example returns a source's example config, if it offers one.
-func example(src intake.Source) json.RawMessage {
-	if d, ok := src.(interface{ Example() json.RawMessage }); ok {
-		if ex := d.Example(); len(ex) > 0 {
-			return ex
-		}
-	}
+// Resolve implements huma.Resolver: it keeps the Content-Type, which the
+// handler checks, since huma does not parse a RawBody.
+func (in *triggerInput) Resolve(ctx huma.Context) []error {
+	in.contentType = ctx.Header("Content-Type")
 	return nil
 }
 
-// requestBody returns the operation's documented request body.
-func (tb *triggerBody) requestBody() *huma.RequestBody {
-	return &huma.RequestBody{
-		Description: "The source type and its config. The config is validated against the selected alternative's schema and then by the source itself.",
-		Required:    true,
-		Content: map[string]*huma.MediaType{
-			"application/json": {Schema: tb.schema, Examples: tb.examples},
-		},
+// triggerResponse is the 202 body of POST /api/v1/jobs/trigger.
+type triggerResponse struct {
+	JobID  string        `json:"job_id" format:"uuid"`
+	Status intake.Status `json:"status" enum:"pending,scheduled,processing,completed,failed,cancelled"`
+	Links  jobLinks      `json:"links"`
+}
+
+type triggerOutput struct {
+	Status   int
+	Location string `header:"Location"`
+	Body     triggerResponse
+}
+
+// handleTrigger records a job for any registered source type once the body
+// has matched the alternative its source_type selects and the source has
+// validated the config. A replay (same Idempotency-Key and body) answers
+// with the original job; the same key with another body is a 422.
+func handleTrigger(store intake.Store, sources intake.Sources, body *triggerBody, n notifier, p *problems, m *metrics) func(context.Context, *triggerInput) (*triggerOutput, error) {
+	return func(ctx context.Context, in *triggerInput) (*triggerOutput, error) {
+		if !intake.ValidText(in.IdempotencyKey) {
+			m.createFailures.WithLabelValues(failInvalid).Inc()
+			return nil, huma.Error422UnprocessableEntity("validation failed",
+				&huma.ErrorDetail{Location: "header.Idempotency-Key", Message: "must be UTF-8 text without NUL"})
+		}
+		req, err := body.parse(in.contentType, in.RawBody)
+		if err != nil {
+			m.createFailures.WithLabelValues(failInvalid).Inc()
+			return nil, err
+		}
+		sourceType, config := req.SourceType, req.Config
+		src, err := sources.Lookup(sourceType)
+		if err != nil {
+			m.createFailures.WithLabelValues(failInvalid).Inc()
+			return nil, p.from(ctx, err)
+		}
+		if err := src.Validate(ctx, config); err != nil {
+			m.createFailures.WithLabelValues(failInvalid).Inc()
+			return nil, p.from(ctx, fmt.Errorf("validate %s config: %w", sourceType, err))
+		}
+		job := &intake.Job{
+			Tenant:         intake.DefaultTenant,
+			SourceType:     sourceType,
+			Config:         config,
+			IdempotencyKey: in.IdempotencyKey,
+			RequestHash:    requestHash(sourceType, config),
+		}
+		jobs, err := store.CreateJobs(ctx, []*intake.Job{job})
+		if err != nil {
+			m.createFailures.WithLabelValues(failStore).Inc()
+			return nil, p.from(ctx, fmt.Errorf("create job: %w", err))
+		}
+		got := jobs[0]
+		if in.IdempotencyKey != "" && got.RequestHash != job.RequestHash {
+			m.createFailures.WithLabelValues(failConflict).Inc()
+			return nil, huma.Error422UnprocessableEntity(
+				"Idempotency-Key was already used with a different request body",
+				&huma.ErrorDetail{Location: "header.Idempotency-Key", Message: "reused with a different body", Value: in.IdempotencyKey})
+		}
+		m.jobsCreated.WithLabelValues(sourceType).Inc()
+		if got.Status == intake.StatusPending {
+			n.notify(ctx, got.ID)
+		}
+		links := linksFor(got.ID)
+		return &triggerOutput{
+			Status:   http.StatusAccepted,
+			Location: links.Self,
+			Body:     triggerResponse{JobID: got.ID, Status: got.Status, Links: links},
+		}, nil
 	}
+}
+
+// requestHash fingerprints a trigger request for idempotency checks.
+func requestHash(sourceType string, config []byte) string {
+	h := sha256.New()
+	h.Write([]byte(sourceType))
+	h.Write([]byte{0})
+	h.Write(config)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // triggerRequest is a decoded, validated trigger body.

@@ -56,6 +56,8 @@ func (notesSource) parse(config json.RawMessage) (notesConfig, error) {
 	return c, nil
 }
 
+func (notesSource) Close() error { return nil }
+
 func (s notesSource) Validate(_ context.Context, config json.RawMessage) error {
 	_, err := s.parse(config)
 	return err
@@ -197,7 +199,7 @@ func TestTriggerOneOf(t *testing.T) {
 	if len(media.Examples) != 2 {
 		t.Errorf("%d examples, want filings and notes", len(media.Examples))
 	}
-	for typ, src := range map[string]intake.ConfigDescriber{"filings": filings.New(0), "notes": notesSource{}} {
+	for typ, src := range map[string]api.ConfigDescriber{"filings": filings.New(0), "notes": notesSource{}} {
 		ex := media.Examples[typ].Value
 		if ex.SourceType != typ || !jsonEqual(t, ex.Config, src.Example()) {
 			t.Errorf("example %s: %+v", typ, ex)
@@ -309,7 +311,7 @@ func TestConfigSchemaConflicts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := api.OpenAPI(tt.sources); err == nil {
+			if _, err := api.OpenAPI(api.Deps{Sources: tt.sources}); err == nil {
 				t.Error("OpenAPI accepted the sources")
 			}
 		})

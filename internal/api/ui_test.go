@@ -159,7 +159,9 @@ func TestWebUI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	detailStatus, err := chromedp.Run(br.ctx, chromedp.Text("#detail-facts .badge"))
+	// One evaluation: the live detail view may replace the node between a
+	// query and a separate read of its text.
+	detailStatus, err := chromedp.Run(br.ctx, chromedp.Evaluate[string](`document.querySelector("#detail-facts .badge")?.textContent ?? ""`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-// Package blob opens the configured intake.BlobStore from a URL, the way
-// gocloud.dev's blob.OpenBucket does, without its dependencies: the scheme
-// picks the implementation.
+// Package blob is intake's portable blob store, shaped like gocloud.dev's
+// blob package without its dependencies: Bucket, an intake.BlobStore that
+// checks keys, contexts and content types once, over a driver.Bucket; Open,
+// which picks the driver by URL scheme (fileblob, azureblob); and blobtest,
+// the conformance suite every driver passes.
 package blob
 
 import (
@@ -28,7 +30,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Open returns the blob store that rawURL names:
+// Open returns a Bucket over the driver that rawURL names:
 //
 //   - file://PATH is a fileblob.Bucket rooted at PATH, which is everything
 //     after "file://", relative ("file://data/blobs") or absolute
@@ -41,7 +43,7 @@ type Options struct {
 //
 // Errors are EINVALID for a malformed URL and never repeat rawURL, which may
 // hold a secret.
-func Open(ctx context.Context, rawURL string, opts Options) (intake.BlobStore, error) {
+func Open(ctx context.Context, rawURL string, opts Options) (*Bucket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
@@ -49,9 +51,13 @@ func Open(ctx context.Context, rawURL string, opts Options) (intake.BlobStore, e
 		if dir == "" {
 			return nil, intake.Errorf(intake.EINVALID, "blob URL file:// needs a path, e.g. file://data/blobs")
 		}
-		return fileblob.Open(dir)
+		d, err := fileblob.Open(dir)
+		if err != nil {
+			return nil, err
+		}
+		return NewBucket(d), nil
 	}
-	if isAzure(rawURL) {
+	if strings.HasPrefix(rawURL, "azblob://") || azureblob.IsConnectionString(rawURL) {
 		cfg, err := azureblob.ParseURL(rawURL)
 		if err != nil {
 			return nil, err
@@ -65,35 +71,15 @@ func Open(ctx context.Context, rawURL string, opts Options) (intake.BlobStore, e
 		}
 		cfg.CreateContainer = cfg.CreateContainer && opts.CreateContainer
 		cfg.Logger = opts.Logger
-		b, err := azureblob.Open(ctx, cfg)
+		d, err := azureblob.Open(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open azure blob store: %w", err)
 		}
-		return b, nil
+		return NewBucket(d), nil
 	}
 	scheme, _, ok := strings.Cut(rawURL, "://")
 	if !ok {
 		return nil, intake.Errorf(intake.EINVALID, "blob URL has no scheme; accepted: %s", Schemes)
 	}
 	return nil, intake.Errorf(intake.EINVALID, "blob URL scheme %q is not supported; accepted: %s", scheme, Schemes)
-}
-
-// isAzure reports whether s is an azblob:// URL or an Azure Storage
-// connection string ("DefaultEndpointsProtocol=https;AccountName=…" or
-// "UseDevelopmentStorage=true").
-func isAzure(s string) bool {
-	if strings.HasPrefix(s, "azblob://") {
-		return true
-	}
-	for _, field := range strings.Split(s, ";") {
-		name, _, ok := strings.Cut(field, "=")
-		if !ok {
-			continue
-		}
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "defaultendpointsprotocol", "accountname", "accountkey", "blobendpoint", "usedevelopmentstorage", "sharedaccesssignature":
-			return true
-		}
-	}
-	return false
 }

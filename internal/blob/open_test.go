@@ -68,8 +68,8 @@ func TestOpen(t *testing.T) {
 			}
 			defer s.Close()
 			if tt.azure {
-				if _, ok := s.(*azureblob.Bucket); !ok {
-					t.Errorf("Open(%q) = %T, want *azureblob.Bucket", tt.url, s)
+				if _, ok := s.Driver().(*azureblob.Bucket); !ok {
+					t.Errorf("Open(%q) has driver %T, want *azureblob.Bucket", tt.url, s.Driver())
 				}
 				return
 			}

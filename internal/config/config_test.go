@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/intake-dev/intake/internal/worker"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/CONFIG.md")
@@ -18,9 +20,10 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTPAddr != "127.0.0.1:8000" || cfg.MetricsAddr != ":9100" || cfg.BatchFraction != 3500 ||
-		cfg.LeaseTTL != time.Minute || cfg.MaxAttempts != 5 || cfg.WorkerConcurrency != 4 ||
-		cfg.WorkerPollInterval != time.Second || cfg.FilingsDelay != time.Second || cfg.LogFormat != "json" {
+	if cfg.API.Addr != "127.0.0.1:8000" || cfg.Worker.MetricsAddr != ":9100" || cfg.Worker.BatchFraction != 3500 ||
+		cfg.Worker.LeaseTTL != time.Minute || cfg.Worker.MaxAttempts != 5 || cfg.Worker.Concurrency != 4 ||
+		cfg.Worker.PollInterval != time.Second || cfg.Sources.FilingsDelay != time.Second || cfg.Process.LogFormat != "json" ||
+		cfg.API.Auth != AuthDefault || !cfg.Blob.CreateContainer || cfg.Dispatch.Mode != "auto" {
 		t.Errorf("unexpected defaults: %+v", cfg)
 	}
 	if got := cfg.StoreURL(); got != "sqlite://data/intake.db" {
@@ -44,14 +47,14 @@ func TestLoadAliasesAndFiles(t *testing.T) {
 		check   func(*Config) string
 	}{
 		{"alias used when unset", []string{"MONGO_URI=mongodb://m/x", "JOB_ID=j1", "AZURE_CONTAINER=c"}, func(c *Config) string {
-			if c.DatabaseURL != "mongodb://m/x" || c.JobID != "j1" || c.BlobContainer != "c" {
+			if c.Store.URL != "mongodb://m/x" || c.Worker.JobID != "j1" || c.Blob.Container != "c" {
 				return "aliases not applied"
 			}
 			return ""
 		}},
 		{"INTAKE_ wins over alias", []string{"MONGO_URI=mongodb://m/x", "INTAKE_DATABASE_URL=sqlite://a.db"}, func(c *Config) string {
-			if c.DatabaseURL != "sqlite://a.db" {
-				return "precedence wrong: " + c.DatabaseURL
+			if c.Store.URL != "sqlite://a.db" {
+				return "precedence wrong: " + c.Store.URL
 			}
 			return ""
 		}},
@@ -62,19 +65,19 @@ func TestLoadAliasesAndFiles(t *testing.T) {
 			return ""
 		}},
 		{"_FILE form of a secret", []string{"INTAKE_API_KEYS_FILE=" + keyFile}, func(c *Config) string {
-			if len(c.APIKeys) != 2 || c.APIKeys[0] != "k1" || c.APIKeys[1] != "k2" {
-				return "keys " + strings.Join(c.APIKeys, "|")
+			if len(c.API.Keys) != 2 || c.API.Keys[0] != "k1" || c.API.Keys[1] != "k2" {
+				return "keys " + strings.Join(c.API.Keys, "|")
 			}
 			return ""
 		}},
 		{"plain value wins over _FILE", []string{"INTAKE_API_KEYS=x", "INTAKE_API_KEYS_FILE=" + keyFile}, func(c *Config) string {
-			if len(c.APIKeys) != 1 || c.APIKeys[0] != "x" {
-				return "keys " + strings.Join(c.APIKeys, "|")
+			if len(c.API.Keys) != 1 || c.API.Keys[0] != "x" {
+				return "keys " + strings.Join(c.API.Keys, "|")
 			}
 			return ""
 		}},
 		{"zero filings delay allowed", []string{"INTAKE_FILINGS_DELAY=0"}, func(c *Config) string {
-			if c.FilingsDelay != 0 {
+			if c.Sources.FilingsDelay != 0 {
 				return "delay not zero"
 			}
 			return ""
@@ -109,6 +112,8 @@ func TestLoadInvalidNamesVariable(t *testing.T) {
 		{"INTAKE_FILINGS_DELAY=-1s", "INTAKE_FILINGS_DELAY"},
 		{"INTAKE_API_KEYS_FILE=/nonexistent/keys", "INTAKE_API_KEYS_FILE"},
 		{"INTAKE_API_KEYS=a,,b", "INTAKE_API_KEYS"},
+		{"INTAKE_DISPATCH=kafka", "INTAKE_DISPATCH"},
+		{"INTAKE_DISPATCH=redis", "INTAKE_DISPATCH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -124,23 +129,48 @@ func TestLoadInvalidNamesVariable(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
+// TestAuth checks INTAKE_AUTH's three states: unset leaves the choice to
+// the command, which is open by default only for dev.
+func TestAuth(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ in, secret string }{
-		{"postgres://user:hunter2@db:5432/x", "hunter2"},
-		{"mongodb+srv://u:s3cr3t@cluster0.example.net/intake", "s3cr3t"},
-		{"DefaultEndpointsProtocol=https;AccountName=a;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net", "c2VjcmV0"},
-		{"azblob://docs?sig=abcdef", "abcdef"},
-		{"BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature=sv=2020&sig=zzz", "sig=zzz"},
+	tests := []struct {
+		env                string
+		serveOpen, devOpen bool
+	}{
+		{"", false, true},
+		{"INTAKE_AUTH=", false, true},
+		{"INTAKE_AUTH=enabled", false, false},
+		{"INTAKE_AUTH=disabled", true, true},
 	}
 	for _, tt := range tests {
-		got := Redact(tt.in)
-		if strings.Contains(got, tt.secret) {
-			t.Errorf("Redact(%q) = %q still holds the secret", tt.in, got)
-		}
+		t.Run(tt.env, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Load([]string{tt.env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.API.AuthDisabled(false); got != tt.serveOpen {
+				t.Errorf("serve: AuthDisabled = %v, want %v", got, tt.serveOpen)
+			}
+			if got := cfg.API.AuthDisabled(true); got != tt.devOpen {
+				t.Errorf("dev: AuthDisabled = %v, want %v", got, tt.devOpen)
+			}
+		})
 	}
-	if got := Redact("sqlite://data/intake.db"); got != "sqlite://data/intake.db" {
-		t.Errorf("Redact changed a secret-free URL: %q", got)
+}
+
+// TestDefaultsFromWorker checks that the worker's defaults are the worker
+// package's, so that a worker built from a default configuration and one
+// built from a zero worker.Config behave alike.
+func TestDefaultsFromWorker(t *testing.T) {
+	t.Parallel()
+	w := Default().Worker
+	if w.Concurrency != worker.DefaultConcurrency || w.LeaseTTL != worker.DefaultLeaseTTL ||
+		w.MaxAttempts != worker.DefaultMaxAttempts || w.PollInterval != worker.DefaultPollInterval ||
+		w.RetryBackoffBase != worker.DefaultBackoffBase || w.RetryBackoffMax != worker.DefaultBackoffMax ||
+		w.MaxRetryAfter != worker.DefaultMaxRetryAfter || w.MaintenanceInterval != worker.DefaultMaintainInterval ||
+		Default().Process.ShutdownTimeout != worker.DefaultShutdownGrace {
+		t.Errorf("worker defaults differ from the worker package's: %+v", w)
 	}
 }
 
@@ -186,15 +216,15 @@ func TestLoadNamedSecretsAndConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gh := cfg.Secrets["GITHUB"]
+	gh := cfg.Sources.Secrets["GITHUB"]
 	if gh.Value != "tok1" || strings.Join(gh.Hosts, ",") != "api.github.com,uploads.github.com" {
 		t.Errorf("GITHUB = %+v", gh)
 	}
-	if reg := cfg.Secrets["REGISTRY"]; reg.Value != "from-file" || len(reg.Hosts) != 1 {
+	if reg := cfg.Sources.Secrets["REGISTRY"]; reg.Value != "from-file" || len(reg.Hosts) != 1 {
 		t.Errorf("REGISTRY = %+v", reg)
 	}
-	if cfg.DBConnections["REPORTING"] != "postgres://ro@db/reporting" || cfg.DBConnections["LEDGER"] != "from-file" {
-		t.Errorf("connections = %v", cfg.DBConnections)
+	if cfg.Sources.DBConnections["REPORTING"] != "postgres://ro@db/reporting" || cfg.Sources.DBConnections["LEDGER"] != "from-file" {
+		t.Errorf("connections = %v", cfg.Sources.DBConnections)
 	}
 
 	for _, tt := range []struct{ env, want string }{

@@ -18,9 +18,9 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/api"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
-	"github.com/intake-dev/intake/internal/store/sqlite"
+	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -31,8 +31,8 @@ type Stack struct {
 	// Client talks to the API.
 	Client *http.Client
 	// Store and Blobs are the stack's backends, for assertions.
-	Store *sqlite.Store
-	Blobs *fileblob.Bucket
+	Store *store.Store
+	Blobs *blob.Bucket
 }
 
 // Options adjusts a Stack.
@@ -54,7 +54,7 @@ func Start(t *testing.T, sources intake.Sources, opts Options) *Stack {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "intake.db"), Logger: logger})
+	store, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "intake.db"), store.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func Start(t *testing.T, sources intake.Sources, opts Options) *Stack {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := fileblob.Open(filepath.Join(dir, "blobs"))
+	blobs, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"), blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

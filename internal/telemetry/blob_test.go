@@ -11,12 +11,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 )
 
 func TestInstrumentBlobStore(t *testing.T) {
 	t.Parallel()
-	raw, err := fileblob.Open(t.TempDir())
+	raw, err := blob.Open(t.Context(), "file://"+t.TempDir(), blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func (s streamOnly) Get(ctx context.Context, key string) (io.ReadCloser, *intake
 // not made to look seekable, and that its bytes are counted.
 func TestInstrumentBlobStoreStream(t *testing.T) {
 	t.Parallel()
-	raw, err := fileblob.Open(t.TempDir())
+	raw, err := blob.Open(t.Context(), "file://"+t.TempDir(), blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

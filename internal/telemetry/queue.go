@@ -1,19 +1,13 @@
 package telemetry
 
 import (
-	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
 )
-
-// DefaultStatsTimeout bounds a Stats call when NewQueueCollector is given
-// no timeout.
-const DefaultStatsTimeout = 5 * time.Second
 
 // NewQueueCollector returns a collector of queue gauges read from
 // s.Stats: intake_jobs{status} for every status,
@@ -27,18 +21,8 @@ const DefaultStatsTimeout = 5 * time.Second
 // and keeps serving the last values it had, if any. The oldest pending
 // age is computed at scrape time from the cached timestamp.
 func NewQueueCollector(s intake.Store, timeout, cacheTTL time.Duration, logger *slog.Logger) prometheus.Collector {
-	if timeout <= 0 {
-		timeout = DefaultStatsTimeout
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &queueCollector{
-		store:   s,
-		timeout: timeout,
-		ttl:     max(0, cacheTTL),
-		logger:  logger,
-		now:     time.Now,
+		cachedRead: newCachedRead("queue stats", s.Stats, timeout, cacheTTL, logger),
 		jobs: prometheus.NewDesc("intake_jobs",
 			"Jobs in the store by status (a snapshot of the shared store: aggregate replicas with max).",
 			[]string{"status"}, nil),
@@ -54,20 +38,8 @@ func NewQueueCollector(s intake.Store, timeout, cacheTTL time.Duration, logger *
 }
 
 type queueCollector struct {
-	store   intake.Store
-	timeout time.Duration
-	ttl     time.Duration
-	logger  *slog.Logger
-	now     func() time.Time
-
+	cachedRead[intake.Stats]
 	jobs, oldest, docs, bytes, up *prometheus.Desc
-
-	// mu serialises reads of the store, so that concurrent scrapes wait
-	// for one call instead of making their own.
-	mu      sync.Mutex
-	fetched time.Time     // when Stats last returned; zero before the first call
-	last    *intake.Stats // the last successful result, nil before one
-	ok      bool          // whether the last call succeeded
 }
 
 // Describe implements prometheus.Collector.
@@ -81,12 +53,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	st, ok := c.stats()
-	up := 0.0
-	if ok {
-		up = 1
-	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+	st := c.collectUp(ch, c.up)
 	if st == nil {
 		return
 	}
@@ -100,25 +67,4 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
 	ch <- prometheus.MustNewConstMetric(c.docs, prometheus.GaugeValue, float64(st.Documents))
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(st.Bytes))
-}
-
-// stats returns the cached statistics, refreshing them when they are older
-// than the TTL, and whether the last refresh succeeded.
-func (c *queueCollector) stats() (*intake.Stats, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.fetched.IsZero() && c.now().Sub(c.fetched) < c.ttl {
-		return c.last, c.ok
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	st, err := c.store.Stats(ctx)
-	c.fetched = c.now()
-	if err != nil {
-		c.ok = false
-		c.logger.Warn("read queue stats", "err", err, "serving_stale", c.last != nil)
-		return c.last, false
-	}
-	c.last, c.ok = st, true
-	return st, true
 }

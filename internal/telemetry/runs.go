@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,19 +38,11 @@ var (
 // DefaultStatsTimeout); concurrent scrapes share one call, and a failed
 // call keeps the last values and sets up to 0.
 func NewRunCollector(s intake.Store, timeout, cacheTTL time.Duration, logger *slog.Logger) prometheus.Collector {
-	if timeout <= 0 {
-		timeout = DefaultStatsTimeout
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	params := intake.RunStatsParams{DurationBuckets: RunDurationBuckets, CompletionBuckets: CompletionBuckets}
+	read := func(ctx context.Context) (*intake.RunStats, error) { return s.RunStats(ctx, params) }
 	return &runCollector{
-		store:   s,
-		timeout: timeout,
-		ttl:     max(0, cacheTTL),
-		logger:  logger,
-		now:     time.Now,
-		params:  intake.RunStatsParams{DurationBuckets: RunDurationBuckets, CompletionBuckets: CompletionBuckets},
+		cachedRead: newCachedRead("run stats", read, timeout, cacheTTL, logger),
+		params:     params,
 		runs: prometheus.NewDesc("intake_recorded_runs_total",
 			"Ended runs recorded in the store, by outcome (from the store: aggregate replicas with max).",
 			[]string{"outcome"}, nil),
@@ -68,20 +59,10 @@ func NewRunCollector(s intake.Store, timeout, cacheTTL time.Duration, logger *sl
 }
 
 type runCollector struct {
-	store   intake.Store
-	timeout time.Duration
-	ttl     time.Duration
-	logger  *slog.Logger
-	now     func() time.Time
-	params  intake.RunStatsParams
+	cachedRead[intake.RunStats]
+	params intake.RunStatsParams
 
 	runs, duration, documents, completion, up *prometheus.Desc
-
-	// mu serialises reads of the store, as in queueCollector.
-	mu      sync.Mutex
-	fetched time.Time
-	last    *intake.RunStats
-	ok      bool
 }
 
 // Describe implements prometheus.Collector.
@@ -95,12 +76,7 @@ func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
-	st, ok := c.stats()
-	up := 0.0
-	if ok {
-		up = 1
-	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+	st := c.collectUp(ch, c.up)
 	if st == nil {
 		return
 	}
@@ -124,25 +100,4 @@ func buckets(bounds []float64, h intake.Histogram) map[float64]uint64 {
 		}
 	}
 	return m
-}
-
-// stats returns the cached statistics, refreshing them when they are older
-// than the TTL, and whether the last refresh succeeded.
-func (c *runCollector) stats() (*intake.RunStats, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.fetched.IsZero() && c.now().Sub(c.fetched) < c.ttl {
-		return c.last, c.ok
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	st, err := c.store.RunStats(ctx, c.params)
-	c.fetched = c.now()
-	if err != nil {
-		c.ok = false
-		c.logger.Warn("read run stats", "err", err, "serving_stale", c.last != nil)
-		return c.last, false
-	}
-	c.last, c.ok = st, true
-	return st, true
 }

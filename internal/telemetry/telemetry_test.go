@@ -14,15 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/store/sqlite"
+	jobstore "github.com/intake-dev/intake/internal/store"
 )
 
 // openStore opens and migrates a fresh SQLite store. A nil clock is
 // time.Now.
-func openStore(t *testing.T, clock func() time.Time) *sqlite.Store {
+func openStore(t *testing.T, clock func() time.Time) *jobstore.Store {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "intake.db"), Clock: clock})
+	s, err := jobstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "intake.db"), jobstore.Options{Clock: clock})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

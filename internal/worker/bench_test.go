@@ -3,14 +3,15 @@ package worker
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // BenchmarkRunDocuments measures documents per second through one run:
@@ -42,16 +43,14 @@ func BenchmarkRunDocuments(b *testing.B) {
 //	eval "$(scripts/test-services.sh env)"
 //	go test -run '^$' -bench RunDocumentsAzurite -benchtime 500x ./internal/worker/
 func BenchmarkRunDocumentsAzurite(b *testing.B) {
-	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
-	if conn == "" {
-		b.Skip("INTAKE_TEST_AZURITE_CONN is not set: run eval \"$(scripts/test-services.sh env)\"")
-	}
+	conn := testenv.Azurite.URL(b)
 	bd := newBundle(b)
 	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	blobs, err := azureblob.Open(b.Context(), azureblob.Config{ConnectionString: conn, Container: name, CreateContainer: true})
+	d, err := azureblob.Open(b.Context(), azureblob.Config{ConnectionString: conn, Container: name, CreateContainer: true})
 	if err != nil {
 		b.Fatal(err)
 	}
+	blobs := blob.NewBucket(d)
 	b.Cleanup(func() {
 		_ = blobs.Close()
 		if c, err := azblob.NewClientFromConnectionString(conn, nil); err == nil {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,24 +49,12 @@ const (
 )
 
 func (c MaintainerConfig) withDefaults() (MaintainerConfig, error) {
-	if c.Interval == 0 {
-		c.Interval = DefaultMaintainInterval
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.OrphanInterval == 0 {
-		c.OrphanInterval = DefaultOrphanInterval
-	}
-	if c.LeaseTTL == 0 {
-		c.LeaseTTL = DefaultLeaseTTL
-	}
-	if c.OrphanGrace == 0 {
-		c.OrphanGrace = 2*c.LeaseTTL + time.Minute
-	}
-	if c.OrphanBatch == 0 {
-		c.OrphanBatch = DefaultOrphanBatch
-	}
+	c.Interval = cmp.Or(c.Interval, DefaultMaintainInterval)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, DefaultMaxAttempts)
+	c.OrphanInterval = cmp.Or(c.OrphanInterval, DefaultOrphanInterval)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
+	c.OrphanGrace = cmp.Or(c.OrphanGrace, 2*c.LeaseTTL+time.Minute)
+	c.OrphanBatch = cmp.Or(c.OrphanBatch, DefaultOrphanBatch)
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}

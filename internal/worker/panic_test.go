@@ -1,36 +1,17 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/testenv"
 )
-
-// lockedBuffer is a log destination safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // panicsCounted reads intake_worker_panics_total{component}.
 func panicsCounted(t *testing.T, reg *prometheus.Registry, component string) float64 {
@@ -62,7 +43,7 @@ func panicsCounted(t *testing.T, reg *prometheus.Registry, component string) flo
 func TestSourcePanicFailsTheRun(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t)
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	src := &seqSource{before: func(_ context.Context, seq int) error {
 		if seq == 2 {
 			var m map[string]int

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -13,15 +12,13 @@ import (
 	"github.com/intake-dev/intake"
 )
 
-// batchStore makes a pool claim in batches and counts how it claims. On a
-// store with ClaimMany (PostgreSQL) it passes the call on; on one without
-// (SQLite) it claims one job at a time under the batch's owner, which is
-// what the contract promises, so that the producer runs on the fake clock
-// of every test.
+// batchStore counts how a pool claims: many counts ClaimMany calls (the
+// store claims in batches on every driver: in one statement on PostgreSQL,
+// one job after another on SQLite), single counts Claim calls.
 type batchStore struct {
 	intake.Store
-	many   atomic.Int64 // ClaimMany calls
-	single atomic.Int64 // Claim calls
+	many   atomic.Int64
+	single atomic.Int64
 }
 
 func (s *batchStore) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, error) {
@@ -31,27 +28,10 @@ func (s *batchStore) Claim(ctx context.Context, p intake.ClaimParams) (*intake.J
 
 func (s *batchStore) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*intake.Job, error) {
 	s.many.Add(1)
-	if bc, ok := s.Store.(intake.BatchClaimer); ok {
-		return bc.ClaimMany(ctx, p, n)
-	}
-	var jobs []*intake.Job
-	for range n {
-		j, err := s.Store.Claim(ctx, p)
-		if errors.Is(err, intake.ErrNoJob) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		jobs = append(jobs, j)
-	}
-	if len(jobs) == 0 {
-		return nil, intake.ErrNoJob
-	}
-	return jobs, nil
+	return s.Store.(intake.BatchClaimer).ClaimMany(ctx, p, n)
 }
 
-// stores are the job stores the batched pool is tested on.
+// batchStores are the job stores the batched pool is tested on.
 var batchStores = map[string]func(*testing.T, *bundle) intake.Store{
 	"sqlite":   func(_ *testing.T, b *bundle) intake.Store { return b.store },
 	"postgres": func(t *testing.T, b *bundle) intake.Store { return pgStore(t, b.clock.Now) },

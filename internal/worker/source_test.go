@@ -59,6 +59,9 @@ func (s *seqSource) Plan(_ context.Context, raw json.RawMessage) (int, []byte, e
 	return *c.Total, []byte("0"), nil
 }
 
+// Close implements intake.Source.
+func (s *seqSource) Close() error { return nil }
+
 // Next implements intake.Source.
 func (s *seqSource) Next(ctx context.Context, _ json.RawMessage, seq int, checkpoint []byte) (*intake.Item, error) {
 	if got := string(checkpoint); got != strconv.Itoa(seq-1) {

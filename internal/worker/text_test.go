@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/store/postgres"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/store/postgresstore"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -26,6 +26,7 @@ type hostileSource struct{ fail bool }
 
 func (hostileSource) Type() string                                    { return "hostile" }
 func (hostileSource) Validate(context.Context, json.RawMessage) error { return nil }
+func (hostileSource) Close() error                                    { return nil }
 func (hostileSource) Plan(context.Context, json.RawMessage) (int, []byte, error) {
 	return 1, []byte{0xff, 0}, nil
 }
@@ -47,10 +48,7 @@ func (s hostileSource) Next(context.Context, json.RawMessage, int, []byte) (*int
 // on the test server, the store that refused such text.
 func pgStore(t *testing.T, clock func() time.Time) intake.Store {
 	t.Helper()
-	url := os.Getenv("INTAKE_TEST_POSTGRES_URL")
-	if url == "" {
-		testenv.Missing(t, "PostgreSQL (INTAKE_TEST_POSTGRES_URL)", `run: eval "$(scripts/test-services.sh env)"`)
-	}
+	url := testenv.Postgres.URL(t)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	schema := "intake_worker_" + hex.EncodeToString(rnd[:])
@@ -62,10 +60,11 @@ func pgStore(t *testing.T, clock func() time.Time) intake.Store {
 			_ = c.Close(ctx)
 		}
 	})
-	st, err := postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema, Clock: clock})
+	d, err := postgresstore.Open(t.Context(), postgresstore.Config{URL: url, Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := store.New(d, store.Options{Clock: clock})
 	t.Cleanup(func() { _ = st.Close() })
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)

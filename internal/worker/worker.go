@@ -10,6 +10,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,42 +96,18 @@ const (
 const releaseTimeout = 5 * time.Second
 
 func (c Config) withDefaults() (Config, error) {
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.LeaseTTL == 0 {
-		c.LeaseTTL = DefaultLeaseTTL
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = c.LeaseTTL / 3
-	}
-	if c.BatchFraction == 0 {
-		c.BatchFraction = intake.DefaultBatchFraction
-	}
-	if c.UnknownBatch == 0 {
-		c.UnknownBatch = DefaultUnknownBatch
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.BackoffBase == 0 {
-		c.BackoffBase = DefaultBackoffBase
-	}
-	if c.BackoffMax == 0 {
-		c.BackoffMax = DefaultBackoffMax
-	}
-	if c.ShutdownGrace == 0 {
-		c.ShutdownGrace = DefaultShutdownGrace
-	}
-	if c.Prefetch == 0 {
-		c.Prefetch = c.Concurrency
-	}
-	if c.MaxRetryAfter == 0 {
-		c.MaxRetryAfter = DefaultMaxRetryAfter
-	}
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, c.LeaseTTL/3)
+	c.BatchFraction = cmp.Or(c.BatchFraction, intake.DefaultBatchFraction)
+	c.UnknownBatch = cmp.Or(c.UnknownBatch, DefaultUnknownBatch)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, DefaultMaxAttempts)
+	c.PollInterval = cmp.Or(c.PollInterval, DefaultPollInterval)
+	c.BackoffBase = cmp.Or(c.BackoffBase, DefaultBackoffBase)
+	c.BackoffMax = cmp.Or(c.BackoffMax, DefaultBackoffMax)
+	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, DefaultShutdownGrace)
+	c.Prefetch = cmp.Or(c.Prefetch, c.Concurrency)
+	c.MaxRetryAfter = cmp.Or(c.MaxRetryAfter, DefaultMaxRetryAfter)
 	if c.Identity == "" {
 		c.Identity, _ = os.Hostname()
 	}

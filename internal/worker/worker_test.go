@@ -19,10 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/intake-dev/intake"
-	"github.com/intake-dev/intake/internal/blob/fileblob"
+	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/source/filings"
-	"github.com/intake-dev/intake/internal/store/sqlite"
+	"github.com/intake-dev/intake/internal/store"
 )
 
 // bundle is the real machinery a worker test runs on: a SQLite store and a
@@ -40,7 +40,7 @@ func newBundle(t testing.TB) *bundle {
 	ctx := context.Background()
 	dir := t.TempDir()
 	clock := newTestClock()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "intake.db"), Clock: clock.Now})
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "intake.db"), store.Options{Clock: clock.Now})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -48,7 +48,7 @@ func newBundle(t testing.TB) *bundle {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	blobs, err := fileblob.Open(filepath.Join(dir, "blobs"))
+	blobs, err := blob.Open(ctx, "file://"+filepath.Join(dir, "blobs"), blob.Options{})
 	if err != nil {
 		t.Fatalf("open blobs: %v", err)
 	}

@@ -1,5 +1,7 @@
-// Package azureblob implements intake.BlobStore on Azure Blob Storage (or
-// Azurite, its emulator) with the Azure SDK for Go.
+// Package azureblob is the blob driver (driver.Bucket) for Azure Blob
+// Storage (or Azurite, its emulator), on the Azure SDK for Go; blob.Open
+// opens it for azblob:// URLs and connection strings, and blob.Bucket
+// checks keys and contexts before they reach it.
 //
 // Each intake blob is a block blob named by its key in one container. Its
 // content type is the blob's Content-Type and its SHA-256 (lowercase hex)
@@ -30,20 +32,11 @@
 package azureblob
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,10 +45,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob/driver"
 )
 
 // Defaults applied by Open to zero Config fields.
@@ -72,8 +65,6 @@ const (
 	// say), so that a server that stops answering fails the call instead
 	// of hanging it.
 	DefaultTryTimeout = 30 * time.Second
-	// DefaultContentType is stored for blobs put without a content type.
-	DefaultContentType = "application/octet-stream"
 )
 
 const (
@@ -88,41 +79,6 @@ const (
 	dialTimeout   = 5 * time.Second
 )
 
-// Config configures a Bucket. Give either ConnectionString or ServiceURL.
-// ParseURL builds one from a URL or a connection string.
-type Config struct {
-	// ConnectionString is an Azure Storage connection string, from the
-	// portal ("DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…;
-	// EndpointSuffix=core.windows.net"), with a BlobEndpoint (Azurite:
-	// "…;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1"), with a
-	// SharedAccessSignature instead of an AccountKey, or the emulator
-	// shortcut "UseDevelopmentStorage=true".
-	ConnectionString string
-	// ServiceURL is the blob service endpoint with a SAS token as its
-	// query, e.g. "https://ACCOUNT.blob.core.windows.net/?sv=…&sig=…". It
-	// is used when ConnectionString is empty.
-	ServiceURL string
-	// Container names the container holding the blobs; DefaultContainer
-	// when empty.
-	Container string
-	// CreateContainer makes Open create the container when it does not
-	// exist. Its zero value is false: callers that want Azure's usual
-	// behaviour set it (ParseURL does unless the URL says create=false).
-	CreateContainer bool
-	// BlockSize is the size of the blocks Put stages, and so the memory
-	// one Put holds; DefaultBlockSize when zero.
-	BlockSize int64
-	// MaxRetries is how often the SDK retries a failed request;
-	// DefaultMaxRetries when zero, none when negative.
-	MaxRetries int
-	// TryTimeout bounds each attempt of a request other than reading a
-	// downloaded body; DefaultTryTimeout when zero.
-	TryTimeout time.Duration
-	// Logger receives the few events worth logging (the container was
-	// created); nil discards them.
-	Logger *slog.Logger
-}
-
 // Bucket is a blob store on one Azure Blob Storage container. It is safe
 // for concurrent use.
 type Bucket struct {
@@ -135,7 +91,7 @@ type Bucket struct {
 	bufs      sync.Pool
 }
 
-var _ intake.BlobStore = (*Bucket)(nil)
+var _ driver.Bucket = (*Bucket)(nil)
 
 // Open returns a Bucket for cfg. When cfg.CreateContainer is set it checks
 // the container and creates it if it is missing, and so fails with
@@ -249,180 +205,9 @@ func (b *Bucket) ensureContainer(ctx context.Context) error {
 	return nil
 }
 
-// Put streams r to key in BlockSize chunks, hashing as it reads, and
-// commits the content type and SHA-256 with the content. When r fails or
-// ctx ends before the commit, the blob at key is unchanged and the error
-// wraps r's error (its code intact) or ctx's.
-func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error) {
-	if err := intake.ValidateBlobKey(key); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("put blob %q: %w", key, err)
-	}
-	if contentType == "" {
-		contentType = DefaultContentType
-	}
-	bufp := b.bufs.Get().(*[]byte)
-	defer b.bufs.Put(bufp)
-	buf := *bufp
-	client := b.container.NewBlockBlobClient(key)
-	h := sha256.New()
-
-	n, eof, err := fill(ctx, r, buf)
-	if err != nil {
-		return nil, fmt.Errorf("put blob %q: %w", key, err)
-	}
-	h.Write(buf[:n])
-	if eof {
-		// The whole body is in buf: one request makes it visible with
-		// its metadata.
-		sum := hex.EncodeToString(h.Sum(nil))
-		resp, err := client.Upload(ctx, nopCloser{bytes.NewReader(buf[:n])}, &blockblob.UploadOptions{
-			HTTPHeaders: &blob.HTTPHeaders{BlobContentType: &contentType},
-			Metadata:    map[string]*string{shaMetadata: &sum},
-		})
-		if err != nil {
-			return nil, b.classifyContainer(ctx, err, "put blob %q", key)
-		}
-		return &intake.BlobInfo{Key: key, Size: int64(n), ContentType: contentType, SHA256: sum, ModTime: timeOf(resp.LastModified)}, nil
-	}
-
-	// Stage block after block under IDs no other Put uses, then commit.
-	var nonce [16]byte
-	_, _ = rand.Read(nonce[:])
-	var ids []string
-	size := int64(0)
-	for {
-		if len(ids) == maxBlocks {
-			return nil, intake.Errorf(intake.EINVALID, "put blob %q: more than %d blocks of %d bytes", key, maxBlocks, b.blockSize)
-		}
-		id := blockID(nonce, len(ids))
-		if _, err := client.StageBlock(ctx, id, nopCloser{bytes.NewReader(buf[:n])}, nil); err != nil {
-			return nil, b.classifyContainer(ctx, err, "put blob %q: stage block %d", key, len(ids))
-		}
-		ids = append(ids, id)
-		size += int64(n)
-		if eof {
-			break
-		}
-		if n, eof, err = fill(ctx, r, buf); err != nil {
-			return nil, fmt.Errorf("put blob %q: %w", key, err)
-		}
-		h.Write(buf[:n])
-		if n == 0 {
-			break
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("put blob %q: %w", key, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	resp, err := client.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
-		HTTPHeaders: &blob.HTTPHeaders{BlobContentType: &contentType},
-		Metadata:    map[string]*string{shaMetadata: &sum},
-	})
-	if err != nil {
-		if bloberror.HasCode(err, bloberror.InvalidBlockList) {
-			return nil, intake.WrapError(intake.ECONFLICT, sanitize(err),
-				"put blob %q: its staged blocks were discarded by a concurrent write of the same key", key)
-		}
-		return nil, b.classifyContainer(ctx, err, "put blob %q: commit %d blocks", key, len(ids))
-	}
-	return &intake.BlobInfo{Key: key, Size: size, ContentType: contentType, SHA256: sum, ModTime: timeOf(resp.LastModified)}, nil
-}
-
-// fill reads from r into buf until buf is full or r ends, checking ctx
-// between reads. It reports whether r ended; a read error is returned
-// wrapped, and n is then meaningless.
-func fill(ctx context.Context, r io.Reader, buf []byte) (n int, eof bool, err error) {
-	for n < len(buf) {
-		if err := ctx.Err(); err != nil {
-			return 0, false, err
-		}
-		m, rerr := r.Read(buf[n:])
-		n += m
-		if rerr == io.EOF {
-			return n, true, nil
-		}
-		if rerr != nil {
-			return 0, false, fmt.Errorf("read content: %w", rerr)
-		}
-	}
-	return n, false, ctx.Err()
-}
-
-// blockID returns the base64 ID of block i of the Put identified by nonce.
-// All IDs of a blob must have the same length.
-func blockID(nonce [16]byte, i int) string {
-	var raw [24]byte
-	copy(raw[:], nonce[:])
-	binary.BigEndian.PutUint64(raw[16:], uint64(i))
-	return base64.StdEncoding.EncodeToString(raw[:])
-}
-
-// Get opens the blob at key. The content type, size, SHA-256 and
-// modification time come from the same response as the body. Reading the
-// body resumes after a dropped connection, and fails with ECONFLICT when
-// the blob was replaced meanwhile; the body is bounded by ctx only, not by
-// Config.TryTimeout, so that slow readers can stream large blobs.
-func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, *intake.BlobInfo, error) {
-	if err := intake.ValidateBlobKey(key); err != nil {
-		return nil, nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("get blob %q: %w", key, err)
-	}
-	// Each attempt still waits at most TryTimeout for response headers
-	// (the transport's ResponseHeaderTimeout).
-	retry := b.retry
-	retry.TryTimeout = 0
-	dctx := policy.WithRetryOptions(ctx, retry)
-	resp, err := b.container.NewBlobClient(key).DownloadStream(dctx, nil)
-	if err != nil {
-		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-			return nil, nil, intake.WrapError(intake.ENOTFOUND, sanitize(err), "get blob %q: container %q does not exist", key, b.name)
-		}
-		return nil, nil, classify(ctx, err, "get blob %q", key)
-	}
-	info := &intake.BlobInfo{
-		Key:         key,
-		Size:        deref(resp.ContentLength),
-		ContentType: deref(resp.ContentType),
-		SHA256:      metadata(resp.Metadata, shaMetadata),
-		ModTime:     timeOf(resp.LastModified),
-	}
-	body := resp.NewRetryReader(dctx, &blob.RetryReaderOptions{MaxRetries: max(b.retry.MaxRetries, 0)})
-	return &reader{ctx: ctx, body: body, key: key}, info, nil
-}
-
-// reader is a downloaded body whose errors are classified and free of
-// secrets.
-type reader struct {
-	ctx  context.Context
-	body io.ReadCloser
-	key  string
-}
-
-func (r *reader) Read(p []byte) (int, error) {
-	n, err := r.body.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = classify(r.ctx, err, "read blob %q", r.key)
-	}
-	return n, err
-}
-
-func (r *reader) Close() error { return r.body.Close() }
-
 // Delete removes the blob at key and its snapshots. A missing key (or
 // container) is not an error.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
-	if err := intake.ValidateBlobKey(key); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("delete blob %q: %w", key, err)
-	}
 	_, err := b.container.NewBlobClient(key).Delete(ctx, &blob.DeleteOptions{
 		DeleteSnapshots: to.Ptr(blob.DeleteSnapshotsOptionTypeInclude),
 	})
@@ -436,9 +221,6 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 // (Azure lists names in byte order), page by page with their metadata.
 // fn's error is returned as is.
 func (b *Bucket) List(ctx context.Context, prefix string, fn func(*intake.BlobInfo) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("list blobs: %w", err)
-	}
 	opts := &container.ListBlobsFlatOptions{Include: container.ListBlobsInclude{Metadata: true}}
 	if prefix != "" {
 		opts.Prefix = &prefix
@@ -462,9 +244,6 @@ func (b *Bucket) List(ctx context.Context, prefix string, fn func(*intake.BlobIn
 				info.ContentType = deref(p.ContentType)
 				info.ModTime = timeOf(p.LastModified)
 			}
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("list blobs: %w", err)
-			}
 			if err := fn(info); err != nil {
 				return err
 			}
@@ -478,9 +257,6 @@ func (b *Bucket) List(ctx context.Context, prefix string, fn func(*intake.BlobIn
 // Container Properties needs more than the read and list permissions
 // intake needs anyway).
 func (b *Bucket) Ping(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("ping azure blob store: %w", err)
-	}
 	return b.classifyContainer(ctx, b.ping(ctx), "ping azure blob store")
 }
 
@@ -509,36 +285,3 @@ func (b *Bucket) classifyContainer(ctx context.Context, err error, format string
 	}
 	return classify(ctx, err, format, args...)
 }
-
-// metadata returns the value of the metadata name in md. Names are
-// compared case-insensitively: Azure keeps their case, but Go's HTTP
-// client canonicalises the x-ms-meta-* headers that Get reads them from.
-func metadata(md map[string]*string, name string) string {
-	for k, v := range md {
-		if strings.EqualFold(k, name) && v != nil {
-			return *v
-		}
-	}
-	return ""
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
-}
-
-func timeOf(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
-// nopCloser makes a bytes.Reader the io.ReadSeekCloser the SDK wants
-// without closing anything: the buffer goes back to the pool.
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }

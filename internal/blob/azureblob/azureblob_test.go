@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,21 +24,9 @@ import (
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
 	"github.com/intake-dev/intake/internal/blob/blobtest"
+	"github.com/intake-dev/intake/internal/blob/driver"
 	"github.com/intake-dev/intake/internal/testenv"
 )
-
-const servicesHow = `run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`
-
-// azuriteConn returns the connection string of the test Azurite, or skips
-// (fails under INTAKE_TEST_STRICT=1) when there is none.
-func azuriteConn(tb testing.TB) string {
-	tb.Helper()
-	conn := os.Getenv("INTAKE_TEST_AZURITE_CONN")
-	if conn == "" {
-		testenv.Missing(tb, "INTAKE_TEST_AZURITE_CONN (Azurite)", servicesHow)
-	}
-	return conn
-}
 
 // uniqueContainer returns a container name no other test uses.
 func uniqueContainer() string {
@@ -54,7 +41,7 @@ func uniqueContainer() string {
 func open(tb testing.TB, cfg azureblob.Config) *azureblob.Bucket {
 	tb.Helper()
 	if cfg.ConnectionString == "" && cfg.ServiceURL == "" {
-		cfg.ConnectionString = azuriteConn(tb)
+		cfg.ConnectionString = testenv.Azurite.URL(tb)
 	}
 	if cfg.Container == "" {
 		cfg.Container = uniqueContainer()
@@ -79,10 +66,8 @@ func open(tb testing.TB, cfg azureblob.Config) *azureblob.Bucket {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	azuriteConn(t) // skip once, not in every subtest
-	blobtest.Run(t, func(t *testing.T) intake.BlobStore {
-		return open(t, azureblob.Config{})
-	})
+	testenv.Azurite.URL(t) // skip once, not in every subtest
+	blobtest.Run(t, func(t *testing.T) driver.Bucket { return open(t, azureblob.Config{}) })
 }
 
 // TestPutLayout checks how Put stores bodies of each size: whole or in
@@ -258,8 +243,8 @@ func TestConcurrentStagedPuts(t *testing.T) {
 		if ok == 0 {
 			t.Errorf("round %d: every writer failed", round)
 		}
-		body, info := read(t, b, key)
-		i := slices.IndexFunc(contents, func(c []byte) bool { return bytes.Equal(c, []byte(body)) })
+		body, info := blobtest.Read(t, b, key)
+		i := slices.IndexFunc(contents, func(c []byte) bool { return bytes.Equal(c, body) })
 		if i < 0 {
 			t.Fatalf("round %d: Get = %d bytes matching no writer", round, len(body))
 		}
@@ -275,7 +260,7 @@ func TestConcurrentStagedPuts(t *testing.T) {
 // without CreateContainer.
 func TestMissingContainer(t *testing.T) {
 	t.Parallel()
-	conn := azuriteConn(t)
+	conn := testenv.Azurite.URL(t)
 	ctx := t.Context()
 	name := uniqueContainer()
 
@@ -320,7 +305,7 @@ func TestMissingContainer(t *testing.T) {
 // a configuration problem, reported as EUNAVAILABLE without the secret.
 func TestWrongCredentials(t *testing.T) {
 	t.Parallel()
-	conn := azuriteConn(t)
+	conn := testenv.Azurite.URL(t)
 	endpoint := blobEndpoint(t, conn)
 	tests := []struct {
 		name string
@@ -349,7 +334,7 @@ func TestWrongCredentials(t *testing.T) {
 // azblob:// URL, with a SAS that may not create containers.
 func TestSAS(t *testing.T) {
 	t.Parallel()
-	conn := azuriteConn(t)
+	conn := testenv.Azurite.URL(t)
 	name := uniqueContainer()
 	open(t, azureblob.Config{Container: name, CreateContainer: true})
 	admin, err := container.NewClientFromConnectionString(conn, name, nil)
@@ -385,7 +370,7 @@ func TestSAS(t *testing.T) {
 		if _, err := b.Put(ctx, "sas/doc", strings.NewReader("via SAS"), "text/plain"); err != nil {
 			t.Fatalf("Put with a SAS: %v", err)
 		}
-		if body, info := read(t, b, "sas/doc"); body != "via SAS" || info.ContentType != "text/plain" {
+		if body, info := blobtest.Read(t, b, "sas/doc"); string(body) != "via SAS" || info.ContentType != "text/plain" {
 			t.Errorf("Get with a SAS = %q %+v", body, info)
 		}
 		var keys []string
@@ -453,20 +438,6 @@ func blobEndpoint(t *testing.T, conn string) string {
 	}
 	t.Fatal("INTAKE_TEST_AZURITE_CONN has no BlobEndpoint")
 	return ""
-}
-
-func read(t *testing.T, b *azureblob.Bucket, key string) (string, *intake.BlobInfo) {
-	t.Helper()
-	rc, info, err := b.Get(t.Context(), key)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", key, err)
-	}
-	defer rc.Close()
-	body, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %q: %v", key, err)
-	}
-	return string(body), info
 }
 
 func putErr(b intake.BlobStore, ctx context.Context, key string) error {

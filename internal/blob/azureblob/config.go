@@ -6,12 +6,49 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/redact"
 )
+
+// Config configures a Bucket. Give either ConnectionString or ServiceURL.
+// ParseURL builds one from a URL or a connection string.
+type Config struct {
+	// ConnectionString is an Azure Storage connection string, from the
+	// portal ("DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…;
+	// EndpointSuffix=core.windows.net"), with a BlobEndpoint (Azurite:
+	// "…;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1"), with a
+	// SharedAccessSignature instead of an AccountKey, or the emulator
+	// shortcut "UseDevelopmentStorage=true".
+	ConnectionString string
+	// ServiceURL is the blob service endpoint with a SAS token as its
+	// query, e.g. "https://ACCOUNT.blob.core.windows.net/?sv=…&sig=…". It
+	// is used when ConnectionString is empty.
+	ServiceURL string
+	// Container names the container holding the blobs; DefaultContainer
+	// when empty.
+	Container string
+	// CreateContainer makes Open create the container when it does not
+	// exist. Its zero value is false: callers that want Azure's usual
+	// behaviour set it (ParseURL does unless the URL says create=false).
+	CreateContainer bool
+	// BlockSize is the size of the blocks Put stages, and so the memory
+	// one Put holds; DefaultBlockSize when zero.
+	BlockSize int64
+	// MaxRetries is how often the SDK retries a failed request;
+	// DefaultMaxRetries when zero, none when negative.
+	MaxRetries int
+	// TryTimeout bounds each attempt of a request other than reading a
+	// downloaded body; DefaultTryTimeout when zero.
+	TryTimeout time.Duration
+	// Logger receives the few events worth logging (the container was
+	// created); nil discards them.
+	Logger *slog.Logger
+}
 
 // The storage emulator's account: Azurite's well-known development account
 // and key, published in Microsoft's documentation. They are no secret.
@@ -44,7 +81,7 @@ const (
 func ParseURL(raw string) (Config, error) {
 	rest, ok := strings.CutPrefix(raw, "azblob://")
 	if !ok {
-		if !isConnectionString(raw) {
+		if !IsConnectionString(raw) {
 			return Config{}, intake.Errorf(intake.EINVALID, "azure blob URL: want azblob://… or an Azure Storage connection string")
 		}
 		cfg := Config{ConnectionString: raw, Container: DefaultContainer, CreateContainer: true}
@@ -116,7 +153,7 @@ func ParseURL(raw string) (Config, error) {
 			cfg.ConnectionString = "DefaultEndpointsProtocol=http;AccountName=" + devAccount + ";AccountKey=" + devKey + ";BlobEndpoint=" + endpoint
 		default:
 			return Config{}, intake.Errorf(intake.EINVALID,
-				"azure blob URL: endpoint %s needs a SAS token in the query (only Azurite's %s has a well-known key)", redactURL(endpoint), devAccount)
+				"azure blob URL: endpoint %s needs a SAS token in the query (only Azurite's %s has a well-known key)", redact.Location(endpoint), devAccount)
 		}
 	}
 	if cfg.Container == "" {
@@ -140,10 +177,12 @@ func isDevEndpoint(endpoint string) bool {
 	return err == nil && strings.Trim(u.Path, "/") == devAccount
 }
 
-// isConnectionString reports whether s looks like an Azure Storage
+// IsConnectionString reports whether s looks like an Azure Storage
 // connection string: semicolon-separated name=value pairs naming an
-// account, an endpoint, or the development storage.
-func isConnectionString(s string) bool {
+// account, an endpoint, or the development storage
+// ("DefaultEndpointsProtocol=https;AccountName=…",
+// "UseDevelopmentStorage=true").
+func IsConnectionString(s string) bool {
 	for _, field := range strings.Split(s, ";") {
 		name, _, ok := strings.Cut(field, "=")
 		if !ok {
@@ -325,7 +364,7 @@ func validateContainer(name string) error {
 // redacted, so that a Config can be printed or logged safely.
 func (c Config) String() string {
 	return fmt.Sprintf("azureblob.Config{ConnectionString:%q ServiceURL:%q Container:%q CreateContainer:%t BlockSize:%d MaxRetries:%d TryTimeout:%s}",
-		redactConnectionString(c.ConnectionString), redactServiceURL(c.ServiceURL), c.Container, c.CreateContainer, c.BlockSize, c.MaxRetries, c.TryTimeout)
+		redact.String(c.ConnectionString), redact.String(c.ServiceURL), c.Container, c.CreateContainer, c.BlockSize, c.MaxRetries, c.TryTimeout)
 }
 
 // GoString is String, so that %#v redacts too.
@@ -334,38 +373,10 @@ func (c Config) GoString() string { return c.String() }
 // LogValue implements slog.LogValuer with the secrets redacted.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("connection_string", redactConnectionString(c.ConnectionString)),
-		slog.String("service_url", redactServiceURL(c.ServiceURL)),
+		slog.String("connection_string", redact.String(c.ConnectionString)),
+		slog.String("service_url", redact.String(c.ServiceURL)),
 		slog.String("container", c.Container),
 		slog.Bool("create_container", c.CreateContainer),
 		slog.Int64("block_size", c.BlockSize),
 	)
-}
-
-// redactConnectionString keeps a connection string's names and replaces
-// the values of AccountKey and SharedAccessSignature with "REDACTED".
-func redactConnectionString(s string) string {
-	if s == "" {
-		return ""
-	}
-	fields := strings.Split(s, ";")
-	for i, field := range fields {
-		name, _, ok := strings.Cut(field, "=")
-		if !ok {
-			fields[i] = "REDACTED"
-			continue
-		}
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "accountkey", "sharedaccesssignature":
-			fields[i] = name + "=REDACTED"
-		}
-	}
-	return strings.Join(fields, ";")
-}
-
-func redactServiceURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	return redactURL(s)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
+	"github.com/intake-dev/intake/internal/redact"
 )
 
 // Secrets the tests plant in URLs and connection strings; no error or
@@ -114,8 +115,8 @@ func TestConfigRedacts(t *testing.T) {
 		slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg)
 		for _, out := range []string{cfg.String(), fmt.Sprintf("%v|%+v|%#v|%s", cfg, cfg, cfg, cfg), logged.String()} {
 			noSecret(t, out)
-			if !strings.Contains(out, "REDACTED") {
-				t.Errorf("config %d printed as %q, want REDACTED in place of the secret", i, out)
+			if !strings.Contains(out, redact.Mask) {
+				t.Errorf("config %d printed as %q, want %s in place of the secret", i, out, redact.Mask)
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/redact"
 )
 
 // classify wraps an error of the Azure SDK with the domain code that fits
@@ -103,8 +104,8 @@ func (e *responseError) Unwrap() error { return e.err }
 
 // sanitize returns err without the parts that may hold a secret: a
 // response error becomes a responseError, and a *url.Error (a transport
-// failure, whose message quotes the request URL and so the SAS) loses its
-// URL's query and user info. Other errors pass unchanged.
+// failure, whose message quotes the request URL and so the SAS) keeps only
+// its URL's scheme, host and path (redact.Location). Other errors pass unchanged.
 func sanitize(err error) error {
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
@@ -117,22 +118,7 @@ func sanitize(err error) error {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return &url.Error{Op: ue.Op, URL: redactURL(ue.URL), Err: ue.Err}
+		return &url.Error{Op: ue.Op, URL: redact.Location(ue.URL), Err: ue.Err}
 	}
 	return err
-}
-
-// redactURL returns raw without user info and with its query replaced by
-// "REDACTED".
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
 }

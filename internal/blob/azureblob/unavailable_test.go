@@ -7,9 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
+	"github.com/intake-dev/intake/internal/blob/blobtest"
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
@@ -64,52 +63,13 @@ func checkOutage(t *testing.T, ctx context.Context, b intake.BlobStore, when str
 	t.Logf("every call failed%s with EUNAVAILABLE, the slowest after %s", when, slowest.Round(time.Millisecond))
 }
 
-// freePort returns a loopback address on which nothing listens, for a
-// server the test starts.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// closedPort returns a loopback address whose every connection is reset at
-// once, as by a host whose server died. The port stays held until the test
-// ends: a port merely closed could be taken by another test's server (this
-// package starts Azurites on free ports), which would then answer.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0) // close with RST
-			}
-			c.Close()
-		}
-	}()
-	return l.Addr().String()
-}
-
 // TestUnreachable points Buckets at a closed loopback port, as after
 // Azurite or a network path died: every call fails with EUNAVAILABLE,
 // after the SDK's retries but well within outageBound, and no error
 // quotes the account key or SAS.
 func TestUnreachable(t *testing.T) {
 	t.Parallel()
-	addr := closedPort(t)
+	addr := testenv.ClosedPort(t)
 	tests := []struct {
 		name string
 		cfg  azureblob.Config
@@ -235,9 +195,9 @@ func TestServerErrors(t *testing.T) {
 // blobs written before, once Azurite is back.
 func TestAzuriteOutage(t *testing.T) {
 	t.Parallel()
-	bin := azuriteBinary(t)
+	bin := testenv.Tool(t, "azurite-*/node_modules/.bin/azurite-blob", "Azurite")
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 
 	stop := startAzurite(t, bin, port, dir, "--skipApiVersionCheck")
@@ -259,7 +219,7 @@ func TestAzuriteOutage(t *testing.T) {
 	checkOutage(t, ctx, b, " during the outage")
 
 	startAzurite(t, bin, port, dir, "--skipApiVersionCheck")
-	if body, _ := read(t, b, "before"); body != "written before the outage" {
+	if body, _ := blobtest.Read(t, b, "before"); string(body) != "written before the outage" {
 		t.Errorf("Get after the outage = %q", body)
 	}
 	if _, err := b.Put(ctx, "after", strings.NewReader("x"), "text/plain"); err != nil {
@@ -271,8 +231,8 @@ func TestAzuriteOutage(t *testing.T) {
 // which refuses the SDK's newer API version: Open says what to do.
 func TestAzuriteAPIVersionCheck(t *testing.T) {
 	t.Parallel()
-	bin := azuriteBinary(t)
-	addr := freePort(t)
+	bin := testenv.Tool(t, "azurite-*/node_modules/.bin/azurite-blob", "Azurite")
+	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	startAzurite(t, bin, port, t.TempDir())
 	_, err := azureblob.Open(t.Context(), azureblob.Config{
@@ -282,28 +242,6 @@ func TestAzuriteAPIVersionCheck(t *testing.T) {
 	if code := intake.ErrorCode(err); code != intake.EUNAVAILABLE || !strings.Contains(err.Error(), "start it with --skipApiVersionCheck") {
 		t.Errorf("Open error = %v (code %q), want %s advising --skipApiVersionCheck", err, code, intake.EUNAVAILABLE)
 	}
-}
-
-// azuriteBinary finds the azurite-blob that scripts/test-services.sh
-// installs: $INTAKE_TEST_AZURITE_BIN, else the newest under the script's
-// cache.
-func azuriteBinary(t *testing.T) string {
-	t.Helper()
-	if bin := os.Getenv("INTAKE_TEST_AZURITE_BIN"); bin != "" {
-		return bin
-	}
-	cache := os.Getenv("INTAKE_TEST_SERVICES_CACHE")
-	if cache == "" {
-		base, err := os.UserCacheDir()
-		if err == nil {
-			cache = filepath.Join(base, "intake", "test-services")
-		}
-	}
-	matches, _ := filepath.Glob(filepath.Join(cache, "azurite-*", "node_modules", ".bin", "azurite-blob"))
-	if len(matches) == 0 {
-		testenv.Missing(t, "azurite-blob (set INTAKE_TEST_AZURITE_BIN)", "run: scripts/test-services.sh up (installs it under "+cache+")")
-	}
-	return matches[len(matches)-1]
 }
 
 // startAzurite starts azurite-blob on 127.0.0.1:port with its data in dir

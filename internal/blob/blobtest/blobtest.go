@@ -1,20 +1,15 @@
-// Package blobtest is the conformance suite for intake.BlobStore. Every
-// implementation runs it from its own tests against a real backend:
+// Package blobtest is the conformance suite for blob drivers. Every driver
+// runs it from its own tests against a real backend, through blob.Bucket
+// as intake uses it:
 //
 //	func TestConformance(t *testing.T) {
-//		blobtest.Run(t, func(t *testing.T) intake.BlobStore {
-//			b, err := fileblob.Open(t.TempDir())
-//			if err != nil {
-//				t.Fatal(err)
-//			}
-//			t.Cleanup(func() { b.Close() })
-//			return b
-//		})
+//		blobtest.Run(t, func(t *testing.T) driver.Bucket { return open(t, t.TempDir()) })
 //	}
 //
-// open must return an empty store that no other test uses; the suite never
-// closes it. The keys the suite uses never need a file and a directory of
-// the same name, so that file systems can pass.
+// open must return an empty bucket that no other test uses, closed by the
+// test's cleanup; the suite never closes it. The keys the suite uses never
+// need a file and a directory of the same name, so that file systems can
+// pass.
 package blobtest
 
 import (
@@ -35,10 +30,12 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob"
+	"github.com/intake-dev/intake/internal/blob/driver"
 )
 
-// Run runs the conformance suite against stores made by open.
-func Run(t *testing.T, open func(t *testing.T) intake.BlobStore) {
+// Run runs the conformance suite against drivers made by open.
+func Run(t *testing.T, open func(t *testing.T) driver.Bucket) {
 	t.Helper()
 	tests := []struct {
 		name string
@@ -51,7 +48,6 @@ func Run(t *testing.T, open func(t *testing.T) intake.BlobStore) {
 		{"List", testList},
 		{"ListStops", testListStops},
 		{"DeleteWhileListing", testDeleteWhileListing},
-		{"InvalidKeys", testInvalidKeys},
 		{"FailedReader", testFailedReader},
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"Ping", testPing},
@@ -60,11 +56,16 @@ func Run(t *testing.T, open func(t *testing.T) intake.BlobStore) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tt.fn(t, open(t))
+			tt.fn(t, blob.NewBucket(open(t)))
 		})
 	}
+	t.Run("InvalidKeys", func(t *testing.T) {
+		t.Parallel()
+		rec := &recorder{Bucket: open(t)}
+		testInvalidKeys(t, blob.NewBucket(rec), rec)
+	})
 	// LargePut measures allocations, so it runs alone, not in parallel.
-	t.Run("LargePut", func(t *testing.T) { testLargePut(t, open(t)) })
+	t.Run("LargePut", func(t *testing.T) { testLargePut(t, blob.NewBucket(open(t))) })
 }
 
 func testRoundTrip(t *testing.T, s intake.BlobStore) {
@@ -88,7 +89,7 @@ func testRoundTrip(t *testing.T, s intake.BlobStore) {
 			}
 			want := &intake.BlobInfo{Key: tt.key, Size: int64(len(tt.content)), ContentType: tt.wantType, SHA256: hexSHA256(tt.content)}
 			checkInfo(t, "Put", info, want, before)
-			body, got := get(t, s, tt.key)
+			body, got := Read(t, s, tt.key)
 			if !bytes.Equal(body, tt.content) {
 				t.Errorf("Get content = %d bytes, want the %d bytes put", len(body), len(tt.content))
 			}
@@ -102,7 +103,7 @@ func testOverwrite(t *testing.T, s intake.BlobStore) {
 	before := time.Now().Add(-time.Second)
 	second := []byte(`{"v":2}`)
 	mustPut(t, s, "k", second, "application/json")
-	body, info := get(t, s, "k")
+	body, info := Read(t, s, "k")
 	if !bytes.Equal(body, second) {
 		t.Errorf("Get after overwrite = %q, want %q", body, second)
 	}
@@ -143,7 +144,7 @@ func testDelete(t *testing.T, s intake.BlobStore) {
 			t.Errorf("Delete(%q) of a missing key = %v, want nil", key, err)
 		}
 	}
-	if body, _ := get(t, s, "d/two"); string(body) != "2" {
+	if body, _ := Read(t, s, "d/two"); string(body) != "2" {
 		t.Errorf("Get(d/two) = %q after deleting other keys, want 2", body)
 	}
 }
@@ -234,29 +235,39 @@ func testDeleteWhileListing(t *testing.T, s intake.BlobStore) {
 	}
 }
 
-func testInvalidKeys(t *testing.T, s intake.BlobStore) {
+// testInvalidKeys checks that every invalid key is refused, by Put, Get
+// and Delete alike, with intake.ValidateBlobKey's EINVALID error, so that
+// every driver refuses it identically, and that none reaches the driver;
+// and that List under a directory no key can have lists nothing without
+// asking the driver.
+func testInvalidKeys(t *testing.T, s intake.BlobStore, rec *recorder) {
 	ctx := t.Context()
-	for _, key := range []string{"", "/abs", "a/../b", "..", "a//b", "a/./b", `a\b`, "a/b/", "sp ace", ".hidden", "a/.b", strings.Repeat("k", 513)} {
-		if intake.ValidateBlobKey(key) == nil {
+	for _, key := range []string{"", "/abs", "a/../b", "..", "a//b", "a/./b", `a\b`, "a/b/", "sp ace", ".hidden", "a/.b", "a/b\x00", strings.Repeat("k", 513)} {
+		want := intake.ValidateBlobKey(key)
+		if want == nil {
 			t.Fatalf("suite bug: %q is a valid key", key)
 		}
-		_, err := s.Put(ctx, key, strings.NewReader("x"), "text/plain")
-		if code := intake.ErrorCode(err); code != intake.EINVALID {
-			t.Errorf("Put(%q) error = %v (code %q), want %s", key, err, code, intake.EINVALID)
-		}
-		rc, _, err := s.Get(ctx, key)
-		if err == nil {
+		_, putErr := s.Put(ctx, key, strings.NewReader("x"), "text/plain")
+		rc, _, getErr := s.Get(ctx, key)
+		if getErr == nil {
 			rc.Close()
 		}
-		if code := intake.ErrorCode(err); code != intake.EINVALID {
-			t.Errorf("Get(%q) error = %v (code %q), want %s", key, err, code, intake.EINVALID)
+		for op, err := range map[string]error{"Put": putErr, "Get": getErr, "Delete": s.Delete(ctx, key)} {
+			if code := intake.ErrorCode(err); code != intake.EINVALID || err.Error() != want.Error() {
+				t.Errorf("%s(%q) error = %v (code %q), want %s %q", op, key, err, code, intake.EINVALID, want)
+			}
 		}
-		if code := intake.ErrorCode(s.Delete(ctx, key)); code != intake.EINVALID {
-			t.Errorf("Delete(%q) code = %q, want %s", key, code, intake.EINVALID)
+	}
+	for _, prefix := range []string{"../", "a//", "/", "a/../b/c", ".hidden/x"} {
+		if keys := listKeys(t, s, prefix); len(keys) != 0 {
+			t.Errorf("List(%q) = %q, want nothing", prefix, keys)
 		}
 	}
 	if keys := listKeys(t, s, ""); len(keys) != 0 {
 		t.Errorf("List after invalid puts = %q, want none", keys)
+	}
+	if calls := rec.calls(); len(calls) != 1 || calls[0] != `List("")` {
+		t.Errorf("the driver was called with %q, want only the last List(\"\")", calls)
 	}
 }
 
@@ -315,7 +326,7 @@ func testFailedReader(t *testing.T, s intake.BlobStore) {
 	if _, err := s.Put(ctx, "failed/old", broken(), "application/pdf"); !errors.Is(err, errBroken) {
 		t.Errorf("overwrite with a failing reader error = %v, want the reader's error", err)
 	}
-	body, info := get(t, s, "failed/old")
+	body, info := Read(t, s, "failed/old")
 	if !bytes.Equal(body, old) || info.ContentType != "text/plain" || info.SHA256 != hexSHA256(old) {
 		t.Errorf("after a failed overwrite Get = %q %+v, want the old blob intact", body, info)
 	}
@@ -347,7 +358,7 @@ func testConcurrentPuts(t *testing.T, s intake.BlobStore) {
 				t.Fatalf("round %d writer %d: %v", round, i, err)
 			}
 		}
-		body, info := get(t, s, key)
+		body, info := Read(t, s, key)
 		i := slices.IndexFunc(contents, func(c []byte) bool { return bytes.Equal(c, body) })
 		if i < 0 {
 			t.Fatalf("round %d: Get = %d bytes matching no writer's content", round, len(body))
@@ -431,7 +442,9 @@ func mustPut(t *testing.T, s intake.BlobStore, key string, content []byte, conte
 	}
 }
 
-func get(t *testing.T, s intake.BlobStore, key string) ([]byte, *intake.BlobInfo) {
+// Read returns the content and info of the blob at key in s (a
+// blob.Bucket or a driver), failing the test on any error.
+func Read(t testing.TB, s intake.BlobStore, key string) ([]byte, *intake.BlobInfo) {
 	t.Helper()
 	rc, info, err := s.Get(t.Context(), key)
 	if err != nil {
@@ -485,6 +498,45 @@ func (g *generator) Read(p []byte) (int, error) {
 	g.hash.Write(p)
 	g.left -= len(p)
 	return len(p), nil
+}
+
+// recorder is a driver that records the calls that reach it.
+type recorder struct {
+	driver.Bucket
+	mu  sync.Mutex
+	log []string
+}
+
+func (r *recorder) record(op, arg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log = append(r.log, fmt.Sprintf("%s(%q)", op, arg))
+}
+
+func (r *recorder) calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.log)
+}
+
+func (r *recorder) Put(ctx context.Context, key string, body io.Reader, contentType string) (*intake.BlobInfo, error) {
+	r.record("Put", key)
+	return r.Bucket.Put(ctx, key, body, contentType)
+}
+
+func (r *recorder) Get(ctx context.Context, key string) (io.ReadCloser, *intake.BlobInfo, error) {
+	r.record("Get", key)
+	return r.Bucket.Get(ctx, key)
+}
+
+func (r *recorder) Delete(ctx context.Context, key string) error {
+	r.record("Delete", key)
+	return r.Bucket.Delete(ctx, key)
+}
+
+func (r *recorder) List(ctx context.Context, prefix string, fn func(*intake.BlobInfo) error) error {
+	r.record("List", prefix)
+	return r.Bucket.List(ctx, prefix, fn)
 }
 
 type errReader struct{ err error }

@@ -1,4 +1,6 @@
-// Package fileblob implements intake.BlobStore on a local directory.
+// Package fileblob is the blob driver (driver.Bucket) for a local
+// directory; blob.Open opens it for file:// URLs, and blob.Bucket checks
+// keys and contexts before they reach it.
 //
 // Each blob is a plain file at its key below the root, so an operator can
 // read, copy or checksum it with ordinary tools. Its content type and
@@ -51,11 +53,11 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob/driver"
 )
 
-// DefaultContentType is stored for blobs put without a content type and
-// reported for blobs without a usable sidecar.
-const DefaultContentType = "application/octet-stream"
+// DefaultContentType is reported for blobs without a usable sidecar.
+const DefaultContentType = driver.DefaultContentType
 
 const (
 	tempPrefix    = ".~tmp-"
@@ -75,7 +77,7 @@ type Bucket struct {
 	bufs  sync.Pool
 }
 
-var _ intake.BlobStore = (*Bucket)(nil)
+var _ driver.Bucket = (*Bucket)(nil)
 
 // Open returns a Bucket rooted at dir, creating the directory if needed.
 func Open(dir string) (*Bucket, error) {
@@ -107,15 +109,6 @@ type sidecar struct {
 // and its sidecar into place. When r fails or ctx ends, nothing at key
 // changes and r's error is returned wrapped, its code intact.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error) {
-	if err := intake.ValidateBlobKey(key); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("put blob %q: %w", key, err)
-	}
-	if contentType == "" {
-		contentType = DefaultContentType
-	}
 	dir := path.Dir(key)
 	if err := b.root.MkdirAll(dir, 0o750); err != nil {
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
@@ -231,13 +224,7 @@ func (b *Bucket) writeTemp(ctx context.Context, dir string, r io.Reader) (name s
 
 // Get opens the blob at key. The returned ReadCloser is an *os.File, so
 // callers may also seek it (for HTTP range requests, say).
-func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, *intake.BlobInfo, error) {
-	if err := intake.ValidateBlobKey(key); err != nil {
-		return nil, nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("get blob %q: %w", key, err)
-	}
+func (b *Bucket) Get(_ context.Context, key string) (io.ReadCloser, *intake.BlobInfo, error) {
 	mu := b.lock(key)
 	mu.RLock()
 	defer mu.RUnlock()
@@ -259,13 +246,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, *intake.Bl
 
 // Delete removes the blob at key and its sidecar. A missing key, or a key
 // that names a directory of other blobs, is not an error.
-func (b *Bucket) Delete(ctx context.Context, key string) error {
-	if err := intake.ValidateBlobKey(key); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("delete blob %q: %w", key, err)
-	}
+func (b *Bucket) Delete(_ context.Context, key string) error {
 	mu := b.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -294,10 +275,7 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 func (b *Bucket) List(ctx context.Context, prefix string, fn func(*intake.BlobInfo) error) error {
 	dir := ""
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		dir = prefix[:i]
-		if !validKey(dir) {
-			return nil // no valid key lies below an invalid directory
-		}
+		dir = prefix[:i] // a valid key: blob.Bucket checks it
 	}
 	return b.walk(ctx, dir, prefix, fn)
 }
@@ -413,10 +391,7 @@ func (b *Bucket) info(key string, fi fs.FileInfo) *intake.BlobInfo {
 }
 
 // Ping checks that the root directory is still there.
-func (b *Bucket) Ping(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("ping file blob store: %w", err)
-	}
+func (b *Bucket) Ping(context.Context) error {
 	if _, err := b.root.Stat("."); err != nil {
 		return intake.WrapError(intake.EUNAVAILABLE, err, "ping file blob store")
 	}
@@ -471,6 +446,3 @@ func classify(err error, format string, args ...any) error {
 	}
 	return intake.WrapError(code, err, format, args...)
 }
-
-// validKey reports whether key is a valid blob key.
-func validKey(key string) bool { return intake.ValidateBlobKey(key) == nil }

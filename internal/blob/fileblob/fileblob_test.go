@@ -16,13 +16,12 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/blob/blobtest"
+	"github.com/intake-dev/intake/internal/blob/driver"
 	"github.com/intake-dev/intake/internal/blob/fileblob"
 )
 
 func TestConformance(t *testing.T) {
-	blobtest.Run(t, func(t *testing.T) intake.BlobStore {
-		return open(t, t.TempDir())
-	})
+	blobtest.Run(t, func(t *testing.T) driver.Bucket { return open(t, t.TempDir()) })
 }
 
 func open(t *testing.T, dir string) *fileblob.Bucket {

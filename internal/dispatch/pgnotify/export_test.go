@@ -5,6 +5,3 @@ var Payload = payload
 
 // MaxPayload is maxPayload, for tests.
 const MaxPayload = maxPayload
-
-// Connects returns how many times the listener tried to connect.
-func (d *Dispatcher) Connects() int64 { return d.connects.Load() }

@@ -1,17 +1,13 @@
 package pgnotify_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,34 +19,23 @@ import (
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
-// postgresURL returns INTAKE_TEST_POSTGRES_URL, or skips (fails in CI).
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("INTAKE_TEST_POSTGRES_URL")
-	if u == "" {
-		testenv.Missing(t, "PostgreSQL (INTAKE_TEST_POSTGRES_URL)",
-			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
-	}
-	return u
-}
-
 // testBundle is one test's PostgreSQL: its URL and a channel that no other
 // test uses. Channels need no cleanup: they exist only while listened to.
 type testBundle struct {
 	url     string
 	channel string
-	logs    *logBuffer
+	logs    *testenv.Buffer
 }
 
 func setup(t testing.TB) *testBundle {
 	t.Helper()
-	return &testBundle{url: postgresURL(t), channel: "intake_test_" + randomHex(), logs: &logBuffer{}}
+	return &testBundle{url: testenv.Postgres.URL(t), channel: "intake_test_" + randomHex(), logs: &testenv.Buffer{}}
 }
 
 // open opens a Dispatcher on the bundle's channel, closed at cleanup.
 func (b *testBundle) open(t testing.TB) *pgnotify.Dispatcher {
 	t.Helper()
-	d, err := pgnotify.Open(t.Context(), pgnotify.Config{URL: b.url, Channel: b.channel, Logger: b.logs.logger()})
+	d, err := pgnotify.Open(t.Context(), pgnotify.Config{URL: b.url, Channel: b.channel, Logger: b.logs.Logger()})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -73,16 +58,17 @@ func (b *testBundle) admin(t testing.TB) *pgx.Conn {
 	return conn
 }
 
+// TestConformance runs the suite through a proxy that its outage cases
+// break; the Dispatchers of one harness listen on one channel.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	postgresURL(t)
-	dispatchtest.Run(t, func(t *testing.T) intake.Dispatcher {
+	testenv.Postgres.URL(t)
+	dispatchtest.Run(t, func(t *testing.T) *dispatchtest.Harness {
 		b := setup(t)
-		d, err := pgnotify.Open(t.Context(), pgnotify.Config{URL: b.url, Channel: b.channel, Logger: b.logs.logger()})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return d // the suite closes it
+		return dispatchtest.ThroughProxy(t, b.url, "postgres", dispatchtest.Broadcast,
+			func(t *testing.T, url string, logger *slog.Logger) (intake.Dispatcher, error) {
+				return pgnotify.Open(t.Context(), pgnotify.Config{URL: url, Channel: b.channel, Logger: logger})
+			})
 	})
 }
 
@@ -104,16 +90,7 @@ func TestOpenInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			d, err := pgnotify.Open(t.Context(), tt.cfg)
-			if err == nil {
-				_ = d.Close()
-				t.Fatal("Open succeeded, want an EINVALID error")
-			}
-			if code := intake.ErrorCode(err); code != intake.EINVALID {
-				t.Errorf("Open = %v (code %q), want code %q", err, code, intake.EINVALID)
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("Open's error %q contains the password", err)
-			}
+			dispatchtest.WantInvalid(t, d, err, secret)
 		})
 	}
 }
@@ -129,72 +106,7 @@ func TestOpenMissingDatabase(t *testing.T) {
 	}
 	u.Path = "/intake_no_such_db_" + randomHex()
 	d, err := pgnotify.Open(t.Context(), pgnotify.Config{URL: u.String(), Channel: b.channel})
-	if err == nil {
-		_ = d.Close()
-		t.Fatal("Open of a missing database succeeded, want an EINVALID error")
-	}
-	if code := intake.ErrorCode(err); code != intake.EINVALID {
-		t.Errorf("Open = %v (code %q), want code %q", err, code, intake.EINVALID)
-	}
-}
-
-// TestOutage points a Dispatcher at a closed loopback port: Open succeeds
-// with one warning, Wait sleeps out its timeout without error, the
-// listener retries with backoff instead of spinning, Notify fails fast
-// with EUNAVAILABLE, and neither logs nor errors show the password.
-func TestOutage(t *testing.T) {
-	t.Parallel()
-	const secret = "s3cretpw"
-	logs := &logBuffer{}
-	d, err := pgnotify.Open(t.Context(), pgnotify.Config{
-		URL:    "postgres://intake:" + secret + "@" + closedPort(t) + "/test?sslmode=disable",
-		Logger: logs.logger(),
-	})
-	if err != nil {
-		t.Fatalf("Open with PostgreSQL down = %v, want a Dispatcher that polls", err)
-	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
-
-	const waits, timeout = 8, 150 * time.Millisecond
-	start := time.Now()
-	for i := range waits {
-		begin := time.Now()
-		if err := d.Wait(t.Context(), timeout); err != nil {
-			t.Fatalf("Wait %d = %v, want nil", i, err)
-		}
-		if elapsed := time.Since(begin); elapsed < timeout {
-			t.Fatalf("Wait %d returned after %v, before its timeout %v: a worker loop would spin", i, elapsed, timeout)
-		}
-	}
-	// Open's attempt, then one after 250ms, 500ms, 1s, 2s…
-	elapsed := time.Since(start)
-	if n, most := d.Connects(), int64(2+elapsed/(250*time.Millisecond)); n < 2 || n > most {
-		t.Errorf("the listener tried to connect %d times in %v, want 2 to %d (backing off)", n, elapsed, most)
-	}
-
-	begin := time.Now()
-	err = d.Notify(t.Context(), "job-1")
-	if code := intake.ErrorCode(err); code != intake.EUNAVAILABLE {
-		t.Errorf("Notify with PostgreSQL down = %v, want code %q", err, intake.EUNAVAILABLE)
-	}
-	if elapsed := time.Since(begin); elapsed > 3*time.Second {
-		t.Errorf("Notify with PostgreSQL down took %v, want it to fail fast", elapsed)
-	}
-	if err != nil && strings.Contains(err.Error(), secret) {
-		t.Errorf("Notify's error %q contains the password", err)
-	}
-
-	out := logs.String()
-	if n := strings.Count(out, "level=WARN"); n != 1 {
-		t.Errorf("the outage logged %d warnings, want 1:\n%s", n, out)
-	}
-	if strings.Contains(out, secret) {
-		t.Errorf("the logs contain the password:\n%s", out)
-	}
+	dispatchtest.WantInvalid(t, d, err, "")
 }
 
 // TestReconnect terminates the listener's backend: the Dispatcher
@@ -239,33 +151,6 @@ func TestReconnect(t *testing.T) {
 	if logs := b.logs.String(); !strings.Contains(logs, "lost the listening connection") ||
 		!strings.Contains(logs, "listening again") {
 		t.Errorf("the logs do not tell of the lost connection and the recovery:\n%s", logs)
-	}
-}
-
-// TestOneNotificationWakesEveryProcess checks that a notification reaches
-// the waiters of every listening process (the store's claim picks one).
-func TestOneNotificationWakesEveryProcess(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	api := b.open(t)
-	workers := []*pgnotify.Dispatcher{b.open(t), b.open(t)}
-	const timeout = 5 * time.Second
-	done := make(chan error, len(workers))
-	for _, w := range workers {
-		go func() { done <- w.Wait(t.Context(), timeout) }()
-	}
-	time.Sleep(50 * time.Millisecond) // let both wait
-	start := time.Now()
-	if err := api.Notify(t.Context(), "job-1"); err != nil {
-		t.Fatal(err)
-	}
-	for range workers {
-		if err := <-done; err != nil {
-			t.Errorf("Wait = %v", err)
-		}
-	}
-	if elapsed := time.Since(start); elapsed > timeout/2 {
-		t.Errorf("one Notify woke both processes after %v, want well before their timeout %v", elapsed, timeout)
 	}
 }
 
@@ -314,23 +199,6 @@ func TestNotifyManyJobs(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"postgres://u@127.0.0.1:5432/test", "postgres://u@127.0.0.1:5432/test"},
-		{"postgres://u:s3cret@127.0.0.1:5432/test", "postgres://u:xxxxx@127.0.0.1:5432/test"},
-		{"postgresql://127.0.0.1/test?password=s3cret&sslmode=disable", "postgresql://127.0.0.1/test?password=xxxxx&sslmode=disable"},
-		{"postgres://u:s3cret@127.0.0.1/%zz", "(unparseable URL)"},
-		{"host=127.0.0.1 password=s3cret", "(not a URL)"},
-		{"postgres:u:s3cret@127.0.0.1", "(not a URL)"},
-	}
-	for _, tt := range tests {
-		if got := pgnotify.Redact(tt.in); got != tt.want {
-			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // listenerPID returns the backend PID of a listener on channel; it waits
 // for one to appear, as a listener may be reconnecting.
 func listenerPID(t *testing.T, admin *pgx.Conn, channel string) int {
@@ -349,40 +217,6 @@ func listenerPID(t *testing.T, admin *pgx.Conn, channel string) int {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// closedPort returns a loopback address where nothing listens.
-func closedPort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// logBuffer collects a Dispatcher's logs as text, safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func randomHex() string {

@@ -1,9 +1,9 @@
 // Package poll is intake's default dispatcher. Within one process, Notify
-// wakes every worker blocked in Wait at once; across processes it does
-// nothing, and workers in other processes find new jobs when they next poll
-// the store (every INTAKE_WORKER_POLL_INTERVAL). That is all the embedded
-// single-process deployment needs; Redis Streams carries notifications
-// between processes.
+// wakes every worker blocked in Wait at once (the broadcast fan-out rule of
+// intake.Dispatcher); across processes it does nothing, and workers in other
+// processes find new jobs when they next poll the store (every
+// INTAKE_WORKER_POLL_INTERVAL). That is all the embedded single-process
+// deployment needs; Redis Streams carries notifications between processes.
 package poll
 
 import (

@@ -1,6 +1,7 @@
 package poll_test
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/intake-dev/intake"
@@ -10,5 +11,13 @@ import (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	dispatchtest.Run(t, func(*testing.T) intake.Dispatcher { return poll.New() })
+	dispatchtest.Run(t, func(*testing.T) *dispatchtest.Harness {
+		return &dispatchtest.Harness{
+			Open:   func(*testing.T, *slog.Logger) intake.Dispatcher { return poll.New() },
+			Fanout: dispatchtest.Broadcast,
+			// Within one process, with no server: no notification
+			// crosses processes and there is no outage to survive.
+			Local: true,
+		}
+	})
 }

@@ -3,12 +3,7 @@ package redisstream
 import (
 	"context"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
-
-// Client returns the Dispatcher's client, for tests that count commands.
-func (d *Dispatcher) Client() *redis.Client { return d.client }
 
 // ReadOne runs one read as Wait does and returns the job IDs it received.
 func (d *Dispatcher) ReadOne(block time.Duration) ([]string, error) { return d.read(block) }

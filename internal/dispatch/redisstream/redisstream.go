@@ -5,12 +5,12 @@
 //
 // Notify appends one entry per job ID to a stream (XADD … MAXLEN ~ N, so the
 // stream stays bounded). Every Dispatcher reads the stream through one
-// consumer group, so each entry wakes exactly one Wait across all processes:
-// a Wait reads at most one entry (XREADGROUP … COUNT 1 BLOCK t … NOACK) and
-// returns as soon as it has one. NOACK acknowledges the entry in the same
-// round trip as the read, so nothing ever stays pending: the store is the
-// source of truth, and a lost or duplicated entry costs latency, never a
-// job.
+// consumer group, so each entry wakes exactly one Wait across all processes
+// (the one-per-job fan-out rule of intake.Dispatcher): a Wait reads at most
+// one entry (XREADGROUP … COUNT 1 BLOCK t … NOACK) and returns as soon as it
+// has one. NOACK acknowledges the entry in the same round trip as the read,
+// so nothing ever stays pending: the store is the source of truth, and a
+// lost or duplicated entry costs latency, never a job.
 //
 // A Redis outage degrades intake to polling. Wait then sleeps out its
 // timeout, Dispatchers back off before they touch Redis again, Notify fails
@@ -21,20 +21,17 @@ package redisstream
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/dispatch/remote"
+	"github.com/intake-dev/intake/internal/redact"
 )
 
 // Defaults of Config's fields.
@@ -58,12 +55,9 @@ const (
 	opTimeout = 2 * time.Second
 	// openTimeout bounds Open's set-up commands.
 	openTimeout = 5 * time.Second
-	// minBackoff and maxBackoff bound how long a Dispatcher leaves Redis
-	// alone after a failed command; the backoff doubles while failures go on.
-	minBackoff = 250 * time.Millisecond
+	// maxBackoff caps how long a Dispatcher leaves Redis alone after a
+	// failed command (see remote.Outage).
 	maxBackoff = 5 * time.Second
-	// warnEvery is the least time between two warnings about one outage.
-	warnEvery = 30 * time.Second
 	// staleConsumerAge is how long a consumer with nothing pending must have
 	// been idle before Open deletes it: a process killed before Close leaves
 	// its consumer behind.
@@ -117,13 +111,12 @@ type Dispatcher struct {
 	// connections, nor fail on pool timeouts that look like an outage.
 	readSlots chan struct{}
 
-	mu         sync.Mutex
-	closed     bool
-	retryAt    time.Time     // no command before this time, after a failure
-	backoff    time.Duration // the last backoff; 0 while Redis answers
-	failing    bool          // a warning was logged, and no success since
-	lastWarn   time.Time
-	suppressed int // failures not logged since lastWarn
+	// outage says when Redis may be tried again after a failure, and logs
+	// the outage.
+	outage *remote.Outage
+
+	mu     sync.Mutex
+	closed bool
 }
 
 var _ intake.Dispatcher = (*Dispatcher)(nil)
@@ -159,6 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		d.logger = slog.New(slog.DiscardHandler)
 	}
 	d.logger = d.logger.With("stream", d.stream, "group", d.group, "consumer", d.consumer)
+	d.outage = remote.NewOutage(d.logger, maxBackoff, "redis dispatch: redis answers again")
 	d.client = redis.NewClient(opts)
 	d.readSlots = make(chan struct{}, max(1, d.client.Options().PoolSize-2))
 	d.base, d.cancel = context.WithCancel(context.Background())
@@ -171,13 +165,13 @@ func Open(ctx context.Context, cfg Config) (*Dispatcher, error) {
 	case isConfigError(err):
 		d.cancel()
 		_ = d.client.Close()
-		return nil, intake.WrapError(intake.EINVALID, err, "redis dispatch: open %s", Redact(cfg.URL))
+		return nil, intake.WrapError(intake.EINVALID, redact.Error(err, cfg.URL), "redis dispatch: open %s", redact.String(cfg.URL))
 	case ctx.Err() != nil:
 		d.cancel()
 		_ = d.client.Close()
 		return nil, fmt.Errorf("redis dispatch: open: %w", ctx.Err())
 	default:
-		d.failed(err, "redis dispatch: redis is unreachable; workers poll the store until it answers")
+		d.failed(err, unreachable)
 	}
 	return d, nil
 }
@@ -188,25 +182,12 @@ func (d *Dispatcher) Consumer() string { return d.consumer }
 // clientOptions parses and checks a Redis URL and sets intake's defaults
 // for the options that it leaves unset.
 func clientOptions(rawURL string) (*redis.Options, error) {
-	if strings.TrimSpace(rawURL) == "" {
-		return nil, intake.Errorf(intake.EINVALID, "redis dispatch: URL is empty; use redis://host:6379/0")
-	}
-	// url.Parse's error quotes the whole URL, password included: report
-	// only its cause.
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return nil, intake.Errorf(intake.EINVALID, "redis dispatch: URL %s is invalid: %v", Redact(rawURL), err)
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, intake.Errorf(intake.EINVALID, "redis dispatch: URL %s: scheme must be redis:// or rediss://", Redact(rawURL))
+	if err := remote.CheckURL("redis dispatch", rawURL, "redis://host:6379/0", "redis", "rediss"); err != nil {
+		return nil, err
 	}
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, intake.Errorf(intake.EINVALID, "redis dispatch: URL %s is invalid: %v", Redact(rawURL), err)
+		return nil, intake.Errorf(intake.EINVALID, "redis dispatch: URL %s is invalid: %v", redact.String(rawURL), redact.Error(err, rawURL))
 	}
 	// Short timeouts unless the URL sets them: a Notify must never hold up
 	// the API for long. Blocking reads get BLOCK + 10 s from go-redis.
@@ -240,12 +221,12 @@ func (d *Dispatcher) Notify(ctx context.Context, jobIDs ...string) error {
 		return nil
 	}
 	d.mu.Lock()
-	closed, retryAt := d.closed, d.retryAt
+	closed := d.closed
 	d.mu.Unlock()
 	if closed {
 		return nil
 	}
-	if wait := time.Until(retryAt); wait > 0 {
+	if wait := time.Until(d.outage.RetryAt()); wait > 0 {
 		return &intake.Error{Code: intake.EUNAVAILABLE, RetryAfter: wait,
 			Message: fmt.Sprintf("redis dispatch: notify %d job(s): redis is unavailable, retrying in %s", len(jobIDs), wait.Round(time.Millisecond))}
 	}
@@ -253,7 +234,8 @@ func (d *Dispatcher) Notify(ctx context.Context, jobIDs ...string) error {
 	defer cancel()
 	if err := d.add(octx, jobIDs); err != nil {
 		if ctx.Err() == nil {
-			d.markDown()
+			// No warning: the caller logs the error.
+			d.outage.Fail(err, "")
 		}
 		return intake.WrapError(intake.EUNAVAILABLE, err, "redis dispatch: notify %d job(s)", len(jobIDs))
 	}
@@ -288,225 +270,6 @@ func (d *Dispatcher) add(ctx context.Context, jobIDs []string) error {
 	}
 }
 
-// Wait blocks until an entry arrives for this Dispatcher's group, timeout
-// elapses or ctx is done. It returns ctx's error only: when Redis fails,
-// Wait sleeps out the rest of its timeout, so a worker loop never spins.
-// After Close it waits out its timeout too.
-func (d *Dispatcher) Wait(ctx context.Context, timeout time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	deadline := time.Now().Add(timeout)
-	for {
-		// With more waiters than read slots, the others queue here; the
-		// entries wait for them in the stream.
-		select {
-		case d.readSlots <- struct{}{}:
-		case <-timer.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		// BLOCK counts whole milliseconds and BLOCK 0 never ends: a wait
-		// shorter than 1 ms does not read.
-		var r *read
-		if block := min(time.Until(deadline), maxBlock).Truncate(time.Millisecond); block >= time.Millisecond {
-			r = d.startRead(block)
-		}
-		if r == nil {
-			<-d.readSlots
-			return sleep(ctx, timer)
-		}
-		select {
-		case res := <-r.done:
-			switch {
-			case res.err != nil:
-				return sleep(ctx, timer)
-			case len(res.jobIDs) > 0:
-				return nil
-			}
-			// BLOCK ran out: read again for what is left of the timeout.
-		case <-timer.C:
-			d.handBack(r.abandon())
-			return nil
-		case <-ctx.Done():
-			d.handBack(r.abandon())
-			return ctx.Err()
-		}
-	}
-}
-
-// sleep waits for timer or ctx, and returns ctx's error if it was first.
-func sleep(ctx context.Context, timer *time.Timer) error {
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// read is one XREADGROUP running in its own goroutine, so that Wait can
-// return on its timeout or ctx while Redis still blocks: go-redis does not
-// interrupt a blocked read when a context is cancelled.
-type read struct {
-	done chan readResult // buffered: the goroutine never blocks on it
-
-	mu        sync.Mutex
-	abandoned bool
-}
-
-type readResult struct {
-	jobIDs []string
-	err    error
-}
-
-// startRead starts a read that blocks for block (at least 1 ms) and frees
-// the caller's read slot when it ends. It returns nil when Wait must not
-// touch Redis: the Dispatcher is closed, or backing off after a failure.
-func (d *Dispatcher) startRead(block time.Duration) *read {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed || time.Now().Before(d.retryAt) {
-		return nil
-	}
-	r := &read{done: make(chan readResult, 1)}
-	d.reads.Go(func() {
-		ids, err := d.read(block)
-		<-d.readSlots
-		r.mu.Lock()
-		abandoned := r.abandoned
-		if !abandoned {
-			r.done <- readResult{ids, err}
-		}
-		r.mu.Unlock()
-		if abandoned {
-			d.handBack(ids)
-		}
-	})
-	return r
-}
-
-// abandon tells the read that its Wait has returned and returns the job IDs
-// it delivered too late, if any: they must not be lost.
-func (r *read) abandon() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.abandoned = true
-	select {
-	case res := <-r.done:
-		return res.jobIDs
-	default:
-		return nil
-	}
-}
-
-// read runs XREADGROUP for at most one new entry, blocking for block, and
-// returns the job ID it carried, if any. It recreates the group when the
-// stream or the group was deleted, and records the outcome for the backoff.
-func (d *Dispatcher) read(block time.Duration) ([]string, error) {
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(d.base, block+readSlack)
-		streams, err := d.client.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group:    d.group,
-			Consumer: d.consumer,
-			Streams:  []string{d.stream, ">"},
-			Count:    1,
-			Block:    block,
-			NoAck:    true,
-		}).Result()
-		if err != nil && attempt == 0 && isNoGroup(err) {
-			err = d.ensureGroup(ctx)
-			if err == nil {
-				d.logger.Info("redis dispatch: recreated the stream's consumer group")
-				cancel()
-				continue
-			}
-		}
-		cancel()
-		switch {
-		case errors.Is(err, redis.Nil): // BLOCK ran out
-			d.succeeded()
-			return nil, nil
-		case err != nil:
-			d.failed(err, "redis dispatch: read failed; workers poll the store until redis answers")
-			return nil, err
-		}
-		d.succeeded()
-		var ids []string
-		for _, s := range streams {
-			for _, m := range s.Messages {
-				if id, ok := m.Values[jobField].(string); ok {
-					ids = append(ids, id)
-				}
-			}
-		}
-		if len(ids) == 0 {
-			ids = []string{""} // a foreign entry still wakes the reader
-		}
-		return ids, nil
-	}
-}
-
-// handBack re-adds entries that a read received after its Wait had
-// returned, in the background, so that another waiter gets them.
-func (d *Dispatcher) handBack(jobIDs []string) {
-	ids := make([]string, 0, len(jobIDs))
-	for _, id := range jobIDs {
-		if id != "" {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return
-	}
-	d.reads.Go(func() {
-		ctx, cancel := context.WithTimeout(d.base, opTimeout)
-		defer cancel()
-		if err := d.add(ctx, ids); err != nil {
-			d.logger.Debug("redis dispatch: hand back unread entries", "jobs", len(ids), "err", err)
-		}
-	})
-}
-
-// ensureGroup creates the stream, when missing, and the group reading new
-// entries only; a group that exists already is fine.
-func (d *Dispatcher) ensureGroup(ctx context.Context) error {
-	err := d.client.XGroupCreateMkStream(ctx, d.stream, d.group, "$").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return err
-	}
-	return nil
-}
-
-// removeStaleConsumers deletes the consumers that have nothing pending and
-// have been idle for age, best effort. Deleting a live but busy consumer
-// would be harmless too: its next read recreates it.
-func (d *Dispatcher) removeStaleConsumers(ctx context.Context, age time.Duration) {
-	consumers, err := d.client.XInfoConsumers(ctx, d.stream, d.group).Result()
-	if err != nil {
-		d.logger.Debug("redis dispatch: list consumers", "err", err)
-		return
-	}
-	for _, c := range consumers {
-		if c.Pending > 0 || c.Idle < age || c.Name == d.consumer {
-			continue
-		}
-		if err := d.client.XGroupDelConsumer(ctx, d.stream, d.group, c.Name).Err(); err != nil {
-			d.logger.Debug("redis dispatch: delete stale consumer", "stale", c.Name, "err", err)
-			return
-		}
-		d.logger.Info("redis dispatch: deleted a stale consumer", "stale", c.Name, "idle", c.Idle.Round(time.Second))
-	}
-}
-
 // Close removes the consumer from the group (best effort), closes the
 // client and waits for the reads still running. It is idempotent.
 func (d *Dispatcher) Close() error {
@@ -516,8 +279,8 @@ func (d *Dispatcher) Close() error {
 		return nil
 	}
 	d.closed = true
-	reachable := !time.Now().Before(d.retryAt)
 	d.mu.Unlock()
+	reachable := !time.Now().Before(d.outage.RetryAt())
 
 	if reachable {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
@@ -535,96 +298,27 @@ func (d *Dispatcher) Close() error {
 	return nil
 }
 
-// markDown starts or extends the backoff after a failed command, without
-// logging: Notify returns its error to the caller, who logs it.
-func (d *Dispatcher) markDown() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.backoffLocked()
-}
+// Warnings about outages; remote.Outage logs at most one per
+// remote.WarnEvery.
+const (
+	unreachable = "redis dispatch: redis is unreachable; workers poll the store until it answers"
+	readFailed  = "redis dispatch: read failed; workers poll the store until redis answers"
+)
 
-// failed starts or extends the backoff and logs a warning, unless one was
-// logged less than warnEvery ago, so that a flapping Redis cannot flood the
-// logs.
+// failed records a failed command for the backoff and logs msg as a
+// warning (see remote.Outage.Fail), unless the Dispatcher is closed: Close
+// broke the connections on purpose.
 func (d *Dispatcher) failed(err error, msg string) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return // Close broke the connections on purpose
+	closed := d.closed
+	d.mu.Unlock()
+	if !closed {
+		d.outage.Fail(err, msg)
 	}
-	d.backoffLocked()
-	now := time.Now()
-	if now.Sub(d.lastWarn) < warnEvery {
-		d.suppressed++
-		return
-	}
-	d.logger.Warn(msg, "err", err, "retry_in", d.backoff, "suppressed", d.suppressed)
-	d.failing, d.lastWarn, d.suppressed = true, now, 0
-}
-
-func (d *Dispatcher) backoffLocked() {
-	d.backoff = min(max(2*d.backoff, minBackoff), maxBackoff)
-	d.retryAt = time.Now().Add(d.backoff)
 }
 
 // succeeded ends the backoff, and logs the end of an outage it warned of.
 func (d *Dispatcher) succeeded() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.backoff, d.retryAt = 0, time.Time{}
-	if d.failing {
-		d.failing = false
-		d.logger.Info("redis dispatch: redis answers again")
-	}
-}
-
-// isNoGroup reports whether err says that the group (or its stream) is
-// gone. Redis 7.2 and later also unblock readers of a deleted stream with
-// an UNBLOCKED error.
-func isNoGroup(err error) bool {
-	msg := err.Error()
-	return strings.HasPrefix(msg, "NOGROUP") || strings.HasPrefix(msg, "UNBLOCKED")
-}
-
-// isConfigError reports whether Redis refused a command for a reason that
-// retrying cannot fix: bad credentials, missing permissions, or a key of
-// another type.
-func isConfigError(err error) bool {
-	var rerr redis.Error
-	if !errors.As(err, &rerr) {
-		return false
-	}
-	for _, prefix := range []string{"NOAUTH", "WRONGPASS", "NOPERM", "WRONGTYPE", "ERR AUTH", "ERR invalid password"} {
-		if strings.HasPrefix(rerr.Error(), prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-// defaultConsumer returns hostname-pid-random.
-func defaultConsumer() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "intake"
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
-}
-
-// Redact returns rawURL with its password, if any, replaced by xxxxx, for
-// logs and errors.
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	if u.Scheme == "" || u.Opaque != "" {
-		return "(not a URL)" // a password could be anywhere in it
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+	d.outage.Reset()
+	d.outage.Recovered()
 }

@@ -1,20 +1,16 @@
 package redisstream_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,34 +22,23 @@ import (
 	"github.com/intake-dev/intake/internal/testenv"
 )
 
-// redisURL returns INTAKE_TEST_REDIS_URL, or skips (fails in CI).
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("INTAKE_TEST_REDIS_URL")
-	if u == "" {
-		testenv.Missing(t, "Redis (INTAKE_TEST_REDIS_URL)",
-			`run: eval "$(scripts/test-services.sh env)" after scripts/test-services.sh up`)
-	}
-	return u
-}
-
 // testBundle is one test's Redis: its URL, a stream key no other test
 // uses (deleted at cleanup), and a plain client for assertions.
 type testBundle struct {
 	url    string
 	stream string
 	rdb    *redis.Client
-	logs   *logBuffer
+	logs   *testenv.Buffer
 }
 
 func setup(t testing.TB) *testBundle {
 	t.Helper()
-	u := redisURL(t)
+	u := testenv.Redis.URL(t)
 	opts, err := redis.ParseURL(u)
 	if err != nil {
 		t.Fatalf("INTAKE_TEST_REDIS_URL: %v", err)
 	}
-	b := &testBundle{url: u, stream: "intake:test:" + randomHex(), rdb: redis.NewClient(opts), logs: &logBuffer{}}
+	b := &testBundle{url: u, stream: "intake:test:" + randomHex(), rdb: redis.NewClient(opts), logs: &testenv.Buffer{}}
 	t.Cleanup(func() {
 		if err := b.rdb.Del(context.Background(), b.stream).Err(); err != nil {
 			t.Errorf("delete stream %s: %v", b.stream, err)
@@ -73,7 +58,7 @@ func (b *testBundle) open(t testing.TB, cfg redisstream.Config) *redisstream.Dis
 		cfg.Stream = b.stream
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = b.logs.logger()
+		cfg.Logger = b.logs.Logger()
 	}
 	d, err := redisstream.Open(t.Context(), cfg)
 	if err != nil {
@@ -87,16 +72,18 @@ func (b *testBundle) open(t testing.TB, cfg redisstream.Config) *redisstream.Dis
 	return d
 }
 
+// TestConformance runs the suite through a proxy that its outage cases
+// break; the Dispatchers of one harness share one stream and group.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	redisURL(t)
-	dispatchtest.Run(t, func(t *testing.T) intake.Dispatcher {
-		b := setup(t)
-		d, err := redisstream.Open(t.Context(), redisstream.Config{URL: b.url, Stream: b.stream, Logger: b.logs.logger()})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return d // the suite closes it, before setup's cleanup deletes the stream
+	testenv.Redis.URL(t)
+	dispatchtest.Run(t, func(t *testing.T) *dispatchtest.Harness {
+		b := setup(t) // its cleanup deletes the stream after the suite closed the Dispatchers
+		// Redis's default user takes any password while it has none.
+		return dispatchtest.ThroughProxy(t, b.url, "default", dispatchtest.OnePerJob,
+			func(t *testing.T, url string, logger *slog.Logger) (intake.Dispatcher, error) {
+				return redisstream.Open(t.Context(), redisstream.Config{URL: url, Stream: b.stream, Logger: logger})
+			})
 	})
 }
 
@@ -118,16 +105,7 @@ func TestOpenInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			d, err := redisstream.Open(t.Context(), tt.cfg)
-			if err == nil {
-				_ = d.Close()
-				t.Fatal("Open succeeded, want an EINVALID error")
-			}
-			if code := intake.ErrorCode(err); code != intake.EINVALID {
-				t.Errorf("Open = %v (code %q), want code %q", err, code, intake.EINVALID)
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("Open's error %q contains the password", err)
-			}
+			dispatchtest.WantInvalid(t, d, err, secret)
 		})
 	}
 }
@@ -160,81 +138,8 @@ func TestOpenRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := redisstream.Open(t.Context(), tt.cfg)
-			if err == nil {
-				_ = d.Close()
-				t.Fatal("Open succeeded, want an EINVALID error")
-			}
-			if code := intake.ErrorCode(err); code != intake.EINVALID {
-				t.Errorf("Open = %v (code %q), want code %q", err, code, intake.EINVALID)
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("Open's error %q contains the password", err)
-			}
+			dispatchtest.WantInvalid(t, d, err, secret)
 		})
-	}
-}
-
-// TestOutage points a Dispatcher at a closed loopback port: Open succeeds
-// with one warning, Wait sleeps out its timeout without error and without
-// hammering the server, Notify fails fast with EUNAVAILABLE, and neither
-// logs nor errors show the password.
-func TestOutage(t *testing.T) {
-	t.Parallel()
-	const secret = "s3cretpw"
-	logs := &logBuffer{}
-	d, err := redisstream.Open(t.Context(), redisstream.Config{
-		URL:    "redis://:" + secret + "@" + closedPort(t) + "/0",
-		Logger: logs.logger(),
-	})
-	if err != nil {
-		t.Fatalf("Open with Redis down = %v, want a Dispatcher that polls", err)
-	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
-	var calls, dials atomic.Int64
-	d.Client().AddHook(countingHook{calls: &calls, dials: &dials})
-
-	const waits, timeout = 6, 150 * time.Millisecond
-	for i := range waits {
-		start := time.Now()
-		if err := d.Wait(t.Context(), timeout); err != nil {
-			t.Fatalf("Wait %d = %v, want nil", i, err)
-		}
-		if elapsed := time.Since(start); elapsed < timeout {
-			t.Fatalf("Wait %d returned after %v, before its timeout %v: a worker loop would spin", i, elapsed, timeout)
-		}
-	}
-	// Backoff starts at 250ms and doubles, so Waits skip most reads.
-	if n := calls.Load(); n < 1 || n > 3 {
-		t.Errorf("%d Waits of %v sent %d commands, want 1 to 3 (backing off)", waits, timeout, n)
-	}
-	if n := dials.Load(); n > 6 {
-		t.Errorf("%d Waits of %v dialled %d times, want at most 6", waits, timeout, n)
-	}
-
-	for i := range 2 { // the first tries Redis; the second fails fast in backoff
-		start := time.Now()
-		err := d.Notify(t.Context(), "job-1")
-		if code := intake.ErrorCode(err); code != intake.EUNAVAILABLE {
-			t.Errorf("Notify %d with Redis down = %v, want code %q", i, err, intake.EUNAVAILABLE)
-		}
-		if elapsed := time.Since(start); elapsed > time.Second {
-			t.Errorf("Notify %d with Redis down took %v, want it to fail fast", i, elapsed)
-		}
-		if err != nil && strings.Contains(err.Error(), secret) {
-			t.Errorf("Notify's error %q contains the password", err)
-		}
-	}
-
-	out := logs.String()
-	if n := strings.Count(out, "level=WARN"); n != 1 {
-		t.Errorf("the outage logged %d warnings, want 1:\n%s", n, out)
-	}
-	if strings.Contains(out, secret) {
-		t.Errorf("the logs contain the password:\n%s", out)
 	}
 }
 
@@ -260,42 +165,6 @@ func TestTrim(t *testing.T) {
 	// MAXLEN ~ trims whole radix-tree nodes (100 entries by default).
 	if n < maxLen || n > 3*maxLen {
 		t.Errorf("after 2000 entries with MaxLen %d, XLEN = %d, want %d to %d", maxLen, n, maxLen, 3*maxLen)
-	}
-}
-
-// TestOneEntryWakesOneWaiter checks the consumer group across processes:
-// two Dispatchers of one group wait, one entry arrives, and exactly one of
-// them wakes while the other sleeps out its timeout.
-func TestOneEntryWakesOneWaiter(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	notifier := b.open(t, redisstream.Config{})
-	waiters := []*redisstream.Dispatcher{b.open(t, redisstream.Config{}), b.open(t, redisstream.Config{})}
-	if waiters[0].Consumer() == waiters[1].Consumer() {
-		t.Fatalf("two Dispatchers got the same default consumer name %q", waiters[0].Consumer())
-	}
-
-	const timeout = 1500 * time.Millisecond
-	start := time.Now()
-	returned := make(chan time.Duration, len(waiters))
-	for _, w := range waiters {
-		go func() {
-			if err := w.Wait(t.Context(), timeout); err != nil {
-				t.Errorf("Wait: %v", err)
-			}
-			returned <- time.Since(start)
-		}()
-	}
-	time.Sleep(100 * time.Millisecond) // let both block in XREADGROUP
-	if err := notifier.Notify(t.Context(), "job-1"); err != nil {
-		t.Fatalf("Notify: %v", err)
-	}
-	first, second := <-returned, <-returned
-	if first >= timeout/2 {
-		t.Errorf("the first waiter returned after %v, want well before its timeout %v", first, timeout)
-	}
-	if second < timeout {
-		t.Errorf("the second waiter returned after %v, before its timeout %v: one entry woke both", second, timeout)
 	}
 }
 
@@ -437,7 +306,7 @@ func TestMoreWaitersThanConnections(t *testing.T) {
 	q.Set("pool_size", "3")        // one read slot
 	q.Set("pool_timeout", "100ms") // shorter than the Waits
 	u.RawQuery = q.Encode()
-	d, err := redisstream.Open(t.Context(), redisstream.Config{URL: u.String(), Stream: b.stream, Logger: b.logs.logger()})
+	d, err := redisstream.Open(t.Context(), redisstream.Config{URL: u.String(), Stream: b.stream, Logger: b.logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,82 +409,6 @@ func TestRemoveStaleConsumers(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("consumers after the clean-up = %q, want %q", names, want)
 	}
-}
-
-func TestRedact(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
-		{"redis://:s3cret@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
-		{"rediss://user:s3cret@cache.example:6380/1", "rediss://user:xxxxx@cache.example:6380/1"},
-		{"redis://user@127.0.0.1", "redis://user@127.0.0.1"},
-		{"redis://:s3cret@127.0.0.1/%zz", "(unparseable URL)"},
-		{"127.0.0.1:6379", "(unparseable URL)"},
-		{"redis:s3cret@127.0.0.1", "(not a URL)"},
-	}
-	for _, tt := range tests {
-		if got := redisstream.Redact(tt.in); got != tt.want {
-			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-// closedPort returns a loopback address where nothing listens.
-func closedPort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// countingHook counts the commands a client processes and its dials.
-type countingHook struct{ calls, dials *atomic.Int64 }
-
-func (h countingHook) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		h.dials.Add(1)
-		return next(ctx, network, addr)
-	}
-}
-
-func (h countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.calls.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.calls.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-// logBuffer collects a Dispatcher's logs as text, safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func randomHex() string {

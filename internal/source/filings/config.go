@@ -1,11 +1,8 @@
 package filings
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,14 +10,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/source/configjson"
 )
 
 // Config is the configuration of a filings job. Its tags describe the
-// OpenAPI schema that the API derives from it.
+// FilingsSourceConfig OpenAPI schema that the API derives from it; each doc
+// tag documents its field.
 type Config struct {
-	// CIN is the company's Corporate Identification Number.
-	CIN string `json:"cin" doc:"Corporate Identification Number: listing status (L or U), 5-digit industry code, 2-letter state code, year of incorporation, 3-letter company class and 6-digit registration number." pattern:"^[LU][0-9]{5}[A-Z]{2}[0-9]{4}[A-Z]{3}[0-9]{6}$" minLength:"21" maxLength:"21" example:"L27100MH1998PLC112233"`
-	// CompanyName is the company's registered name.
+	CIN         string `json:"cin" doc:"Corporate Identification Number: listing status (L or U), 5-digit industry code, 2-letter state code, year of incorporation, 3-letter company class and 6-digit registration number." pattern:"^[LU][0-9]{5}[A-Z]{2}[0-9]{4}[A-Z]{3}[0-9]{6}$" minLength:"21" maxLength:"21" example:"L27100MH1998PLC112233"`
 	CompanyName string `json:"company_name" doc:"Registered name of the company; surrounding whitespace is ignored." minLength:"1" maxLength:"200" example:"Sahyadri Steel Limited"`
 }
 
@@ -53,10 +50,9 @@ func cinYear(cin string) int {
 // problem, located relative to the config ("cin", "company_name", or the
 // name of an unknown field; "" for the config as a whole).
 func parseConfig(raw json.RawMessage) (Config, error) {
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&fields); err != nil || fields == nil || !atEOF(dec) {
-		return Config{}, invalid(intake.FieldError{
+	fields, ok := configjson.Object(raw)
+	if !ok {
+		return Config{}, intake.Invalid("filings config", intake.FieldError{
 			Location: "",
 			Message:  `must be a JSON object with "cin" and "company_name"`,
 		})
@@ -75,7 +71,7 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 			errs = append(errs, intake.FieldError{Location: f.name, Message: "is required"})
 			continue
 		}
-		if err := json.Unmarshal(v, f.dst); err != nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		if err := configjson.Decode(v, f.dst); err != nil {
 			errs = append(errs, intake.FieldError{Location: f.name, Message: "must be a string"})
 			continue
 		}
@@ -91,26 +87,11 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 			}
 		}
 	}
-	unknown := make([]string, 0, len(fields))
-	for k := range fields {
-		if k != "cin" && k != "company_name" {
-			unknown = append(unknown, k)
-		}
-	}
-	slices.Sort(unknown)
-	for _, k := range unknown {
-		errs = append(errs, intake.FieldError{Location: k, Message: "unknown field"})
-	}
+	errs = append(errs, configjson.Unknown(fields, "", "cin", "company_name")...)
 	if len(errs) > 0 {
-		return Config{}, invalid(errs...)
+		return Config{}, intake.Invalid("filings config", errs...)
 	}
 	return cfg, nil
-}
-
-// atEOF reports whether nothing but whitespace follows the decoded value.
-func atEOF(dec *json.Decoder) bool {
-	_, err := dec.Token()
-	return err == io.EOF
 }
 
 func checkCIN(cin string) (intake.FieldError, bool) {
@@ -143,23 +124,17 @@ func checkName(name string) (intake.FieldError, bool) {
 	return fe, false
 }
 
-func invalid(fields ...intake.FieldError) *intake.Error {
-	return &intake.Error{Code: intake.EINVALID, Message: "invalid filings config", Fields: fields}
-}
-
 // ConfigSchemaName is the name of the OpenAPI schema component that
 // describes a filings job's config.
 const ConfigSchemaName = "FilingsSourceConfig"
 
-var _ intake.ConfigDescriber = (*Source)(nil)
-
-// ConfigSchema implements intake.ConfigDescriber: the API derives the
+// ConfigSchema implements api.ConfigDescriber: the API derives the
 // FilingsSourceConfig schema from Config's type and tags.
 func (s *Source) ConfigSchema() (name string, config any) {
 	return ConfigSchemaName, Config{}
 }
 
-// Example implements intake.ConfigDescriber with a valid config for the API
+// Example implements api.ConfigDescriber with a valid config for the API
 // docs and the web UI's trigger form.
 func (s *Source) Example() json.RawMessage {
 	return json.RawMessage(`{"cin": "L17110MH1973PLC019786", "company_name": "Example Industries Limited"}`)

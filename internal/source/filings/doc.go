@@ -1,4 +1,4 @@
-// Package filings is seed 004's simulated download of a company's ROC
+// Package filings is a simulated download of a company's ROC
 // filings from India's Ministry of Corporate Affairs (MCA) portal.
 //
 // A job's config names a company by its Corporate Identification Number

@@ -31,6 +31,9 @@ func New(delay time.Duration) *Source {
 	return &Source{delay: max(0, delay)}
 }
 
+// Close implements intake.Source; the filings source holds nothing.
+func (s *Source) Close() error { return nil }
+
 // Type returns SourceType.
 func (s *Source) Type() string { return SourceType }
 

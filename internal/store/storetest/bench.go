@@ -12,8 +12,9 @@ import (
 // Benchmark measures a store's queue throughput with no-op work: claim a job
 // and finish it, serially and from parallel goroutines (b.RunParallel, so
 // -cpu sets the number of workers), the rate of recording documents into
-// one job, and the RunStats query over 2000 run records. h opens a fresh, empty, migrated store on the wall clock.
-func Benchmark(b *testing.B, h func(b *testing.B) intake.Store) {
+// one job, and the RunStats query over 2000 run records, with the stores on
+// the wall clock.
+func Benchmark(b *testing.B, h Harness) {
 	b.Run("ClaimFinish/Serial", func(b *testing.B) { benchClaimFinish(b, h, false) })
 	b.Run("ClaimFinish/Parallel", func(b *testing.B) { benchClaimFinish(b, h, true) })
 	b.Run("RecordDocument", func(b *testing.B) { benchRecordDocument(b, h) })
@@ -36,8 +37,8 @@ func seed(b *testing.B, s intake.Store, n int) {
 	}
 }
 
-func benchClaimFinish(b *testing.B, h func(b *testing.B) intake.Store, parallel bool) {
-	s := h(b)
+func benchClaimFinish(b *testing.B, h Harness, parallel bool) {
+	s := open(b, h, time.Now)
 	ctx := b.Context()
 	seed(b, s, b.N)
 	var runs atomic.Int64
@@ -72,8 +73,8 @@ func benchClaimFinish(b *testing.B, h func(b *testing.B) intake.Store, parallel 
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
 
-func benchRecordDocument(b *testing.B, h func(b *testing.B) intake.Store) {
-	s := h(b)
+func benchRecordDocument(b *testing.B, h Harness) {
+	s := open(b, h, time.Now)
 	ctx := b.Context()
 	seed(b, s, 1)
 	j, err := s.Claim(ctx, intake.ClaimParams{Owner: "bench", LeaseTTL: time.Hour})

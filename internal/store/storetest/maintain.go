@@ -304,9 +304,16 @@ func testPingClose(t *testing.T, h Harness) {
 	if err := b.store.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	wantCode(t, "Ping after Close", b.store.Ping(b.ctx), intake.EUNAVAILABLE)
-	_, err := b.store.GetJob(b.ctx, j.ID)
+	err := b.store.Ping(b.ctx)
+	wantCode(t, "Ping after Close", err, intake.EUNAVAILABLE)
+	wantRetryAfter(t, "Ping after Close", err)
+	_, err = b.store.GetJob(b.ctx, j.ID)
 	wantCode(t, "GetJob after Close", err, intake.EUNAVAILABLE)
+	wantRetryAfter(t, "GetJob after Close", err)
 	_, err = b.store.Claim(b.ctx, intake.ClaimParams{Owner: "w1", LeaseTTL: lease})
 	wantCode(t, "Claim after Close", err, intake.EUNAVAILABLE)
+	wantRetryAfter(t, "Claim after Close", err)
+	if err := b.store.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 }

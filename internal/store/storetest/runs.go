@@ -10,10 +10,7 @@ import (
 
 // runTests are the cases of the run records: Claim opens a record and the
 // call that releases the job closes it.
-var runTests = []struct {
-	name string
-	fn   func(*testing.T, Harness)
-}{
+var runTests = []suiteCase{
 	{"Runs/Lifecycle", testRunsLifecycle},
 	{"Runs/RescheduleAndFail", testRunsRescheduleFail},
 	{"Runs/LeaseExpired", testRunsLeaseExpired},

@@ -15,8 +15,8 @@ const benchRunStatsRuns = 2000
 // metrics that every API replica makes at most every 10 s, over a store
 // holding benchRunStatsRuns ended runs of as many jobs, half of them
 // completed.
-func benchRunStats(b *testing.B, h func(b *testing.B) intake.Store) {
-	s := h(b)
+func benchRunStats(b *testing.B, h Harness) {
+	s := open(b, h, time.Now)
 	ctx := b.Context()
 	seed(b, s, benchRunStatsRuns)
 	for i := range benchRunStatsRuns {

@@ -1,20 +1,19 @@
-// Package storetest is the conformance suite of intake.Store. Every store
-// (sqlite, and later postgres and mongo) runs it unchanged from its own
-// tests with a Harness that opens a fresh, empty, migrated store:
+// Package storetest is the conformance suite of intake's job store. Every
+// driver (sqlitestore, postgresstore, mongostore) runs it unchanged from
+// its own tests with a Harness that opens a fresh, empty, migrated
+// database; the suite wraps the driver in store.Store, the portable type
+// callers hold, and tests the intake.Store contract through it:
 //
-//	func TestStore(t *testing.T) {
+//	func TestConformance(t *testing.T) {
 //		t.Parallel()
-//		storetest.Run(t, func(t *testing.T, clock func() time.Time) intake.Store {
-//			s := open(t, clock) // a fresh database, migrated
-//			t.Cleanup(func() { _ = s.Close() })
-//			return s
-//		})
+//		storetest.Run(t, open) // open(tb testing.TB) driver.Driver
 //	}
 //
-// The suite tests the intake.Store contract through its methods only, never
-// through a store's query language. Time comes from a Clock that tests move
-// forward instead of sleeping; stores keep times at millisecond precision in
-// UTC, and the suite compares them at that precision.
+// The suite tests the contract through intake.Store's methods only, never
+// through a database's query language. Time comes from a testenv.Clock
+// that tests move forward instead of sleeping; stores keep times at
+// millisecond precision in UTC, and the suite compares them at that
+// precision.
 package storetest
 
 import (
@@ -24,58 +23,46 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/store/driver"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
-// Harness opens a fresh, empty, migrated store for one (sub)test using clock
-// for time. It registers the store's Close with t.Cleanup; the suite may
-// close a store itself, so that cleanup must tolerate a second Close.
-type Harness func(t *testing.T, clock func() time.Time) intake.Store
+// Harness opens a fresh, empty, migrated database for one (sub)test or
+// benchmark and returns its driver. The suite closes the store it wraps
+// around the driver when the test ends; a cleanup the harness registers
+// may close the driver again.
+type Harness func(tb testing.TB) driver.Driver
 
 // Epoch is the time every suite clock starts at. It carries sub-millisecond
 // digits on purpose: stores truncate to milliseconds, and the suite checks
 // that they do so consistently.
 var Epoch = time.Date(2030, time.January, 2, 3, 4, 5, 678_901_234, time.UTC)
 
-// Clock is a controllable clock for tests: it stands still until Advance
-// moves it. It is safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+// open wraps a fresh driver of h in a store that reads clock, and closes
+// the store when tb ends.
+func open(tb testing.TB, h Harness, clock func() time.Time) *store.Store {
+	tb.Helper()
+	s := store.New(h(tb), store.Options{Clock: clock})
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
-// NewClock returns a Clock that reads start until it is advanced.
-func NewClock(start time.Time) *Clock {
-	return &Clock{now: start}
+// suiteCase is one named case of the suite.
+type suiteCase struct {
+	name string
+	fn   func(*testing.T, Harness)
 }
 
-// Now returns the clock's current time. Pass the method value (c.Now) as a
-// store's clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// Run runs the conformance suite against the stores that h opens. Each test
-// runs in parallel with its own store.
+// Run runs the conformance suite against the drivers that h opens. Each
+// test runs in parallel with its own store.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(*testing.T, Harness)
-	}{
+	tests := []suiteCase{
 		{"CreateJobs/SetsFields", testCreateSetsFields},
 		{"CreateJobs/AtomicBatch", testCreateAtomic},
 		{"CreateJobs/IdempotencyKey", testCreateIdempotency},
@@ -106,7 +93,9 @@ func Run(t *testing.T, h Harness) {
 		{"PingAndClose", testPingClose},
 	}
 	tests = append(tests, runTests...)
+	tests = append(tests, claimManyTests...)
 	tests = append(tests, hardeningTests...)
+	tests = append(tests, errorTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -123,13 +112,13 @@ type bundle struct {
 	t     *testing.T
 	ctx   context.Context
 	store intake.Store
-	clock *Clock
+	clock *testenv.Clock
 }
 
 func setup(t *testing.T, h Harness) *bundle {
 	t.Helper()
-	clock := NewClock(Epoch)
-	return &bundle{t: t, ctx: t.Context(), store: h(t, clock.Now), clock: clock}
+	clock := testenv.NewClock(Epoch)
+	return &bundle{t: t, ctx: t.Context(), store: open(t, h, clock.Now), clock: clock}
 }
 
 // now returns the clock's time at the precision stores keep.

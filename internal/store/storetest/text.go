@@ -13,10 +13,7 @@ import (
 // hardeningTests are the suite's cases for what hostile input leaves to
 // the store: sequence numbers beyond 32 bits and text at the edges of
 // UTF-8. Run runs them with the others.
-var hardeningTests = []struct {
-	name string
-	fn   func(*testing.T, Harness)
-}{
+var hardeningTests = []suiteCase{
 	{"Documents/SeqBeyondMax", testSeqBeyondMax},
 	{"Text/RoundTrip", testTextRoundTrip},
 	{"Text/SanitizedRoundTrip", testSanitizedRoundTrip},

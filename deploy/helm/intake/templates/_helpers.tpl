@@ -184,7 +184,7 @@ imagePullSecrets:
 {{/*
 intake.trigger: the KEDA trigger that counts exactly the jobs `intake work
 --once` can claim. The filter and the query are the ones the stores export
-(mongo.PendingFilter, postgres.PendingCountQuery); deploy/helm's tests check
+(mongostore.PendingFilter, postgresstore.PendingCountQuery); deploy/helm's tests check
 that they match and that they count the claimable jobs on the real servers.
 Only the maintenance loop makes a job pending, so both are static.
 Call with (dict "ctx" $ "perReplica" N).

@@ -1,0 +1,94 @@
+package blob
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/blob/driver"
+)
+
+// Bucket is the portable blob store: an intake.BlobStore over a
+// driver.Bucket. It checks keys, contexts and content types once for
+// every driver, so that every driver refuses the same keys with the same
+// error and never sees an invalid one. It is safe for concurrent use when
+// its driver is.
+type Bucket struct {
+	d driver.Bucket
+}
+
+var _ intake.BlobStore = (*Bucket)(nil)
+
+// NewBucket returns the portable Bucket over d.
+func NewBucket(d driver.Bucket) *Bucket { return &Bucket{d: d} }
+
+// Driver returns the backend, for tests and tools that need its own API.
+func (b *Bucket) Driver() driver.Bucket { return b.d }
+
+// Put streams r to key; an empty contentType stores
+// driver.DefaultContentType.
+func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error) {
+	if err := intake.ValidateBlobKey(key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("put blob %q: %w", key, err)
+	}
+	if contentType == "" {
+		contentType = driver.DefaultContentType
+	}
+	return b.d.Put(ctx, key, r, contentType)
+}
+
+// Get opens the blob at key.
+func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, *intake.BlobInfo, error) {
+	if err := intake.ValidateBlobKey(key); err != nil {
+		return nil, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("get blob %q: %w", key, err)
+	}
+	return b.d.Get(ctx, key)
+}
+
+// Delete removes the blob at key; a missing key is not an error.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if err := intake.ValidateBlobKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete blob %q: %w", key, err)
+	}
+	return b.d.Delete(ctx, key)
+}
+
+// List calls fn for every blob whose key starts with prefix, in key order,
+// stopping at fn's first error or when ctx is done. A prefix below a
+// directory that no key can have ("../", "a//") lists nothing.
+func (b *Bucket) List(ctx context.Context, prefix string, fn func(*intake.BlobInfo) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("list blobs: %w", err)
+	}
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 && intake.ValidateBlobKey(prefix[:i]) != nil {
+		return nil
+	}
+	return b.d.List(ctx, prefix, func(info *intake.BlobInfo) error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("list blobs: %w", err)
+		}
+		return fn(info)
+	})
+}
+
+// Ping checks that the backend answers.
+func (b *Bucket) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ping blob store: %w", err)
+	}
+	return b.d.Ping(ctx)
+}
+
+// Close releases the backend's resources.
+func (b *Bucket) Close() error { return b.d.Close() }

@@ -1,0 +1,112 @@
+// Package driver defines the interface a job store backend implements:
+// the queries and commands of intake.Store and nothing around them.
+// store.Store, the portable type that callers hold, validates every
+// argument, reads the clock, pages and encodes cursors, and turns a
+// driver's errors into intake errors through its Classify, so that every
+// backend answers alike. storetest runs the conformance suite on a Driver
+// through store.Store.
+//
+// A Driver reports what happened rather than deciding what it means:
+// "no such job" is a nil result, "the lease is gone" a false one, and
+// errors are its database's own, unchanged. A driver may return an
+// *intake.Error for an outcome only it can tell (MongoDB's "the job kept
+// changing"); the portable layer keeps such codes.
+package driver
+
+import (
+	"context"
+	"time"
+
+	"github.com/intake-dev/intake"
+)
+
+// Driver is a job store backend. Arguments have been validated: IDs are
+// UUIDs, limits are positive and at most one more than
+// intake.MaxPageSize, times are UTC at millisecond precision, and now is
+// the store's clock. Its methods are safe for concurrent use.
+type Driver interface {
+	// CreateJobs inserts complete new jobs (ID, status, times set to now)
+	// whose (Tenant, IdempotencyKey) pairs are distinct, all of them or
+	// none. For a job whose key another job already holds it returns that
+	// job in its place; the result has one job per input, in order.
+	CreateJobs(ctx context.Context, now time.Time, jobs []*intake.Job) ([]*intake.Job, error)
+	// GetJob returns the job, or nil when there is none.
+	GetJob(ctx context.Context, id string) (*intake.Job, error)
+	// ListJobs returns up to limit jobs with an ID below before (no bound
+	// when before is empty), newest first; only jobs of status when it is
+	// set.
+	ListJobs(ctx context.Context, status intake.Status, before string, limit int) ([]*intake.Job, error)
+	// Cancel cancels the job when it is pending, scheduled or processing,
+	// ending a processing job's open run as RunCancelled in the same atomic
+	// step, and returns it; nil when the job is missing or terminal.
+	Cancel(ctx context.Context, now time.Time, id string) (*intake.Job, error)
+	// Stats counts jobs by status (statuses without jobs may be absent),
+	// finds the oldest pending job, and counts and sums the documents.
+	Stats(ctx context.Context) (*intake.Stats, error)
+
+	// Claim moves a pending job to processing under a lease until
+	// now+p.LeaseTTL and opens its run record (p.Worker is set), as
+	// intake.Store's Claim says; nil when no job is claimable.
+	Claim(ctx context.Context, now time.Time, p intake.ClaimParams) (*intake.Job, error)
+
+	// The fenced calls report held = false, and change nothing, unless the
+	// job is processing under owner.
+
+	// Heartbeat extends the lease to now+ttl.
+	Heartbeat(ctx context.Context, now time.Time, jobID, owner string, ttl time.Duration) (held bool, err error)
+	// Plan records the total and the checkpoint, and sets Planned.
+	Plan(ctx context.Context, now time.Time, jobID, owner string, total int, checkpoint []byte) (held bool, err error)
+	// StartBatch records the batch on the open run.
+	StartBatch(ctx context.Context, jobID, owner string, batch int) (held bool, err error)
+	// RecordDocument stores doc (ID and CollectedAt set) and the checkpoint
+	// and sets Collected to doc.Seq, in one atomic step, when doc.Seq is
+	// Collected+1. It returns the job's Collected before the call: the
+	// document was recorded if and only if that is doc.Seq-1.
+	RecordDocument(ctx context.Context, now time.Time, owner string, doc *intake.Document, checkpoint []byte) (held bool, collected int, err error)
+	// FinishRun, Reschedule and Fail release the job and end its run
+	// record, as intake.Store says.
+	FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (held bool, err error)
+	Reschedule(ctx context.Context, now time.Time, jobID, owner string, at time.Time, lastErr string, countAttempt bool) (held bool, err error)
+	Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (held bool, err error)
+
+	// Maintain promotes the scheduled jobs due at now and expires the
+	// leases lapsed by now, recording expiredErr as the jobs' LastError and
+	// their runs' error, as intake.Store's Maintain says. The order of the
+	// IDs it returns does not matter.
+	Maintain(ctx context.Context, now time.Time, maxAttempts int, expiredErr string) (*intake.MaintainResult, error)
+
+	// ListRuns returns up to limit run records of a job with Number
+	// greater than after, in Number order.
+	ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error)
+	// RunStats summarises the ended runs and the completed jobs.
+	RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error)
+
+	// GetDocument returns document seq of a job, or nil when there is none.
+	GetDocument(ctx context.Context, jobID string, seq int) (*intake.Document, error)
+	// ListDocuments returns up to limit documents of a job with Seq
+	// greater than after (0 <= after < intake.MaxSeq), in Seq order.
+	ListDocuments(ctx context.Context, jobID string, after, limit int) ([]*intake.Document, error)
+	// ReferencedBlobKeys returns the subset of keys (at least one) that
+	// some document references.
+	ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error)
+
+	// Migrate and SchemaStatus are intake.Migrator's.
+	Migrate(ctx context.Context) error
+	SchemaStatus(ctx context.Context) (current, want int64, err error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the driver's resources; store.Store calls it once.
+	Close() error
+
+	// Classify returns the intake error code of an error that a method of
+	// the driver returned, and, for EUNAVAILABLE, how long a retry should
+	// wait (zero: DefaultRetryAfter). It sees every such error once, so a
+	// driver may act on it: PostgreSQL resets its pool when the connection
+	// was lost.
+	Classify(err error) (code string, retryAfter time.Duration)
+}
+
+// DefaultRetryAfter is the RetryAfter of an EUNAVAILABLE error whose
+// driver named none: about as long as a server restart or a failover takes
+// to begin accepting connections.
+const DefaultRetryAfter = 5 * time.Second

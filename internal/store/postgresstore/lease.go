@@ -1,0 +1,267 @@
+package postgresstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/intake-dev/intake"
+	"github.com/jackc/pgx/v5"
+)
+
+// fence is the condition every worker mutation adds: the job is processing
+// under the caller's lease. Its parameters are $1, the job ID, and $2, the
+// owner.
+const fence = `id = $1 AND status = 'processing' AND lease_owner = $2`
+
+// claimSet is the SET list of a claim; $1 is the owner, $2 the lease
+// expiry and $3 the time of the claim.
+const claimSet = `SET status = 'processing', lease_owner = $1, lease_expires_at = $2, runs = j.runs + 1,
+		started_at = coalesce(j.started_at, $3), updated_at = $3`
+
+// PendingCountQuery counts exactly the jobs a worker can claim now. It is
+// static (only the maintenance loop makes a job pending; retries wait in
+// scheduled), so an autoscaler can run it: the Helm chart's KEDA
+// postgresql trigger uses this text, which deploy/helm's tests check.
+const PendingCountQuery = "SELECT count(*) FROM jobs WHERE status = 'pending'"
+
+// claimNext claims the oldest pending job in one statement. The CTE walks
+// the partial index jobs_pending in (available_at, id) order and locks the
+// first row no other transaction holds (SKIP LOCKED: concurrent claimers
+// take the next job instead of waiting); the UPDATE takes the lease. The
+// predicate status = 'pending' is a literal, as the partial index requires.
+const claimNext = `WITH next AS (
+		SELECT id FROM jobs
+		WHERE status = 'pending'
+		ORDER BY available_at, id
+		LIMIT 1
+		FOR UPDATE SKIP LOCKED
+	)
+	UPDATE jobs AS j ` + claimSet + `
+	FROM next WHERE j.id = next.id
+	RETURNING `
+
+// claimMany is claimNext for up to $4 jobs.
+const claimMany = `WITH next AS (
+		SELECT id FROM jobs
+		WHERE status = 'pending'
+		ORDER BY available_at, id
+		LIMIT $4
+		FOR UPDATE SKIP LOCKED
+	)
+	UPDATE jobs AS j ` + claimSet + `
+	FROM next WHERE j.id = next.id
+	RETURNING `
+
+// claimByID claims one named job. It waits for a concurrent transaction
+// that holds the row and then re-checks the status, so of two claims of the
+// same job exactly one succeeds.
+const claimByID = `UPDATE jobs AS j ` + claimSet + `
+	WHERE j.id = $4 AND j.status = 'pending'
+	RETURNING `
+
+// Claim moves one pending job to processing under a new lease and opens
+// its run record in a single statement.
+func (s *Driver) Claim(ctx context.Context, now time.Time, p intake.ClaimParams) (*intake.Job, error) {
+	args := []any{p.Owner, now.Add(p.LeaseTTL), now, p.Worker}
+	q := openingRuns(claimNext+jColumns, "$4")
+	if p.JobID != "" {
+		q, args = openingRuns(claimByID+jColumns, "$5"), append(args[:3], p.JobID, p.Worker)
+	}
+	j, err := scanJob(s.pool.QueryRow(ctx, q, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return j, err
+}
+
+// ClaimMany claims up to n pending jobs in one statement, oldest first, for
+// a worker pool that would otherwise claim them one round trip at a time.
+// It is this driver's own, outside intake.Store: its errors are pgx's
+// (Classify gives their codes), and it validates its arguments itself.
+// Every job gets a lease under p.Owner; fenced calls check the job ID and
+// the owner together, so one owner for several jobs is safe. p.JobID must be
+// empty. It returns ErrNoJob when no job is pending.
+func (s *Driver) ClaimMany(ctx context.Context, now time.Time, p intake.ClaimParams, n int) ([]*intake.Job, error) {
+	if p.Owner == "" || p.LeaseTTL <= 0 || p.JobID != "" || n < 1 || n > intake.MaxPageSize {
+		return nil, intake.Errorf(intake.EINVALID,
+			"claim jobs: an owner, a positive lease TTL, no job ID and 1 to %d jobs are required", intake.MaxPageSize)
+	}
+	worker := p.Worker
+	if worker == "" {
+		worker = p.Owner
+	}
+	jobs, err := queryJobs(ctx, s.pool, openingRuns(claimMany+jColumns, "$5"), p.Owner, now.Add(p.LeaseTTL), now, n, worker)
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return nil, intake.ErrNoJob
+	}
+	// RETURNING has no order; the caller expects the claim order.
+	slices.SortFunc(jobs, func(a, b *intake.Job) int {
+		if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return jobs, nil
+}
+
+// fenced runs a worker mutation whose WHERE clause includes the fence
+// (args start with the job ID and the owner) and reports whether it
+// changed a row.
+func (s *Driver) fenced(ctx context.Context, query string, args ...any) (bool, error) {
+	tag, err := s.pool.Exec(ctx, query, args...)
+	return tag.RowsAffected() > 0, err
+}
+
+// Heartbeat extends the lease of a processing job by ttl from now.
+func (s *Driver) Heartbeat(ctx context.Context, now time.Time, jobID, owner string, ttl time.Duration) (bool, error) {
+	return s.fenced(ctx, `UPDATE jobs SET lease_expires_at = $3, updated_at = $4 WHERE `+fence,
+		jobID, owner, now.Add(ttl), now)
+}
+
+// Plan records the source's total and initial checkpoint.
+func (s *Driver) Plan(ctx context.Context, now time.Time, jobID, owner string, total int, checkpoint []byte) (bool, error) {
+	return s.fenced(ctx, `UPDATE jobs SET planned = true, total = $3, checkpoint = $4, updated_at = $5 WHERE `+fence,
+		jobID, owner, total, checkpoint, now)
+}
+
+// recordDocument updates the job and inserts the document in one statement
+// (so in one transaction): the INSERT selects from the fenced UPDATE, so it
+// inserts nothing unless the lease is held and seq is Collected+1.
+const recordDocument = `WITH job AS (
+		UPDATE jobs SET collected = $3, checkpoint = $4, updated_at = $5
+		WHERE ` + fence + ` AND collected = $3 - 1
+		RETURNING id
+	)
+	INSERT INTO documents (id, job_id, seq, name, document_type, content_type, size_bytes, sha256,
+		blob_key, collected_at)
+	SELECT $6::uuid, job.id, $3::integer, $7::text, $8::text, $9::text, $10::bigint, $11::text,
+		$12::text, $13::timestamptz
+	FROM job`
+
+// RecordDocument stores a document and the checkpoint after it, and
+// advances Collected, in one statement under the fence.
+func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string, doc *intake.Document, checkpoint []byte) (held bool, collected int, err error) {
+	tag, err := s.pool.Exec(ctx, recordDocument, doc.JobID, owner, doc.Seq, checkpoint, now,
+		doc.ID, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes, doc.SHA256, doc.BlobKey, doc.CollectedAt)
+	if err != nil {
+		return false, 0, err
+	}
+	if tag.RowsAffected() == 1 {
+		return true, doc.Seq - 1, nil
+	}
+	// Not recorded: the lease is gone, or seq is not the next one.
+	err = s.pool.QueryRow(ctx, `SELECT collected FROM jobs WHERE `+fence, doc.JobID, owner).Scan(&collected)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, 0, nil
+	}
+	return err == nil, collected, err
+}
+
+// FinishRun ends a successful run: completed when done, pending otherwise.
+func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
+	q := `UPDATE jobs SET status = 'pending', available_at = $3,`
+	if done {
+		q = `UPDATE jobs SET status = 'completed', completed_at = $3,
+			total = CASE WHEN total = -1 THEN collected ELSE total END,`
+	}
+	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
+		WHERE ` + fence
+	var outcome intake.RunOutcome // batch_done or drained, decided by closingRun
+	if done {
+		outcome = intake.RunCompleted
+	}
+	return s.fenced(ctx, closingRun(q, "$4", "''", "$3"), jobID, owner, now, string(outcome))
+}
+
+// Reschedule ends a run that should be retried at a later time.
+func (s *Driver) Reschedule(ctx context.Context, now time.Time, jobID, owner string, at time.Time, lastErr string, countAttempt bool) (bool, error) {
+	inc := 0
+	if countAttempt {
+		inc = 1
+	}
+	return s.fenced(ctx, closingRun(`UPDATE jobs
+		SET status = 'scheduled', available_at = $3, attempts = attempts + $4, last_error = $5,
+			lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
+		WHERE `+fence, "$7", "$5", "$6"),
+		jobID, owner, at, inc, lastErr, now, string(intake.RunRescheduled))
+}
+
+// Fail ends a run for good.
+func (s *Driver) Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (bool, error) {
+	return s.fenced(ctx, closingRun(`UPDATE jobs
+		SET status = 'failed', last_error = $3, completed_at = $4, updated_at = $4,
+			lease_owner = NULL, lease_expires_at = NULL
+		WHERE `+fence, "$5", "$3", "$4"), jobID, owner, lastErr, now, string(intake.RunFailed))
+}
+
+// maintain promotes due scheduled jobs and expires lapsed leases, closing
+// their run records, in one statement. Each CTE locks its rows FOR UPDATE SKIP LOCKED before the
+// UPDATE changes them: concurrent replicas divide the jobs between them
+// instead of waiting (no replica can deadlock another), and a row locked by
+// a worker's fenced call right now is left for the next pass. The two
+// UPDATEs change disjoint rows (scheduled and processing ones).
+const maintain = `WITH due AS (
+		SELECT id FROM jobs WHERE status = 'scheduled' AND available_at <= $1
+		FOR UPDATE SKIP LOCKED
+	), promoted AS (
+		UPDATE jobs AS j SET status = 'pending', updated_at = $1
+		FROM due WHERE j.id = due.id
+		RETURNING j.id, j.status
+	), lapsed AS (
+		SELECT id, lease_owner, collected FROM jobs WHERE status = 'processing' AND lease_expires_at <= $1
+		FOR UPDATE SKIP LOCKED
+	), closed AS (
+		UPDATE job_runs AS r SET ended_at = $1, error = $3, outcome = 'lease_expired',
+			collected = lapsed.collected - r.collected_before
+		FROM lapsed
+		WHERE r.job_id = lapsed.id AND r.lease_owner = lapsed.lease_owner AND r.outcome = 'running'
+	), expired AS (
+		UPDATE jobs AS j SET
+			status = CASE WHEN j.attempts + 1 >= $2 THEN 'failed' ELSE 'pending' END,
+			completed_at = CASE WHEN j.attempts + 1 >= $2 THEN $1 ELSE j.completed_at END,
+			available_at = CASE WHEN j.attempts + 1 >= $2 THEN j.available_at ELSE $1 END,
+			attempts = j.attempts + 1, last_error = $3,
+			lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+		FROM lapsed WHERE j.id = lapsed.id
+		RETURNING j.id, j.status
+	)
+	SELECT id::text, status, true FROM promoted
+	UNION ALL
+	SELECT id::text, status, false FROM expired`
+
+// Maintain promotes due scheduled jobs and expires lapsed leases. It is
+// idempotent and safe to run from several replicas at once: every job
+// changes once, in whichever call locked it.
+func (s *Driver) Maintain(ctx context.Context, now time.Time, maxAttempts int, expiredErr string) (*intake.MaintainResult, error) {
+	rows, err := s.pool.Query(ctx, maintain, now, maxAttempts, expiredErr)
+	if err != nil {
+		return nil, err
+	}
+	r := &intake.MaintainResult{}
+	var (
+		id       string
+		status   intake.Status
+		promoted bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &status, &promoted}, func() error {
+		switch {
+		case promoted:
+			r.Promoted = append(r.Promoted, id)
+		case status == intake.StatusFailed:
+			r.ExpiredFailed = append(r.ExpiredFailed, id)
+		default:
+			r.Expired = append(r.Expired, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}

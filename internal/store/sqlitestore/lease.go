@@ -1,0 +1,194 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/intake-dev/intake"
+)
+
+// fence is the condition every worker mutation adds: the job is processing
+// under the caller's lease. Its parameters are the job ID and the owner.
+const fence = `id = ? AND status = 'processing' AND lease_owner = ?`
+
+// Claim moves one pending job to processing under a new lease with an
+// UPDATE … RETURNING statement, which SQLite runs under its write lock, and
+// opens the run's record in the same transaction.
+func (s *Driver) Claim(ctx context.Context, now time.Time, p intake.ClaimParams) (*intake.Job, error) {
+	target := `(SELECT id FROM jobs WHERE status = 'pending' ORDER BY available_at, id LIMIT 1)`
+	args := []any{p.Owner, ms(now.Add(p.LeaseTTL)), ms(now)}
+	if p.JobID != "" {
+		target = `?4 AND status = 'pending'`
+		args = append(args, p.JobID)
+	}
+	var j *intake.Job
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs
+			SET status = 'processing', lease_owner = ?1, lease_expires_at = ?2, runs = runs + 1,
+				started_at = coalesce(started_at, ?3), updated_at = ?3
+			WHERE id = `+target+`
+			RETURNING `+jobColumns, args...))
+		if err != nil {
+			return err
+		}
+		return openRun(ctx, tx, j, p, ms(now))
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return j, err
+}
+
+// fenced runs a worker mutation whose WHERE clause ends with the fence
+// (args end with the job ID and the owner) and reports whether it changed
+// a row.
+func (s *Driver) fenced(ctx context.Context, query string, args ...any) (bool, error) {
+	res, err := s.writer.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	return affected(res)
+}
+
+// Heartbeat extends the lease of a processing job by ttl from now.
+func (s *Driver) Heartbeat(ctx context.Context, now time.Time, jobID, owner string, ttl time.Duration) (bool, error) {
+	return s.fenced(ctx, `UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE `+fence,
+		ms(now.Add(ttl)), ms(now), jobID, owner)
+}
+
+// Plan records the source's total and initial checkpoint.
+func (s *Driver) Plan(ctx context.Context, now time.Time, jobID, owner string, total int, checkpoint []byte) (bool, error) {
+	return s.fenced(ctx, `UPDATE jobs SET planned = 1, total = ?, checkpoint = ?, updated_at = ? WHERE `+fence,
+		total, checkpoint, ms(now), jobID, owner)
+}
+
+// RecordDocument stores a document and the checkpoint after it, and
+// advances Collected, in one transaction under the fence.
+func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string, doc *intake.Document, checkpoint []byte) (held bool, collected int, err error) {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET collected = ?1, checkpoint = ?2, updated_at = ?3
+			WHERE collected = ?1 - 1 AND `+fence, doc.Seq, checkpoint, ms(now), doc.JobID, owner)
+		if err != nil {
+			return err
+		}
+		if ok, err := affected(res); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			// Not recorded: the lease is gone, or seq is not the next one.
+			err := tx.QueryRowContext(ctx, `SELECT collected FROM jobs WHERE `+fence, doc.JobID, owner).Scan(&collected)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			held = err == nil
+			return err
+		}
+		held, collected = true, doc.Seq-1
+		_, err = tx.ExecContext(ctx, `INSERT INTO documents (id, job_id, seq, name, document_type,
+				content_type, size_bytes, sha256, blob_key, collected_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			doc.ID, doc.JobID, doc.Seq, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes,
+			doc.SHA256, doc.BlobKey, ms(doc.CollectedAt))
+		return err
+	})
+	if err != nil {
+		return false, 0, err
+	}
+	return held, collected, nil
+}
+
+// FinishRun ends a successful run: completed when done, pending otherwise.
+func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
+	q := `UPDATE jobs SET status = 'pending', available_at = ?1,`
+	if done {
+		q = `UPDATE jobs SET status = 'completed', completed_at = ?1,
+			total = CASE WHEN total = -1 THEN collected ELSE total END,`
+	}
+	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
+		WHERE id = ?2 AND status = 'processing' AND lease_owner = ?3`
+	var outcome intake.RunOutcome // batch_done or drained, decided by closeRun
+	if done {
+		outcome = intake.RunCompleted
+	}
+	return s.release(ctx, now, jobID, owner, outcome, "", q, ms(now), jobID, owner)
+}
+
+// Reschedule ends a run that should be retried at a later time.
+func (s *Driver) Reschedule(ctx context.Context, now time.Time, jobID, owner string, at time.Time, lastErr string, countAttempt bool) (bool, error) {
+	inc := 0
+	if countAttempt {
+		inc = 1
+	}
+	return s.release(ctx, now, jobID, owner, intake.RunRescheduled, lastErr, `UPDATE jobs
+		SET status = 'scheduled', available_at = ?, attempts = attempts + ?, last_error = ?,
+			lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+		WHERE `+fence, ms(at), inc, lastErr, ms(now), jobID, owner)
+}
+
+// Fail ends a run for good.
+func (s *Driver) Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (bool, error) {
+	return s.release(ctx, now, jobID, owner, intake.RunFailed, lastErr, `UPDATE jobs
+		SET status = 'failed', last_error = ?, completed_at = ?, updated_at = ?,
+			lease_owner = NULL, lease_expires_at = NULL
+		WHERE `+fence, lastErr, ms(now), ms(now), jobID, owner)
+}
+
+// Maintain promotes due scheduled jobs and expires lapsed leases in one
+// transaction. Concurrent calls serialise on SQLite's write lock, and each
+// UPDATE re-checks its condition, so every job changes once.
+func (s *Driver) Maintain(ctx context.Context, now time.Time, maxAttempts int, expiredErr string) (*intake.MaintainResult, error) {
+	at := ms(now)
+	r := &intake.MaintainResult{}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		promoted, err := queryAll(ctx, tx, scanIDStatus, `UPDATE jobs SET status = 'pending', updated_at = ?1
+			WHERE status = 'scheduled' AND available_at <= ?1
+			RETURNING id, status`, at)
+		if err != nil {
+			return err
+		}
+		err = closeRunsOf(ctx, tx, intake.RunLeaseExpired, expiredErr, at, `lease_expires_at <= ?4`, at)
+		if err != nil {
+			return err
+		}
+		expired, err := queryAll(ctx, tx, scanIDStatus, `UPDATE jobs SET
+				status = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'pending' END,
+				completed_at = CASE WHEN attempts + 1 >= ?2 THEN ?1 ELSE completed_at END,
+				available_at = CASE WHEN attempts + 1 >= ?2 THEN available_at ELSE ?1 END,
+				attempts = attempts + 1, last_error = ?3,
+				lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
+			WHERE status = 'processing' AND lease_expires_at <= ?1
+			RETURNING id, status`, at, maxAttempts, expiredErr)
+		if err != nil {
+			return err
+		}
+		for _, p := range promoted {
+			r.Promoted = append(r.Promoted, p.id)
+		}
+		for _, e := range expired {
+			if e.status == intake.StatusFailed {
+				r.ExpiredFailed = append(r.ExpiredFailed, e.id)
+			} else {
+				r.Expired = append(r.Expired, e.id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// idStatus is a row of (id, status).
+type idStatus struct {
+	id     string
+	status intake.Status
+}
+
+func scanIDStatus(row scanner) (idStatus, error) {
+	var v idStatus
+	return v, row.Scan(&v.id, &v.status)
+}
