@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Open-loop latency of the API: vegeta sends a constant rate of requests,
 # whatever the answers take (so a slow server queues requests instead of
-# slowing the load down), at each of RATES, first POST /create-job
-# ({"num_jobs": 1}), then GET /api/v1/jobs/status/{id} over jobs created
-# beforehand. `intake serve` runs on a scratch PostgreSQL database on
+# slowing the load down), at each of RATES, first GET
+# /api/v1/jobs/status/{id} over jobs created beforehand, then POST
+# /create-job ({"num_jobs": 1}); before each step serve's backlog from the
+# last one drains. `intake serve` runs on a scratch PostgreSQL database on
 # loopback with API-key authentication, as in production; no worker runs,
 # so the created jobs stay pending. For each rate it prints the achieved
 # rate, p50/p99/max latency, errors (non-2xx and transport), the RSS of
@@ -20,6 +21,7 @@
 # Usage: scripts/load-api.sh
 # Environment:
 #   RATES      requests per second to try (default "1000 3000 5000")
+#   ENDPOINTS  which to load, in order (default "status create")
 #   DURATION   per rate and endpoint (default 20s)
 #   PGHOST_URL server URL without database (default postgres://postgres@127.0.0.1:5432)
 #   INTAKE_DATABASE_MAX_CONNS  serve's pool size (default: intake's default)
@@ -27,6 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rates=${RATES:-1000 3000 5000}
+endpoints=${ENDPOINTS:-status create}
 duration=${DURATION:-20s}
 server=${PGHOST_URL:-postgres://postgres@127.0.0.1:5432}
 tools=${TOOLS:-$HOME/.cache/intake-tools}
@@ -84,10 +87,23 @@ peak() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$serve_pid/status"; }
 
 echo "load-api: intake serve on PostgreSQL ($(psql -X -A -t -d "$INTAKE_DATABASE_URL" -c 'SHOW server_version')), $(cat "$tools/.vegeta.version"), $duration per rate, $(nproc) CPUs"
 printf '%-12s %6s %9s %9s %9s %9s %8s %7s %8s  %s\n' endpoint rate achieved p50 p99 max errors rss_mb peak_mb load
-for endpoint in create status; do
+# drain waits until serve answers a status request within 50 ms again (at
+# most a minute), so that a step does not inherit the backlog of an
+# overloaded one.
+drain() {
+  local t id
+  id=$(head -1 "$work/ids")
+  for _ in $(seq 60); do
+    sleep 1
+    t=$(curl -s -o /dev/null -w '%{time_total}' --max-time 5 -H "Authorization: Bearer $key" \
+      "http://$addr/api/v1/jobs/status/$id" || echo 5)
+    awk -v t="$t" 'BEGIN { exit !(t < 0.05) }' && return
+  done
+}
+
+for endpoint in $endpoints; do
   for rate in $rates; do
-    # Let the previous step's backlog drain before the next one.
-    sleep 2
+    drain
     "$vegeta" attack -rate="$rate/s" -duration="$duration" -timeout=10s -keepalive=true \
       -targets="$work/$endpoint.targets" >"$work/$endpoint-$rate.bin"
     load=$(uptime | sed 's/.*load average: //')
