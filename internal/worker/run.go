@@ -53,8 +53,10 @@ type run struct {
 // runOne claims a job and runs one batch of it. stop ends the batch between
 // documents; hard cancels the document in flight.
 func (w *Worker) runOne(stop, hard context.Context, jobID string) (claimed bool, err error) {
-	if stop.Err() != nil {
+	select {
+	case <-stop.Done(): // the worker is stopping: it claims nothing
 		return false, nil
+	default:
 	}
 	owner := w.newOwner()
 	job, err := w.store.Claim(hard, intake.ClaimParams{
