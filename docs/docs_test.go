@@ -509,10 +509,9 @@ func (ix *index) check(d *doc) []problem {
 	}
 	for i, line := range d.lines {
 		var code []string // the code on this line: a fenced line or its spans
-		prose := line
+		var prose string  // the line without its code
 		if d.fenced[i] {
 			code = []string{line}
-			prose = ""
 		} else {
 			for _, m := range codeSpan.FindAllStringSubmatch(line, -1) {
 				code = append(code, m[1])
@@ -624,9 +623,7 @@ func (ix *index) checkNames(line string) []string {
 		}
 	}
 	for _, m := range envName.FindAllStringSubmatch(line, -1) {
-		for _, msg := range ix.checkEnv(m[1], m[2]) {
-			msgs = append(msgs, msg)
-		}
+		msgs = append(msgs, ix.checkEnv(m[1], m[2])...)
 	}
 	for _, m := range routeName.FindAllStringSubmatch(line, -1) {
 		if msg := ix.checkRoute(m[1]); msg != "" {

@@ -71,8 +71,8 @@ func (b *Bucket) List(ctx context.Context, prefix string, fn func(*intake.BlobIn
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("list blobs: %w", err)
 	}
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 && intake.ValidateBlobKey(prefix[:i]) != nil {
-		return nil
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 && !validKey(prefix[:i]) {
+		return nil // no key lies below a directory no key can have
 	}
 	return b.d.List(ctx, prefix, func(info *intake.BlobInfo) error {
 		if err := ctx.Err(); err != nil {
@@ -92,3 +92,6 @@ func (b *Bucket) Ping(ctx context.Context) error {
 
 // Close releases the backend's resources.
 func (b *Bucket) Close() error { return b.d.Close() }
+
+// validKey reports whether key is one a blob may have.
+func validKey(key string) bool { return intake.ValidateBlobKey(key) == nil }

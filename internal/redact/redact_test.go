@@ -109,7 +109,7 @@ func TestError(t *testing.T) {
 	if Error(nil, "postgres://a:s3cret@h") != nil {
 		t.Error("Error(nil) != nil")
 	}
-	if err := Error(fs.ErrNotExist, "postgres://a:s3cret@h"); err != fs.ErrNotExist {
+	if err := Error(fs.ErrNotExist, "postgres://a:s3cret@h"); err != fs.ErrNotExist { //nolint:errorlint // the very error, not one wrapping it
 		t.Errorf("an error without secrets was wrapped: %#v", err)
 	}
 }
