@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/intake-dev/intake/internal/testenv"
 	"io"
 	"slices"
 	"strconv"
@@ -189,27 +190,6 @@ func (d *recordingDispatcher) notified(id string) bool {
 	return slices.Contains(d.ids, id)
 }
 
-// testClock is the store's and the worker's clock in tests: it moves only
-// when told to, so leases expire and retries fall due on command.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Now().UTC().Truncate(time.Second)}
-}
-
-// Now returns the clock's time.
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newTestClock() *testenv.Clock {
+	return testenv.NewClock(time.Now().UTC().Truncate(time.Second))
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/intake-dev/intake/internal/dispatch/poll"
 	"github.com/intake-dev/intake/internal/source/filings"
 	"github.com/intake-dev/intake/internal/store"
+	"github.com/intake-dev/intake/internal/testenv"
 )
 
 // bundle is the real machinery a worker test runs on: a SQLite store and a
@@ -32,7 +33,7 @@ type bundle struct {
 	store intake.Store
 	blobs intake.BlobStore
 	disp  *recordingDispatcher
-	clock *testClock
+	clock *testenv.Clock
 }
 
 func newBundle(t testing.TB) *bundle {
