@@ -103,6 +103,18 @@ type Job struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 	StartedAt   time.Time `json:"started_at,omitzero"`
 	CompletedAt time.Time `json:"completed_at,omitzero"`
+	// ScheduleID is the schedule that created the job, if any, and
+	// PreviousJobID that schedule's last completed job when this one was
+	// created: the worker compares each document with it.
+	ScheduleID    string `json:"schedule_id,omitempty"`
+	PreviousJobID string `json:"previous_job_id,omitempty"`
+	// Notify is where the job's events are delivered, if anywhere.
+	Notify *Notify `json:"notify,omitempty"`
+	// NotifyDueAt is when the job's notification is next due (or when the
+	// claim of a delivery in progress lapses); zero when nothing is owed.
+	// NotifyAttempts counts the failed attempts since it became due.
+	NotifyDueAt    time.Time `json:"-"`
+	NotifyAttempts int       `json:"-"`
 }
 
 // Remaining returns the number of documents left to collect, or -1 when the
@@ -127,4 +139,37 @@ type Document struct {
 	SHA256       string    `json:"sha256"`
 	BlobKey      string    `json:"blob_key"`
 	CollectedAt  time.Time `json:"collected_at"`
+	// Identity is the document's stable identity within its source (a
+	// filing's SRN, a URL and page, a file path, a key range), which a job
+	// of a schedule matches against its previous job; "" when the source
+	// has none.
+	Identity string `json:"identity,omitempty"`
+	// Change is how the document compares with the previous job's document
+	// of the same Identity; "" for a job without a previous job.
+	Change Change `json:"change,omitempty"`
 }
+
+// Change is how a document compares with its previous collection.
+type Change string
+
+// The changes. ChangeRemoved is never a Document's: it describes a
+// document of the previous job whose Identity the job did not collect.
+const (
+	ChangeNew       Change = "new"
+	ChangeChanged   Change = "changed"
+	ChangeUnchanged Change = "unchanged"
+	ChangeRemoved   Change = "removed"
+)
+
+// ChangeCounts counts a job's documents by Change against its previous
+// job; Removed counts the previous job's documents whose Identity the job
+// did not collect.
+type ChangeCounts struct {
+	New       int `json:"new"`
+	Changed   int `json:"changed"`
+	Unchanged int `json:"unchanged"`
+	Removed   int `json:"removed"`
+}
+
+// Any reports whether anything was new, changed or removed.
+func (c ChangeCounts) Any() bool { return c.New+c.Changed+c.Removed > 0 }

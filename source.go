@@ -64,7 +64,11 @@ type Item struct {
 	Name         string
 	DocumentType string
 	ContentType  string
-	Body         io.ReadCloser
+	// Identity is the document's stable identity within the source (see
+	// Document.Identity): the same for the same document in every
+	// collection, whatever its content.
+	Identity string
+	Body     io.ReadCloser
 	// Checkpoint is the source state after this document; it is saved with
 	// the document's metadata and passed to the next call of Next.
 	Checkpoint []byte

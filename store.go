@@ -99,6 +99,58 @@ type Store interface {
 	// references, so that the orphan sweep can delete the rest.
 	ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error)
 
+	// Schedules. CreateSchedule inserts s (ID, Version 1, CreatedAt and
+	// UpdatedAt set by the store; NextFireAt set by the caller) and returns
+	// it. UpdateSchedule replaces the schedule whose ID and Version match
+	// s's, with Version+1, and returns it: ENOTFOUND when there is no such
+	// schedule, ECONFLICT when its Version differs. DeleteSchedule removes
+	// it (ENOTFOUND when missing); its jobs stay.
+	CreateSchedule(ctx context.Context, s *Schedule) (*Schedule, error)
+	GetSchedule(ctx context.Context, id string) (*Schedule, error)
+	ListSchedules(ctx context.Context, f ScheduleFilter) (*SchedulePage, error)
+	UpdateSchedule(ctx context.Context, s *Schedule) (*Schedule, error)
+	DeleteSchedule(ctx context.Context, id string) error
+	// DueSchedules returns up to limit schedules that are not paused and
+	// whose NextFireAt is at or before until, earliest first.
+	DueSchedules(ctx context.Context, until time.Time, limit int) ([]*Schedule, error)
+	// ScheduleJobs reports the schedule's jobs that are not terminal and
+	// its last completed job.
+	ScheduleJobs(ctx context.Context, scheduleID string) (*ScheduleJobs, error)
+	// AdvanceSchedule moves the schedule from tick from (its NextFireAt) to
+	// next, setting LastFireAt to from and, when jobID is set, LastJobID;
+	// it reports false, and changes nothing, when NextFireAt is no longer
+	// from (another replica advanced it, or a client changed it).
+	AdvanceSchedule(ctx context.Context, id string, from, next time.Time, jobID string) (bool, error)
+	// ScheduleHealth reports every schedule's last completion.
+	ScheduleHealth(ctx context.Context) ([]ScheduleHealth, error)
+
+	// Change detection. FindDocument returns the document of a job with
+	// the identity, the one with the highest Seq when several; ENOTFOUND
+	// when there is none. ChangeCounts counts a job's documents by Change
+	// and the documents of its PreviousJobID that it did not collect.
+	// ListRemoved returns a page of those, in Seq order after after.
+	FindDocument(ctx context.Context, jobID, identity string) (*Document, error)
+	ChangeCounts(ctx context.Context, jobID string) (*ChangeCounts, error)
+	ListRemoved(ctx context.Context, jobID string, after, limit int) ([]*Document, error)
+
+	// The outbox (see NotifyClaim). ClaimNotifications claims up to limit
+	// jobs whose NotifyDueAt is at or before the store's now, moving it to
+	// now+ttl (the claim's Until) so that no other replica claims them
+	// before then. SettleNotification
+	// ends a claim: next zero means delivered (NotifyDueAt and
+	// NotifyAttempts cleared), otherwise due again at next with
+	// NotifyAttempts+1; it reports false, changing nothing, when the claim
+	// is no longer held (NotifyDueAt is not until). Redeliver makes a
+	// terminal job's notification due now: ENOTFOUND for a missing job,
+	// ECONFLICT for one that is not terminal or has no Notify.
+	ClaimNotifications(ctx context.Context, ttl time.Duration, limit int) ([]*NotifyClaim, error)
+	SettleNotification(ctx context.Context, jobID string, until, next time.Time) (bool, error)
+	Redeliver(ctx context.Context, jobID string) (*Job, error)
+	// RecordDelivery logs an attempt (ID set by the store); ListDeliveries
+	// returns a job's log oldest first, up to limit after the ID after.
+	RecordDelivery(ctx context.Context, d *Delivery) error
+	ListDeliveries(ctx context.Context, jobID, after string, limit int) ([]*Delivery, error)
+
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

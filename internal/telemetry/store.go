@@ -19,6 +19,7 @@ var storeOps = []string{
 	"record_document", "finish_run", "reschedule", "fail", "maintain", "stats",
 	"get_document", "list_documents", "referenced_blob_keys", "ping", "close",
 	"start_batch", "list_runs", "run_stats", "claim_many",
+	"create_schedule", "get_schedule", "list_schedules", "update_schedule", "delete_schedule", "due_schedules", "schedule_jobs", "advance_schedule", "schedule_health", "find_document", "change_counts", "list_removed", "claim_notifications", "settle_notification", "redeliver", "record_delivery", "list_deliveries",
 }
 
 // InstrumentStore returns s with every call counted in
