@@ -30,7 +30,8 @@ type Schedule struct {
 	// @every 1h30m), read in TimeZone. Exactly one of Cron and Interval is
 	// set.
 	Cron string `json:"cron,omitempty"`
-	// Interval ticks every Interval, counted from CreatedAt.
+	// Interval ticks at every multiple of Interval since the Unix epoch
+	// (24h at midnight UTC, 1h on the hour, 2s on even seconds).
 	Interval Duration `json:"interval,omitempty"`
 	// TimeZone is the IANA zone Cron is read in; UTC when empty.
 	TimeZone string `json:"time_zone,omitempty"`
