@@ -1,4 +1,4 @@
-package api
+package egress
 
 import (
 	"context"
@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestPolicyCheckAddr(t *testing.T) {
@@ -198,8 +200,8 @@ func TestDialLoopback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := &dialer{policy: p, resolver: &fakeResolver{then: tt.resolver}, timeout: dialTimeout}
-			conn, err := d.DialContext(t.Context(), "tcp", net.JoinHostPort(tt.host, itoa(port)))
+			d := &Dialer{policy: p, resolver: &fakeResolver{then: tt.resolver}, timeout: 10 * time.Second}
+			conn, err := d.DialContext(t.Context(), "tcp", net.JoinHostPort(tt.host, strconv.Itoa(port)))
 			if conn != nil {
 				_ = conn.Close()
 			}
@@ -227,11 +229,11 @@ func TestDialRebinding(t *testing.T) {
 	// and loopback afterwards (the dial): the dial must still be refused.
 	// The public answer is only judged, never dialled.
 	r := &fakeResolver{first: map[string][]string{"rebind.test": {"93.184.215.14"}}, then: map[string][]string{"rebind.test": {"127.0.0.1"}}}
-	d := &dialer{policy: p, resolver: r, timeout: dialTimeout}
+	d := &Dialer{policy: p, resolver: r, timeout: 10 * time.Second}
 	if _, err := d.resolve(t.Context(), "rebind.test"); err != nil {
 		t.Fatalf("first resolution: %v", err)
 	}
-	_, err = d.DialContext(t.Context(), "tcp", net.JoinHostPort("rebind.test", itoa(ln.Addr().(*net.TCPAddr).Port)))
+	_, err = d.DialContext(t.Context(), "tcp", net.JoinHostPort("rebind.test", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)))
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("dial after rebinding: %v, want ErrRefused", err)
 	}
@@ -240,7 +242,7 @@ func TestDialRebinding(t *testing.T) {
 func TestControlHook(t *testing.T) {
 	t.Parallel()
 	p, _ := NewPolicy([]string{"127.0.0.1/32"})
-	d := &dialer{policy: p}
+	d := &Dialer{policy: p}
 	for _, tt := range []struct {
 		addr        string
 		hostAllowed bool
