@@ -405,3 +405,20 @@ func (d *Dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 	}
 	return out, nil
 }
+
+// HostMatches reports whether host (case-insensitive, without port) is one
+// of patterns: a host name, or "*.suffix" for the subdomains of suffix. It
+// binds a secret to the hosts it may be sent to (or sign requests for).
+func HostMatches(patterns []string, host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, a := range patterns {
+		a = strings.ToLower(strings.TrimSuffix(a, "."))
+		if a == h {
+			return true
+		}
+		if suffix, ok := strings.CutPrefix(a, "*"); ok && strings.HasPrefix(suffix, ".") && strings.HasSuffix(h, suffix) {
+			return true
+		}
+	}
+	return false
+}

@@ -262,3 +262,16 @@ func TestControlHook(t *testing.T) {
 		}
 	}
 }
+
+func TestHostMatches(t *testing.T) {
+	t.Parallel()
+	patterns := []string{"api.example.com", "*.corp.example", "Upper.Example."}
+	for host, want := range map[string]bool{
+		"api.example.com": true, "API.example.com.": true, "x.corp.example": true, "a.b.corp.example": true,
+		"upper.example": true, "corp.example": false, "evilcorp.example": false, "example.com": false, "": false,
+	} {
+		if got := HostMatches(patterns, host); got != want {
+			t.Errorf("HostMatches(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
