@@ -51,7 +51,11 @@ func (c Config) withDefaults() (Config, error) {
 
 // Scheduler fires due schedules. Several replicas may run it at once: a
 // tick's job has the idempotency key ScheduleTickKey, and only the replica
-// whose AdvanceSchedule moves the schedule on counts the tick.
+// whose AdvanceSchedule moves the schedule on counts the tick. A replica
+// that crashes between creating a tick's job and advancing leaves the tick
+// to the next pass, which finds the same job by its key; under the skip
+// overlap policy that job already counts as active, so the tick is
+// recorded as an overlap skip while its one job runs as the schedule's.
 type Scheduler struct {
 	cfg     Config
 	store   intake.Store
