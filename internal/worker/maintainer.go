@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,28 @@ type MaintainerConfig struct {
 	// Clock returns the current time, compared with blob modification
 	// times. Default time.Now.
 	Clock func() time.Time
+	// Scheduler fires due schedules on every pass (schedule.Scheduler);
+	// nil skips them.
+	Scheduler ScheduleFirer
+	// Deliverer delivers due webhook notifications (webhook.Deliverer)
+	// every Interval, in a loop of its own so that a slow endpoint does not
+	// hold up the other tasks; nil skips them.
+	Deliverer NotificationDeliverer
+}
+
+// ScheduleFirer fires the schedules that are due; schedule.Scheduler
+// implements it.
+type ScheduleFirer interface {
+	// FireDue handles every due tick and returns how many jobs it fired.
+	FireDue(ctx context.Context) (int, error)
+}
+
+// NotificationDeliverer delivers the notifications that are due;
+// webhook.Deliverer implements it.
+type NotificationDeliverer interface {
+	// DeliverDue claims, delivers and settles due notifications and
+	// returns how many it settled.
+	DeliverDue(ctx context.Context) (int, error)
 }
 
 // Defaults of MaintainerConfig.
@@ -72,8 +95,11 @@ func (c MaintainerConfig) withDefaults() (MaintainerConfig, error) {
 }
 
 // Maintainer runs the maintenance loop: it promotes due scheduled jobs and
-// jobs whose lease expired back to pending and announces them, and sweeps
-// blobs that no document references. Several replicas may run it at once.
+// jobs whose lease expired back to pending and announces them, fires due
+// schedules, delivers due webhook notifications, and sweeps blobs that no
+// document references. Several replicas may run it at once. Each task is
+// guarded: one that fails or panics is logged and counted, and the others
+// go on.
 type Maintainer struct {
 	cfg     MaintainerConfig
 	store   intake.Store
@@ -100,11 +126,18 @@ func NewMaintainer(cfg MaintainerConfig, store intake.Store, blobs intake.BlobSt
 	return &Maintainer{cfg: cfg, store: store, blobs: blobs, disp: disp, logger: logger.With("component", "maintainer"), metrics: m}, nil
 }
 
-// Run makes a maintenance pass every Interval, and an orphan sweep every
-// OrphanInterval (the first after a random part of it, so that replicas
-// started together spread out), until ctx is done. Failed passes are
-// logged and retried at the next tick. It returns nil when ctx is done.
+// Run makes a maintenance pass (jobs, then schedules) every Interval, a
+// delivery pass every Interval in a goroutine of its own, and an orphan
+// sweep every OrphanInterval (the first after a random part of it, so that
+// replicas started together spread out), until ctx is done. Failed passes
+// are logged and retried at the next tick. It returns nil when ctx is done
+// and the delivery pass in progress, if any, has ended.
 func (m *Maintainer) Run(ctx context.Context) error {
+	var deliveries sync.WaitGroup
+	defer deliveries.Wait()
+	if m.cfg.Deliverer != nil {
+		deliveries.Go(func() { m.deliverLoop(ctx) })
+	}
 	tick := time.NewTicker(m.cfg.Interval)
 	defer tick.Stop()
 	sweep := time.NewTimer(time.Hour)
@@ -115,7 +148,7 @@ func (m *Maintainer) Run(ctx context.Context) error {
 	defer sweep.Stop()
 	m.logger.Info("maintenance loop started", "interval", m.cfg.Interval, "orphan_interval", m.cfg.OrphanInterval)
 	for {
-		if err := m.guard(ctx, panicMaintenance, m.RunOnce); err != nil && ctx.Err() == nil {
+		if err := m.pass(ctx); err != nil && ctx.Err() == nil {
 			m.logger.Error("maintenance pass", "err", err)
 		}
 		select {
@@ -143,9 +176,68 @@ func (m *Maintainer) guard(ctx context.Context, component string, task func(cont
 	return task(ctx)
 }
 
-// RunOnce makes one maintenance pass (Store.Maintain) and notifies the
-// dispatcher of every job it made pending.
+// deliverLoop makes a delivery pass every Interval until ctx is done.
+func (m *Maintainer) deliverLoop(ctx context.Context) {
+	tick := time.NewTicker(m.cfg.Interval)
+	defer tick.Stop()
+	for {
+		if err := m.guard(ctx, panicWebhooks, m.deliverNotifications); err != nil && ctx.Err() == nil {
+			m.logger.Error("webhook delivery pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// RunOnce makes one maintenance pass and one delivery pass: it promotes
+// jobs (Store.Maintain) and announces them, fires due schedules and
+// delivers due notifications. A task that fails does not stop the others;
+// their errors are joined.
 func (m *Maintainer) RunOnce(ctx context.Context) error {
+	return errors.Join(m.pass(ctx), m.guard(ctx, panicWebhooks, m.deliverNotifications))
+}
+
+// pass runs the job and schedule tasks, each guarded.
+func (m *Maintainer) pass(ctx context.Context) error {
+	return errors.Join(
+		m.guard(ctx, panicMaintenance, m.maintainJobs),
+		m.guard(ctx, panicSchedules, m.fireSchedules),
+	)
+}
+
+// fireSchedules fires due schedules, when the Maintainer has a Scheduler.
+func (m *Maintainer) fireSchedules(ctx context.Context) error {
+	if m.cfg.Scheduler == nil {
+		return nil
+	}
+	if _, err := m.cfg.Scheduler.FireDue(ctx); err != nil {
+		m.metrics.runs.WithLabelValues("schedules", "error").Inc()
+		return fmt.Errorf("fire schedules: %w", err)
+	}
+	m.metrics.runs.WithLabelValues("schedules", "ok").Inc()
+	return nil
+}
+
+// deliverNotifications delivers due notifications, when the Maintainer
+// has a Deliverer.
+func (m *Maintainer) deliverNotifications(ctx context.Context) error {
+	if m.cfg.Deliverer == nil {
+		return nil
+	}
+	if _, err := m.cfg.Deliverer.DeliverDue(ctx); err != nil {
+		m.metrics.runs.WithLabelValues("webhooks", "error").Inc()
+		return fmt.Errorf("deliver notifications: %w", err)
+	}
+	m.metrics.runs.WithLabelValues("webhooks", "ok").Inc()
+	return nil
+}
+
+// maintainJobs makes one Store.Maintain pass and notifies the dispatcher
+// of every job it made pending.
+func (m *Maintainer) maintainJobs(ctx context.Context) error {
 	res, err := m.store.Maintain(ctx, m.cfg.MaxAttempts)
 	if err != nil {
 		m.metrics.runs.WithLabelValues("maintain", "error").Inc()
@@ -257,7 +349,7 @@ func newMaintainerMetrics(reg prometheus.Registerer) (*maintainerMetrics, error)
 		}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_maintenance_runs_total",
-			Help: "Maintenance tasks run, by task (maintain or orphan_sweep) and outcome (ok or error).",
+			Help: "Maintenance tasks run, by task (maintain, schedules, webhooks or orphan_sweep) and outcome (ok or error).",
 		}, []string{"task", "outcome"}),
 	}
 	var errs [3]error
@@ -274,7 +366,7 @@ func newMaintainerMetrics(reg prometheus.Registerer) (*maintainerMetrics, error)
 	for _, a := range []string{"promoted", "lease_expired", "lease_expired_failed"} {
 		m.jobs.WithLabelValues(a)
 	}
-	for _, task := range []string{"maintain", "orphan_sweep"} {
+	for _, task := range []string{"maintain", "schedules", "webhooks", "orphan_sweep"} {
 		for _, outcome := range []string{"ok", "error"} {
 			m.runs.WithLabelValues(task, outcome)
 		}

@@ -17,16 +17,18 @@ const (
 	panicLoop        = "worker_loop"  // claiming or releasing: the lease expires
 	panicMaintenance = "maintenance"  // a maintenance pass: retried next tick
 	panicSweep       = "orphan_sweep" // an orphan sweep: retried next sweep
+	panicSchedules   = "schedules"    // firing schedules: retried next pass
+	panicWebhooks    = "webhooks"     // delivering notifications: retried next pass
 )
 
-var panicComponents = []string{panicRun, panicHeartbeat, panicLoop, panicMaintenance, panicSweep}
+var panicComponents = []string{panicRun, panicHeartbeat, panicLoop, panicMaintenance, panicSweep, panicSchedules, panicWebhooks}
 
 // newPanicCounter returns intake_worker_panics_total, registered on reg (or
 // the one reg already holds), with every component's series at zero.
 func newPanicCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "intake_worker_panics_total",
-		Help: "Panics recovered in worker and maintenance goroutines, by component: run, heartbeat, worker_loop, maintenance or orphan_sweep.",
+		Help: "Panics recovered in worker and maintenance goroutines, by component: run, heartbeat, worker_loop, maintenance, orphan_sweep, schedules or webhooks.",
 	}, []string{"component"}))
 	if err != nil {
 		return nil, err
