@@ -17,9 +17,12 @@ import (
 	"github.com/intake-dev/intake/internal/api"
 	"github.com/intake-dev/intake/internal/blob"
 	"github.com/intake-dev/intake/internal/config"
+	"github.com/intake-dev/intake/internal/egress"
 	"github.com/intake-dev/intake/internal/redact"
+	"github.com/intake-dev/intake/internal/schedule"
 	"github.com/intake-dev/intake/internal/store"
 	"github.com/intake-dev/intake/internal/telemetry"
+	"github.com/intake-dev/intake/internal/webhook"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -33,6 +36,7 @@ type app struct {
 	blobs    intake.BlobStore
 	sources  intake.Sources
 	disp     intake.Dispatcher
+	closers  []io.Closer // built later than the backends, closed first
 }
 
 // newApp opens the store, blob storage and dispatcher named by cfg. The
@@ -104,6 +108,9 @@ func openError(variable string, err error) error {
 
 // Close releases every backend that was opened.
 func (a *app) Close() {
+	for _, c := range a.closers {
+		_ = c.Close()
+	}
 	_ = a.sources.Close()
 	for _, c := range []io.Closer{a.disp, a.blobs, a.store} {
 		if c != nil {
@@ -148,6 +155,8 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 	a.registry.MustRegister(telemetry.NewQueueCollector(a.store, 2*time.Second, 5*time.Second, a.logger))
 	// Run metrics from the run records: right when workers are never scraped.
 	a.registry.MustRegister(telemetry.NewRunCollector(a.store, 5*time.Second, 10*time.Second, a.logger))
+	// Schedule gauges from the store, for the IntakeScheduleStale alert.
+	a.registry.MustRegister(telemetry.NewScheduleCollector(a.store, 5*time.Second, 10*time.Second, a.logger))
 	h, err := api.NewServer(api.Config{
 		APIKeys:      a.cfg.API.Keys,
 		AuthDisabled: authDisabled,
@@ -161,6 +170,8 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 		Registerer: a.registry,
 		Metrics:    a.metricsHandler(),
 		NewDemoJob: newDemoJob,
+
+		DefaultNotify: a.cfg.Monitor.DefaultNotify(),
 	})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
@@ -192,11 +203,42 @@ func (a *app) worker() (*worker.Worker, error) {
 	}, a.store, a.blobs, a.sources, a.disp, a.logger, a.registry)
 }
 
+// maintainer builds the maintenance loop with its scheduler and webhook
+// deliverer. The deliverer's idle connections are closed with the app.
 func (a *app) maintainer() (*worker.Maintainer, error) {
+	m := a.cfg.Monitor
+	sched, err := schedule.New(schedule.Config{
+		MisfireGrace:  m.MisfireGrace,
+		DefaultNotify: m.DefaultNotify(),
+	}, a.store, a.disp, a.logger, a.registry)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := egress.NewPolicy(a.cfg.Sources.HTTPAllow)
+	if err != nil {
+		return nil, openError("INTAKE_SOURCE_HTTP_ALLOW", err)
+	}
+	secrets := make(map[string]webhook.Secret, len(a.cfg.Sources.Secrets))
+	for name, sec := range a.cfg.Sources.Secrets {
+		secrets[name] = webhook.Secret{Value: sec.Value, Hosts: sec.Hosts}
+	}
+	deliverer, err := webhook.New(webhook.Config{
+		Timeout:       m.WebhookTimeout,
+		MaxAttempts:   m.WebhookMaxAttempts,
+		AllowUnsigned: m.WebhookAllowUnsigned,
+		Secrets:       secrets,
+		Policy:        policy,
+	}, a.store, a.logger, a.registry)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, deliverer)
 	return worker.NewMaintainer(worker.MaintainerConfig{
 		Interval:    a.cfg.Worker.MaintenanceInterval,
 		MaxAttempts: a.cfg.Worker.MaxAttempts,
 		LeaseTTL:    a.cfg.Worker.LeaseTTL,
+		Scheduler:   sched,
+		Deliverer:   deliverer,
 	}, a.store, a.blobs, a.disp, a.logger, a.registry)
 }
 

@@ -2,22 +2,31 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store"
 )
 
 // TestMetricsDoc checks docs/METRICS.md against what a running dev process
-// exports after it has completed a job: every intake_* family is
-// documented, and every documented metric is exported.
+// exports after it has completed a job and a schedule's job (so that the
+// per-schedule gauges exist): every intake_* family is documented, and
+// every documented metric is exported.
 func TestMetricsDoc(t *testing.T) {
 	t.Parallel()
-	s := startDev(t)
+	dir := t.TempDir()
+	s := startDev(t, "INTAKE_DATA_DIR="+dir)
+	completeScheduleJob(t, filepath.Join(dir, "intake.db"))
 	var created struct {
 		Jobs []struct {
 			JobID string `json:"jobId"`
@@ -76,5 +85,40 @@ func TestMetricsDoc(t *testing.T) {
 	}
 	if len(documented) < 25 {
 		t.Errorf("only %d metrics documented; the table did not parse", len(documented))
+	}
+}
+
+// completeScheduleJob creates a schedule in the dev process's store, due
+// now, and waits until the dev process has fired it and completed its job.
+func completeScheduleJob(t *testing.T, dbPath string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite://"+dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sch, err := st.CreateSchedule(ctx, &intake.Schedule{
+		Tenant: intake.DefaultTenant, SourceType: "filings",
+		Config:     json.RawMessage(`{"cin":"U72200KA2009PTC049889","company_name":"Metrics Test"}`),
+		Interval:   intake.Duration(time.Hour),
+		NextFireAt: time.Now().UTC().Truncate(time.Millisecond),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the schedule's job did not complete within 60s")
+		}
+		health, err := st.ScheduleHealth(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range health {
+			if h.ScheduleID == sch.ID && !h.LastCompletedAt.IsZero() {
+				return
+			}
+		}
 	}
 }

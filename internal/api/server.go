@@ -66,6 +66,10 @@ type Deps struct {
 	// NewDemoJob makes the jobs of POST /create-job, one per call; the
 	// route exists, and is documented, only when it is set.
 	NewDemoJob func() (DemoJob, error)
+	// DefaultNotify is the deployment's default webhook
+	// (INTAKE_WEBHOOK_URL), stored on jobs and schedules created without
+	// notify; nil for none.
+	DefaultNotify *intake.Notify
 }
 
 // server holds what the handlers share.

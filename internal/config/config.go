@@ -16,6 +16,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 	"github.com/intake-dev/intake/internal/blob/azureblob"
 	"github.com/intake-dev/intake/internal/dispatch"
 	"github.com/intake-dev/intake/internal/dispatch/redisstream"
+	"github.com/intake-dev/intake/internal/egress"
+	"github.com/intake-dev/intake/internal/schedule"
+	"github.com/intake-dev/intake/internal/webhook"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -42,6 +46,7 @@ type Config struct {
 	Dispatch Dispatch `title:"Dispatch"`
 	Worker   Worker   `title:"Worker and maintenance"`
 	Sources  Sources  `title:"Sources"`
+	Monitor  Monitor  `title:"Schedules and webhooks"`
 	Process  Process  `title:"Process"`
 }
 
@@ -122,6 +127,31 @@ type Sources struct {
 	DBConnections map[string]string `env:"-"`
 }
 
+// Monitor configures schedules and webhook deliveries, which the
+// maintenance loop of serve, work and dev runs.
+type Monitor struct {
+	WebhookURL           string        `env:"INTAKE_WEBHOOK_URL" desc:"Default webhook endpoint (http or https, within the egress policy of INTAKE_SOURCE_HTTP_ALLOW): jobs and schedules created without notify get it. Empty: none."`
+	WebhookEvents        []string      `env:"INTAKE_WEBHOOK_EVENTS" envSeparator:"," desc:"Comma-separated events the default webhook receives: job.completed, job.failed, job.changed. Empty: all of them."`
+	WebhookSecret        string        `env:"INTAKE_WEBHOOK_SECRET" desc:"Name of the default webhook's signing secret: INTAKE_SECRET_<NAME> holds it (whsec_ base64 or raw) and INTAKE_SECRET_<NAME>_HOSTS must list the endpoint's host. Required with INTAKE_WEBHOOK_URL unless unsigned deliveries are allowed."`
+	WebhookAllowUnsigned bool          `env:"INTAKE_WEBHOOK_ALLOW_UNSIGNED" desc:"Accept notify without a secret and deliver it without a webhook-signature header; receivers then cannot tell intake's deliveries from forgeries."`
+	WebhookTimeout       time.Duration `env:"INTAKE_WEBHOOK_TIMEOUT" desc:"Time allowed for each webhook delivery attempt, connection included."`
+	WebhookMaxAttempts   int           `env:"INTAKE_WEBHOOK_MAX_ATTEMPTS" desc:"Delivery attempts of a job's notification (5 s, then doubling up to 1 h between them) before it is given up."`
+	MisfireGrace         time.Duration `env:"INTAKE_SCHEDULE_MISFIRE_GRACE" desc:"How late a schedule's tick may be handled before it counts as misfired (intake_schedule_misfires_total); the misfire policy skip drops a misfired tick, fire_once fires it."`
+}
+
+// DefaultNotify returns the deployment's default webhook, nil when
+// INTAKE_WEBHOOK_URL is not set.
+func (m Monitor) DefaultNotify() *intake.Notify {
+	if m.WebhookURL == "" {
+		return nil
+	}
+	n := &intake.Notify{URL: m.WebhookURL, Secret: strings.ToUpper(m.WebhookSecret)}
+	for _, e := range m.WebhookEvents {
+		n.Events = append(n.Events, intake.Event(e))
+	}
+	return n
+}
+
 // Process configures what every command shares.
 type Process struct {
 	DataDir         string        `env:"INTAKE_DATA_DIR" desc:"Directory of the embedded defaults (SQLite database and file blobs). Must be local disk: SQLite's locking is unreliable on network filesystems."`
@@ -155,6 +185,11 @@ func Default() Config {
 			MetricsAddr:         ":9100",
 		},
 		Sources: Sources{FilingsDelay: time.Second},
+		Monitor: Monitor{
+			WebhookTimeout:     webhook.DefaultTimeout,
+			WebhookMaxAttempts: webhook.DefaultMaxAttempts,
+			MisfireGrace:       schedule.DefaultMisfireGrace,
+		},
 		Process: Process{
 			DataDir:         "./data",
 			ShutdownTimeout: worker.DefaultShutdownGrace,
@@ -230,6 +265,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("INTAKE_DATABASE_MAX_CONNS: must not be negative, not %d", c.Store.MaxConns)
 	case c.Store.StatementTimeout < 0:
 		return fmt.Errorf("INTAKE_DATABASE_STATEMENT_TIMEOUT: must not be negative, not %s", c.Store.StatementTimeout)
+	case c.Monitor.WebhookTimeout <= 0:
+		return fmt.Errorf("INTAKE_WEBHOOK_TIMEOUT: must be positive, not %s", c.Monitor.WebhookTimeout)
+	case c.Monitor.WebhookMaxAttempts < 1:
+		return fmt.Errorf("INTAKE_WEBHOOK_MAX_ATTEMPTS: must be at least 1, not %d", c.Monitor.WebhookMaxAttempts)
+	case c.Monitor.MisfireGrace < 0:
+		return fmt.Errorf("INTAKE_SCHEDULE_MISFIRE_GRACE: must not be negative, not %s", c.Monitor.MisfireGrace)
 	}
 	if err := checkAddr("INTAKE_HTTP_ADDR", c.API.Addr); err != nil {
 		return err
@@ -245,6 +286,49 @@ func (c *Config) validate() error {
 			return fmt.Errorf("INTAKE_API_KEYS: key %d is empty", i+1)
 		}
 		c.API.Keys[i] = k
+	}
+	return nil
+}
+
+// validateWebhook checks the default webhook against the egress policy and
+// the secrets, once they are read.
+func (c *Config) validateWebhook() error {
+	m := c.Monitor
+	for _, e := range m.WebhookEvents {
+		if !slices.Contains(intake.Events, intake.Event(e)) {
+			return fmt.Errorf("INTAKE_WEBHOOK_EVENTS: unknown event %q: want job.completed, job.failed or job.changed", e)
+		}
+	}
+	if m.WebhookURL == "" {
+		if len(m.WebhookEvents) > 0 || m.WebhookSecret != "" {
+			return errors.New("INTAKE_WEBHOOK_EVENTS and INTAKE_WEBHOOK_SECRET need INTAKE_WEBHOOK_URL")
+		}
+		return nil
+	}
+	policy, err := egress.NewPolicy(c.Sources.HTTPAllow)
+	if err != nil {
+		return fmt.Errorf("INTAKE_SOURCE_HTTP_ALLOW: %w", err)
+	}
+	u, err := webhook.CheckURL(policy, m.WebhookURL)
+	if err != nil {
+		return fmt.Errorf("INTAKE_WEBHOOK_URL: %w", err)
+	}
+	if m.WebhookSecret == "" {
+		if !m.WebhookAllowUnsigned {
+			return errors.New("INTAKE_WEBHOOK_SECRET: required with INTAKE_WEBHOOK_URL unless INTAKE_WEBHOOK_ALLOW_UNSIGNED=true")
+		}
+		return nil
+	}
+	name := strings.ToUpper(m.WebhookSecret)
+	sec, ok := c.Sources.Secrets[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("INTAKE_WEBHOOK_SECRET: no INTAKE_SECRET_%s (or _FILE) holds the secret it names", name)
+	case !egress.HostMatches(sec.Hosts, u.Hostname()):
+		return fmt.Errorf("INTAKE_WEBHOOK_SECRET: INTAKE_SECRET_%s_HOSTS does not list the host of INTAKE_WEBHOOK_URL", name)
+	}
+	if _, err := webhook.Key(sec.Value); err != nil {
+		return fmt.Errorf("INTAKE_SECRET_%s: %w", name, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/worker"
 )
 
@@ -234,6 +235,55 @@ func TestLoadNamedSecretsAndConnections(t *testing.T) {
 	} {
 		if _, err := Load([]string{tt.env}); err == nil || !strings.HasPrefix(err.Error(), tt.want+":") {
 			t.Errorf("Load(%s) = %v, want an error naming %s", tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestLoadWebhook(t *testing.T) {
+	t.Parallel()
+	secret := []string{"INTAKE_SECRET_HOOK=whsec_aGVsbG8=", "INTAKE_SECRET_HOOK_HOSTS=hooks.example.com"}
+	cfg, err := Load(append(secret,
+		"INTAKE_WEBHOOK_URL=https://hooks.example.com/intake",
+		"INTAKE_WEBHOOK_EVENTS=job.failed,job.changed",
+		"INTAKE_WEBHOOK_SECRET=hook",
+		"INTAKE_WEBHOOK_TIMEOUT=3s",
+		"INTAKE_WEBHOOK_MAX_ATTEMPTS=4",
+		"INTAKE_SCHEDULE_MISFIRE_GRACE=30s",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := cfg.Monitor.DefaultNotify()
+	if n == nil || n.URL != "https://hooks.example.com/intake" || n.Secret != "HOOK" || len(n.Events) != 2 || n.Events[1] != intake.EventJobChanged {
+		t.Fatalf("DefaultNotify = %+v", n)
+	}
+	if m := cfg.Monitor; m.WebhookTimeout != 3*time.Second || m.WebhookMaxAttempts != 4 || m.MisfireGrace != 30*time.Second {
+		t.Fatalf("Monitor = %+v", m)
+	}
+	if d, err := Load(nil); err != nil || d.Monitor.DefaultNotify() != nil {
+		t.Fatalf("default: %v, %+v", err, d)
+	}
+	if d, err := Load([]string{"INTAKE_WEBHOOK_URL=http://127.0.0.1:9/h", "INTAKE_SOURCE_HTTP_ALLOW=127.0.0.1", "INTAKE_WEBHOOK_ALLOW_UNSIGNED=true"}); err != nil || d.Monitor.DefaultNotify().Secret != "" {
+		t.Fatalf("unsigned: %v", err)
+	}
+
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"INTAKE_WEBHOOK_URL=https://hooks.example.com/"}, "INTAKE_WEBHOOK_SECRET"},
+		{[]string{"INTAKE_WEBHOOK_URL=ftp://hooks.example.com/", "INTAKE_WEBHOOK_ALLOW_UNSIGNED=true"}, "INTAKE_WEBHOOK_URL"},
+		{[]string{"INTAKE_WEBHOOK_URL=http://127.0.0.1/", "INTAKE_WEBHOOK_ALLOW_UNSIGNED=true"}, "INTAKE_WEBHOOK_URL"},
+		{append(secret, "INTAKE_WEBHOOK_URL=https://other.example.com/", "INTAKE_WEBHOOK_SECRET=HOOK"), "INTAKE_WEBHOOK_SECRET"},
+		{[]string{"INTAKE_WEBHOOK_URL=https://hooks.example.com/", "INTAKE_WEBHOOK_SECRET=NOPE"}, "INTAKE_WEBHOOK_SECRET"},
+		{[]string{"INTAKE_WEBHOOK_SECRET=HOOK"}, "INTAKE_WEBHOOK_EVENTS and INTAKE_WEBHOOK_SECRET"},
+		{append(secret, "INTAKE_WEBHOOK_URL=https://hooks.example.com/", "INTAKE_WEBHOOK_SECRET=HOOK", "INTAKE_WEBHOOK_EVENTS=job.done"), "INTAKE_WEBHOOK_EVENTS"},
+		{[]string{"INTAKE_WEBHOOK_TIMEOUT=-1s"}, "INTAKE_WEBHOOK_TIMEOUT"},
+		{[]string{"INTAKE_WEBHOOK_MAX_ATTEMPTS=0"}, "INTAKE_WEBHOOK_MAX_ATTEMPTS"},
+		{[]string{"INTAKE_SCHEDULE_MISFIRE_GRACE=-1m"}, "INTAKE_SCHEDULE_MISFIRE_GRACE"},
+	} {
+		if _, err := Load(tt.env); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("Load(%v) = %v, want an error naming %s", tt.env, err, tt.want)
 		}
 	}
 }

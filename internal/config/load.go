@@ -46,6 +46,9 @@ func Load(environ []string) (*Config, error) {
 	if cfg.Sources.DBConnections, err = dbConnections(vars); err != nil {
 		return nil, err
 	}
+	if err := cfg.validateWebhook(); err != nil {
+		return nil, err
+	}
 	return &cfg, nil
 }
 
