@@ -19,6 +19,7 @@ func encodeNotify(n *intake.Notify) (any, error) {
 	if n == nil {
 		return nil, nil
 	}
+	//nolint:gosec // Secret names the environment variable that holds the secret, not the secret.
 	b, err := json.Marshal(n)
 	if err != nil {
 		return nil, err
