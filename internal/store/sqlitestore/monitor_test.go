@@ -38,22 +38,7 @@ func TestMonitorPlans(t *testing.T) {
 		{"ClaimNotifications", sqlitestore.ClaimNotificationsQuery, "jobs_notify_due", []any{1, 2, 10}},
 	}
 	for _, tt := range tests {
-		rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query, tt.args...)
-		if err != nil {
-			t.Fatalf("%s: explain: %v", tt.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatalf("%s: scan: %v", tt.name, err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
+		plan := queryPlan(t, db, tt.query, tt.args...)
 		text := strings.Join(plan, "\n")
 		t.Logf("%s:\n%s", tt.name, text)
 		if !strings.Contains(text, tt.index) {
@@ -65,4 +50,27 @@ func TestMonitorPlans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// queryPlan returns the steps of EXPLAIN QUERY PLAN of query.
+func queryPlan(t *testing.T, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatalf("explain: %v", err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	return plan
 }
