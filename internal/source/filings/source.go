@@ -78,6 +78,7 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, _ []
 	return &intake.Item{
 		Name:         documentName(f),
 		DocumentType: f.form.code,
+		Identity:     f.srn,
 		ContentType:  ContentType,
 		Body:         io.NopCloser(bytes.NewReader(body)),
 	}, nil
