@@ -18,14 +18,15 @@
 // the charge for CHG-1, …) and a signature block.
 //
 // The company's filings evolve over simulated days (24 hours by default;
-// INTAKE_FILINGS_DAY shortens them for demos): on some days it files new
-// forms, dated from 1 January after its history ends, one simulated day
-// per day; rarely it amends a filing (same SRN and name, other figures,
-// and a "Revised filing" line) or withdraws one (it is gone). What happens
-// on a day depends on the CIN and the day alone. Days are grouped into
-// eras of 365: each era starts again from the history, which keeps the
-// number of filings bounded however short the day. A document's identity
-// (intake.Item.Identity) is its SRN.
+// INTAKE_FILINGS_DAY shortens them for demos): on some days (one in 20) it
+// files a new form, dated from 1 January after its history ends, one
+// simulated day per day, unless it has 50 filings already; rarely it
+// amends a filing (same SRN and name, other figures, and a "Revised
+// filing" line) or withdraws one (it is gone) unless it has only 30. A
+// job thus always has 30 to 50 documents. What happens on a day depends on
+// the CIN and the day alone. Days are grouped into eras of 365: each era
+// starts again from the history, which bounds the days to replay however
+// short the day. A document's identity (intake.Item.Identity) is its SRN.
 //
 // Plan reads the Source's clock once and fixes the as-of time and its
 // simulated day in the job's checkpoint, which every document passes on

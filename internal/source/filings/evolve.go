@@ -13,17 +13,18 @@ const DefaultDay = 24 * time.Hour
 
 // Simulated days. Day n (of a given length) starts n lengths after the Unix
 // epoch. Days are grouped into eras of eraDays: in each era the company
-// starts again from its history and then, on some days, files new forms,
-// amends a filing or withdraws one. The era keeps a company's filings
-// bounded however short the day: without it, a 2-second day would pile up
-// a filing every few seconds forever.
+// starts again from its history and then, on some days, files a new form
+// (while it has fewer than maxFilings), amends a filing or withdraws one
+// (while it has more than minFilings), so that a job always has 30 to 50
+// documents. The era bounds the days to replay however short the day: a
+// 2-second day would otherwise replay a day per 2 seconds since 1970.
 const (
 	eraDays = 365
 	// Chances, in percent, that a day sees a new filing, an amendment and
 	// a withdrawal.
-	newPercent      = 20
-	amendPercent    = 5
-	withdrawPercent = 2
+	newPercent      = 5
+	amendPercent    = 2
+	withdrawPercent = 1
 )
 
 // checkpoint is the filings source's checkpoint: the as-of time Plan read
@@ -79,7 +80,7 @@ func (c *company) evolve(day int64) {
 	for d := era; d <= day; d++ {
 		date := start.AddDate(0, 0, int(d-era))
 		g := newGen("filings/day", c.cfg.CIN, strconv.FormatInt(d, 10))
-		if g.intn(100) < newPercent {
+		if g.intn(100) < newPercent && len(c.filings) < maxFilings {
 			c.file(g, date, seen, perYear)
 		}
 		if g.intn(100) < amendPercent {
