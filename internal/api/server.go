@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
+	apisource "github.com/intake-dev/intake/internal/source/api"
 )
 
 // Defaults for the zero values of Config.
@@ -66,6 +67,21 @@ type Deps struct {
 	// NewDemoJob makes the jobs of POST /create-job, one per call; the
 	// route exists, and is documented, only when it is set.
 	NewDemoJob func() (DemoJob, error)
+	// DefaultNotify is the deployment's webhook (INTAKE_WEBHOOK_URL,
+	// _EVENTS, _SECRET), stored on jobs and schedules created without a
+	// notify of their own; nil for none.
+	DefaultNotify *intake.Notify
+	// AllowUnsignedWebhooks accepts a notify without a secret
+	// (INTAKE_WEBHOOK_ALLOW_UNSIGNED); otherwise such a request is a 422.
+	AllowUnsignedWebhooks bool
+	// SecretNames are the names of the configured secrets
+	// (INTAKE_SECRET_<NAME>, case-insensitive), one of which a notify's
+	// secret must name.
+	SecretNames []string
+	// Egress is the api source's egress policy (INTAKE_SOURCE_HTTP_ALLOW),
+	// which a notify URL whose host is an IP literal must pass; nil refuses
+	// every special-purpose address, as the policy does by default.
+	Egress *apisource.Policy
 }
 
 // server holds what the handlers share.
@@ -76,6 +92,7 @@ type server struct {
 	sources intake.Sources
 	disp    intake.Dispatcher
 	demoJob func() (DemoJob, error)
+	notify  *notifyPolicy
 	log     *slog.Logger
 	metrics *metrics
 	ready   *readiness
@@ -110,6 +127,10 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	np, err := newNotifyPolicy(deps)
+	if err != nil {
+		return nil, err
+	}
 	s := &server{
 		cfg:     cfg,
 		store:   deps.Store,
@@ -117,6 +138,7 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 		sources: deps.Sources,
 		disp:    deps.Dispatcher,
 		demoJob: deps.NewDemoJob,
+		notify:  np,
 		log:     deps.Logger,
 		metrics: m,
 		ready:   newReadiness(deps.Store, deps.Blobs, cfg.ReadyCacheTTL, deps.Logger),
