@@ -21,6 +21,9 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []*intake.Job) ([]*intake.J
 			return nil, intake.Errorf(intake.EINVALID, "create jobs: job %d has no source_type", i)
 		case len(j.Config) > 0 && !json.Valid(j.Config):
 			return nil, intake.Errorf(intake.EINVALID, "create jobs: job %d config is not valid JSON", i)
+		case j.ScheduleID != "" && !intake.ValidID(j.ScheduleID),
+			j.PreviousJobID != "" && !intake.ValidID(j.PreviousJobID):
+			return nil, intake.Errorf(intake.EINVALID, "create jobs: job %d has a schedule or previous job ID that is not a UUID", i)
 		}
 	}
 	if len(jobs) == 0 {
@@ -74,6 +77,9 @@ func newJob(in *intake.Job, now time.Time) *intake.Job {
 		RequestHash:    in.RequestHash,
 		CreatedAt:      now,
 		UpdatedAt:      now,
+		ScheduleID:     in.ScheduleID,
+		PreviousJobID:  in.PreviousJobID,
+		Notify:         in.Notify,
 	}
 	if j.Tenant == "" {
 		j.Tenant = intake.DefaultTenant
@@ -143,9 +149,15 @@ func pageSize(limit int) int {
 
 // decodeCursor returns the job ID a ListJobs cursor holds.
 func decodeCursor(c string) (string, error) {
+	return decodeListCursor("list jobs", c)
+}
+
+// decodeListCursor returns the ID a list's cursor holds; op names the list
+// in the error.
+func decodeListCursor(op, c string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || !intake.ValidID(string(b)) {
-		return "", intake.Errorf(intake.EINVALID, "list jobs: invalid cursor")
+		return "", intake.Errorf(intake.EINVALID, "%s: invalid cursor", op)
 	}
 	return string(b), nil
 }

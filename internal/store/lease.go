@@ -97,6 +97,11 @@ func (s *Store) RecordDocument(ctx context.Context, owner string, doc *intake.Do
 	if err := intake.ValidateBlobKey(doc.BlobKey); err != nil {
 		return fmt.Errorf("%s %s: %w", op, doc.JobID, err)
 	}
+	switch doc.Change {
+	case "", intake.ChangeNew, intake.ChangeChanged, intake.ChangeUnchanged:
+	default:
+		return intake.Errorf(intake.EINVALID, "%s %s: unknown change %q", op, doc.JobID, doc.Change)
+	}
 	if doc.ID != "" && !intake.ValidID(doc.ID) {
 		return intake.Errorf(intake.EINVALID, "%s %s: document ID %q is not a UUID", op, doc.JobID, doc.ID)
 	}

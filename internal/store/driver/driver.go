@@ -64,15 +64,17 @@ type Driver interface {
 	// document was recorded if and only if that is doc.Seq-1.
 	RecordDocument(ctx context.Context, now time.Time, owner string, doc *intake.Document, checkpoint []byte) (held bool, collected int, err error)
 	// FinishRun, Reschedule and Fail release the job and end its run
-	// record, as intake.Store says.
+	// record, as intake.Store says. The update that makes a job with
+	// Notify completed or failed sets its NotifyDueAt to now.
 	FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (held bool, err error)
 	Reschedule(ctx context.Context, now time.Time, jobID, owner string, at time.Time, lastErr string, countAttempt bool) (held bool, err error)
 	Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (held bool, err error)
 
 	// Maintain promotes the scheduled jobs due at now and expires the
 	// leases lapsed by now, recording expiredErr as the jobs' LastError and
-	// their runs' error, as intake.Store's Maintain says. The order of the
-	// IDs it returns does not matter.
+	// their runs' error, as intake.Store's Maintain says; a job with
+	// Notify that fails gets NotifyDueAt now in the same update. The order
+	// of the IDs it returns does not matter.
 	Maintain(ctx context.Context, now time.Time, maxAttempts int, expiredErr string) (*intake.MaintainResult, error)
 
 	// ListRuns returns up to limit run records of a job with Number
@@ -89,6 +91,62 @@ type Driver interface {
 	// ReferencedBlobKeys returns the subset of keys (at least one) that
 	// some document references.
 	ReferencedBlobKeys(ctx context.Context, keys []string) (map[string]bool, error)
+
+	// Schedules. CreateSchedule inserts a complete new schedule (ID,
+	// Version 1, times set). UpdateSchedule replaces the definition of the
+	// schedule whose ID and Version are s's (everything but Tenant,
+	// LastFireAt, LastJobID and CreatedAt) with Version+1 and UpdatedAt
+	// now, and returns it; nil when no schedule has that ID and Version.
+	// DeleteSchedule reports whether it deleted one.
+	CreateSchedule(ctx context.Context, s *intake.Schedule) error
+	// GetSchedule returns the schedule, or nil when there is none.
+	GetSchedule(ctx context.Context, id string) (*intake.Schedule, error)
+	// ListSchedules returns up to limit schedules with an ID below before
+	// (no bound when before is empty), newest first.
+	ListSchedules(ctx context.Context, before string, limit int) ([]*intake.Schedule, error)
+	UpdateSchedule(ctx context.Context, now time.Time, s *intake.Schedule) (*intake.Schedule, error)
+	DeleteSchedule(ctx context.Context, id string) (bool, error)
+	// DueSchedules returns up to limit schedules that are not paused with
+	// NextFireAt at or before until, by NextFireAt then ID.
+	DueSchedules(ctx context.Context, until time.Time, limit int) ([]*intake.Schedule, error)
+	// ScheduleJobs counts the schedule's jobs that are not terminal and
+	// finds its completed job with the latest CompletedAt (then ID).
+	ScheduleJobs(ctx context.Context, scheduleID string) (*intake.ScheduleJobs, error)
+	// AdvanceSchedule sets NextFireAt to next, LastFireAt to from and,
+	// when jobID is set, LastJobID, with Version+1 and UpdatedAt now, when
+	// NextFireAt is from; it reports whether it did.
+	AdvanceSchedule(ctx context.Context, now time.Time, id string, from, next time.Time, jobID string) (bool, error)
+	// ScheduleHealth returns every schedule's latest job completion, in ID
+	// order.
+	ScheduleHealth(ctx context.Context) ([]intake.ScheduleHealth, error)
+
+	// Change detection. FindDocument returns the document of a job with a
+	// (non-empty) identity and the highest Seq, or nil. ChangeCounts counts
+	// a job's documents by Change and the documents of previousJobID (none
+	// when it is empty) with an identity that no document of the job has;
+	// ListRemoved returns up to limit of those with Seq greater than after,
+	// in Seq order.
+	FindDocument(ctx context.Context, jobID, identity string) (*intake.Document, error)
+	ChangeCounts(ctx context.Context, jobID, previousJobID string) (*intake.ChangeCounts, error)
+	ListRemoved(ctx context.Context, jobID, previousJobID string, after, limit int) ([]*intake.Document, error)
+
+	// The outbox. ClaimNotifications moves the NotifyDueAt of up to limit
+	// jobs whose NotifyDueAt is at or before now to until, earliest due
+	// first, and returns them; no other call claims the same job until
+	// then. SettleNotification, when the job's NotifyDueAt is until,
+	// clears NotifyDueAt and NotifyAttempts (next zero) or sets NotifyDueAt
+	// to next with NotifyAttempts+1, and reports whether it did.
+	// Redeliver sets NotifyDueAt to now and NotifyAttempts to 0 on a
+	// completed or failed job with Notify and returns it; nil otherwise.
+	ClaimNotifications(ctx context.Context, now, until time.Time, limit int) ([]*intake.Job, error)
+	SettleNotification(ctx context.Context, now time.Time, jobID string, until, next time.Time) (bool, error)
+	Redeliver(ctx context.Context, now time.Time, jobID string) (*intake.Job, error)
+	// RecordDelivery inserts a complete delivery (ID set) of an existing
+	// job; it reports false, inserting nothing, when the job is missing.
+	// ListDeliveries returns up to limit deliveries of a job with an ID
+	// above after (no bound when after is empty), in ID order.
+	RecordDelivery(ctx context.Context, d *intake.Delivery) (bool, error)
+	ListDeliveries(ctx context.Context, jobID, after string, limit int) ([]*intake.Delivery, error)
 
 	// Migrate and SchemaStatus are intake.Migrator's.
 	Migrate(ctx context.Context) error

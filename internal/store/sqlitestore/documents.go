@@ -11,7 +11,8 @@ import (
 )
 
 // docColumns lists the columns scanDoc reads, in order.
-const docColumns = `id, job_id, seq, name, document_type, content_type, size_bytes, sha256, blob_key, collected_at`
+const docColumns = `id, job_id, seq, name, document_type, content_type, size_bytes, sha256, blob_key, collected_at,
+	identity, change`
 
 func scanDoc(row scanner) (*intake.Document, error) {
 	var (
@@ -19,7 +20,7 @@ func scanDoc(row scanner) (*intake.Document, error) {
 		collectedAt int64
 	)
 	err := row.Scan(&d.ID, &d.JobID, &d.Seq, &d.Name, &d.DocumentType, &d.ContentType, &d.SizeBytes,
-		&d.SHA256, &d.BlobKey, &collectedAt)
+		&d.SHA256, &d.BlobKey, &collectedAt, &d.Identity, &d.Change)
 	if err != nil {
 		return nil, err
 	}
@@ -69,4 +70,9 @@ func (s *Driver) ReferencedBlobKeys(ctx context.Context, keys []string) (map[str
 		}
 	}
 	return out, nil
+}
+
+// prefixed qualifies each of a list of columns with prefix ("p.").
+func prefixed(prefix, columns string) string {
+	return prefix + strings.Join(strings.Split(strings.Join(strings.Fields(columns), " "), ", "), ", "+prefix)
 }

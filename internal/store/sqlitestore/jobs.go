@@ -13,7 +13,8 @@ import (
 // jobColumns lists the columns scanJob reads, in order.
 const jobColumns = `id, tenant, source_type, config, status, planned, total, collected, runs, attempts,
 	available_at, lease_owner, lease_expires_at, checkpoint, last_error, idempotency_key, request_hash,
-	created_at, updated_at, started_at, completed_at`
+	created_at, updated_at, started_at, completed_at, schedule_id, previous_job_id, notify, notify_due_at,
+	notify_attempts`
 
 // scanJob reads one row of jobColumns.
 func scanJob(row scanner) (*intake.Job, error) {
@@ -21,15 +22,23 @@ func scanJob(row scanner) (*intake.Job, error) {
 		j                                    intake.Job
 		config                               string
 		availableAt, createdAt, updatedAt    int64
-		leaseOwner                           sql.NullString
+		leaseOwner, scheduleID, previousID   sql.NullString
+		notify                               sql.NullString
 		leaseExpires, startedAt, completedAt sql.NullInt64
+		notifyDueAt                          sql.NullInt64
 	)
 	err := row.Scan(&j.ID, &j.Tenant, &j.SourceType, &config, &j.Status, &j.Planned, &j.Total, &j.Collected,
 		&j.Runs, &j.Attempts, &availableAt, &leaseOwner, &leaseExpires, &j.Checkpoint, &j.LastError,
-		&j.IdempotencyKey, &j.RequestHash, &createdAt, &updatedAt, &startedAt, &completedAt)
+		&j.IdempotencyKey, &j.RequestHash, &createdAt, &updatedAt, &startedAt, &completedAt,
+		&scheduleID, &previousID, &notify, &notifyDueAt, &j.NotifyAttempts)
 	if err != nil {
 		return nil, err
 	}
+	if j.Notify, err = decodeNotify(notify); err != nil {
+		return nil, err
+	}
+	j.ScheduleID, j.PreviousJobID = scheduleID.String, previousID.String
+	j.NotifyDueAt = fromNullMS(notifyDueAt)
 	j.Config = json.RawMessage(config)
 	j.AvailableAt = fromMS(availableAt)
 	j.LeaseOwner = leaseOwner.String
@@ -56,11 +65,17 @@ func (s *Driver) CreateJobs(ctx context.Context, _ time.Time, jobs []*intake.Job
 					return err
 				}
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, tenant, source_type, config, status, total,
-					available_at, idempotency_key, request_hash, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			notify, err := encodeNotify(j.Notify)
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO jobs (id, tenant, source_type, config, status, total,
+					available_at, idempotency_key, request_hash, created_at, updated_at,
+					schedule_id, previous_job_id, notify)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?)`,
 				j.ID, j.Tenant, j.SourceType, string(j.Config), j.Status, j.Total,
-				ms(j.AvailableAt), j.IdempotencyKey, j.RequestHash, ms(j.CreatedAt), ms(j.UpdatedAt))
+				ms(j.AvailableAt), j.IdempotencyKey, j.RequestHash, ms(j.CreatedAt), ms(j.UpdatedAt),
+				j.ScheduleID, j.PreviousJobID, notify)
 			if err != nil {
 				return err
 			}

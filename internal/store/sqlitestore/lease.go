@@ -88,10 +88,10 @@ func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string
 		}
 		held, collected = true, doc.Seq-1
 		_, err = tx.ExecContext(ctx, `INSERT INTO documents (id, job_id, seq, name, document_type,
-				content_type, size_bytes, sha256, blob_key, collected_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				content_type, size_bytes, sha256, blob_key, collected_at, identity, change)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			doc.ID, doc.JobID, doc.Seq, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes,
-			doc.SHA256, doc.BlobKey, ms(doc.CollectedAt))
+			doc.SHA256, doc.BlobKey, ms(doc.CollectedAt), doc.Identity, string(doc.Change))
 		return err
 	})
 	if err != nil {
@@ -100,12 +100,16 @@ func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string
 	return held, collected, nil
 }
 
+// notifyDue is the assignment that makes the notification of a job with
+// Notify due at ?1, in the update that ends the job.
+const notifyDue = `notify_due_at = CASE WHEN notify IS NOT NULL THEN ?1 ELSE notify_due_at END`
+
 // FinishRun ends a successful run: completed when done, pending otherwise.
 func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
 	q := `UPDATE jobs SET status = 'pending', available_at = ?1,`
 	if done {
 		q = `UPDATE jobs SET status = 'completed', completed_at = ?1,
-			total = CASE WHEN total = -1 THEN collected ELSE total END,`
+			total = CASE WHEN total = -1 THEN collected ELSE total END, ` + notifyDue + `,`
 	}
 	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
 		WHERE id = ?2 AND status = 'processing' AND lease_owner = ?3`
@@ -131,9 +135,9 @@ func (s *Driver) Reschedule(ctx context.Context, now time.Time, jobID, owner str
 // Fail ends a run for good.
 func (s *Driver) Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (bool, error) {
 	return s.release(ctx, now, jobID, owner, intake.RunFailed, lastErr, `UPDATE jobs
-		SET status = 'failed', last_error = ?, completed_at = ?, updated_at = ?,
+		SET status = 'failed', last_error = ?2, completed_at = ?1, updated_at = ?1, `+notifyDue+`,
 			lease_owner = NULL, lease_expires_at = NULL
-		WHERE `+fence, lastErr, ms(now), ms(now), jobID, owner)
+		WHERE id = ?3 AND status = 'processing' AND lease_owner = ?4`, ms(now), lastErr, jobID, owner)
 }
 
 // Maintain promotes due scheduled jobs and expires lapsed leases in one
@@ -157,6 +161,7 @@ func (s *Driver) Maintain(ctx context.Context, now time.Time, maxAttempts int, e
 				status = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'pending' END,
 				completed_at = CASE WHEN attempts + 1 >= ?2 THEN ?1 ELSE completed_at END,
 				available_at = CASE WHEN attempts + 1 >= ?2 THEN available_at ELSE ?1 END,
+				notify_due_at = CASE WHEN attempts + 1 >= ?2 AND notify IS NOT NULL THEN ?1 ELSE notify_due_at END,
 				attempts = attempts + 1, last_error = ?3,
 				lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
 			WHERE status = 'processing' AND lease_expires_at <= ?1

@@ -96,6 +96,9 @@ func Run(t *testing.T, h Harness) {
 	tests = append(tests, claimManyTests...)
 	tests = append(tests, hardeningTests...)
 	tests = append(tests, errorTests...)
+	tests = append(tests, scheduleTests...)
+	tests = append(tests, changeTests...)
+	tests = append(tests, outboxTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -288,8 +291,16 @@ func normalJob(t *testing.T, j *intake.Job) intake.Job {
 	if len(c.Checkpoint) == 0 {
 		c.Checkpoint = nil
 	}
-	for _, p := range []*time.Time{&c.AvailableAt, &c.LeaseExpiresAt, &c.CreatedAt, &c.UpdatedAt, &c.StartedAt, &c.CompletedAt} {
+	for _, p := range []*time.Time{&c.AvailableAt, &c.LeaseExpiresAt, &c.CreatedAt, &c.UpdatedAt, &c.StartedAt,
+		&c.CompletedAt, &c.NotifyDueAt} {
 		*p = normalTime(*p)
+	}
+	if c.Notify != nil {
+		n := *c.Notify
+		if len(n.Events) == 0 {
+			n.Events = nil
+		}
+		c.Notify = &n
 	}
 	return c
 }
