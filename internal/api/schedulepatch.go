@@ -114,9 +114,16 @@ func (h *schedules) merge(ctx context.Context, old *intake.Schedule, patch map[s
 		return nil, err
 	}
 	s := *old
-	_, notifyGiven := patch["notify"]
-	if err := h.apply(ctx, &s, req, notifyGiven); err != nil {
+	if err := h.apply(ctx, &s, req); err != nil {
 		return nil, err
+	}
+	// A notify given is checked (null removes it: the deployment's
+	// default applies at creation only); the one kept is not, so that a
+	// secret the operator has since removed does not block other changes.
+	if raw, ok := patch["notify"]; ok {
+		if s.Notify, err = h.notify.parse(raw); err != nil {
+			return nil, err
+		}
 	}
 	if s.Cron != old.Cron || s.Interval != old.Interval || s.TimeZone != old.TimeZone {
 		if s.NextFireAt, err = schedule.Next(&s, h.now()); err != nil {

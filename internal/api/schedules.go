@@ -185,9 +185,14 @@ func (h *schedules) create(ctx context.Context, in *createScheduleInput) (*sched
 		return nil, err
 	}
 	s := &intake.Schedule{Tenant: intake.DefaultTenant}
-	if err := h.apply(ctx, s, req, true); err != nil {
+	if err := h.apply(ctx, s, req); err != nil {
 		return nil, err
 	}
+	n, err := h.notify.parse(req.Fields["notify"])
+	if err != nil {
+		return nil, err
+	}
+	s.Notify = h.notify.orDefault(n)
 	if s.NextFireAt, err = schedule.Next(s, h.now()); err != nil {
 		return nil, h.invalid(ctx, err)
 	}
@@ -198,10 +203,10 @@ func (h *schedules) create(ctx context.Context, in *createScheduleInput) (*sched
 	return newScheduleOutput(http.StatusCreated, created), nil
 }
 
-// apply sets s's fields from a validated body: the source config (checked
-// by its source), the timing and policies (schedule.Validate) and, when
-// withNotify, the notify (the deployment's default when absent).
-func (h *schedules) apply(ctx context.Context, s *intake.Schedule, req *sourceRequest, withNotify bool) error {
+// apply sets s's fields from a validated body, notify aside: the source
+// config (checked by its source) and the timing and policies
+// (schedule.Validate).
+func (h *schedules) apply(ctx context.Context, s *intake.Schedule, req *sourceRequest) error {
 	var f struct {
 		Name     string               `json:"name"`
 		Cron     string               `json:"cron"`
@@ -244,13 +249,6 @@ func (h *schedules) apply(ctx context.Context, s *intake.Schedule, req *sourceRe
 	}
 	if err := src.Validate(ctx, s.Config); err != nil {
 		return h.p.from(ctx, fmt.Errorf("validate %s config: %w", s.SourceType, err))
-	}
-	if withNotify {
-		n, err := h.notify.parse(req.Fields["notify"])
-		if err != nil {
-			return err
-		}
-		s.Notify = h.notify.orDefault(n)
 	}
 	return nil
 }
