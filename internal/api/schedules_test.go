@@ -192,6 +192,15 @@ func TestScheduleLifecycle(t *testing.T) {
 			t.Errorf("patch %s: %s, want an error at %s", tt.body, r.body, tt.loc)
 		}
 	}
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded"} {
+		r := b.do(t, request{method: http.MethodPatch, path: s.Links.Self, body: `{"paused": true}`, header: map[string]string{"Content-Type": ct}})
+		r.wantProblem(t, http.StatusUnsupportedMediaType)
+	}
+	if m := b.patchSchedule(t, s.ID, `{"name": "merge patch"}`, map[string]string{"Content-Type": "application/merge-patch+json"}, http.StatusOK); m.Name != "merge patch" {
+		t.Errorf("merge-patch+json: %+v", m)
+	}
+	b.patchSchedule(t, s.ID, `[{"op": "replace"}]`, nil, http.StatusUnprocessableEntity)
+	b.patchSchedule(t, s.ID, `{"paused": `, nil, http.StatusBadRequest)
 	// notify: null removes the notify (the default applies at creation only).
 	if n := b.patchSchedule(t, s.ID, `{"notify": null}`, nil, http.StatusOK); n.Notify != nil {
 		t.Errorf("notify after null: %+v", n.Notify)
