@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,7 +10,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/intake-dev/intake"
-	apisource "github.com/intake-dev/intake/internal/source/api"
+	"github.com/intake-dev/intake/internal/egress"
+	"github.com/intake-dev/intake/internal/webhook"
 )
 
 // maxNotifyURL bounds a notify URL, like the api source's URL.
@@ -20,9 +20,9 @@ const maxNotifyURL = 2048
 // notifyView is a webhook endpoint as requests give it and responses show
 // it: the secret only by its name, never its value.
 type notifyView struct {
-	URL    string         `json:"url" format:"uri" minLength:"1" maxLength:"2048" example:"https://hooks.example.com/intake" doc:"The endpoint, http or https, without credentials. An IP literal must pass the api source's egress policy (special-purpose addresses are refused unless INTAKE_SOURCE_HTTP_ALLOW allows them); host names are checked when delivering."`
+	URL    string         `json:"url" format:"uri" minLength:"1" maxLength:"2048" example:"https://hooks.example.com/intake" doc:"The endpoint, http or https, without credentials. An IP literal must pass the egress policy of the api source (special-purpose addresses are refused unless INTAKE_SOURCE_HTTP_ALLOW allows them); the addresses a host name resolves to are checked when delivering."`
 	Events []intake.Event `json:"events,omitempty" enum:"job.completed,job.failed,job.changed" uniqueItems:"true" doc:"The events to deliver; all of them when absent. job.changed is sent besides job.completed when a job found documents new, changed or removed since its previous job."`
-	Secret string         `json:"secret,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9_]+$" patternDescription:"a secret NAME: letters, digits and underscores" example:"ACME_WEBHOOK" doc:"The NAME of the operator-configured secret (INTAKE_SECRET_<NAME>) the deliveries are signed with (Standard Webhooks). Required unless the operator allows unsigned webhooks (INTAKE_WEBHOOK_ALLOW_UNSIGNED)."`
+	Secret string         `json:"secret,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9_]+$" patternDescription:"a secret NAME: letters, digits and underscores" example:"ACME_WEBHOOK" doc:"The NAME of the operator-configured secret (INTAKE_SECRET_<NAME>) the deliveries are signed with (Standard Webhooks); it must be bound to the URL's host (INTAKE_SECRET_<NAME>_HOSTS). Required unless the operator allows unsigned webhooks (INTAKE_WEBHOOK_ALLOW_UNSIGNED)."`
 }
 
 // newNotifyView shows n; nil for none.
@@ -37,15 +37,16 @@ func newNotifyView(n *intake.Notify) *notifyView {
 // aside (names are case-insensitive, as in the api source's configs).
 var secretName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 
-// notifyPolicy checks the notify of a trigger or a schedule and supplies
-// the deployment's default.
+// notifyPolicy checks the notify of a trigger or a schedule as the
+// deliverer (internal/webhook) will, so that a client learns at once what
+// would only fail later, and supplies the deployment's default.
 type notifyPolicy struct {
-	// secrets are the configured secret names, upper case.
-	secrets map[string]bool
+	// secrets are the hosts of the configured secrets, by upper-case name.
+	secrets map[string][]string
 	// allowUnsigned accepts a notify without a secret.
 	allowUnsigned bool
 	// egress judges the URL's host when it is an IP literal.
-	egress *apisource.Policy
+	egress *egress.Policy
 	// def is the deployment's notify, for requests without one.
 	def *intake.Notify
 }
@@ -54,16 +55,16 @@ type notifyPolicy struct {
 // refuses every special-purpose address, as the api source does by default.
 func newNotifyPolicy(deps Deps) (*notifyPolicy, error) {
 	np := &notifyPolicy{
-		secrets:       map[string]bool{},
+		secrets:       map[string][]string{},
 		allowUnsigned: deps.AllowUnsignedWebhooks,
 		egress:        deps.Egress,
 		def:           deps.DefaultNotify,
 	}
-	for _, name := range deps.SecretNames {
-		np.secrets[strings.ToUpper(name)] = true
+	for name, hosts := range deps.SecretHosts {
+		np.secrets[strings.ToUpper(name)] = hosts
 	}
 	if np.egress == nil {
-		p, err := apisource.NewPolicy(nil)
+		p, err := egress.NewPolicy(nil)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +108,8 @@ func (np *notifyPolicy) check(n *intake.Notify) []error {
 	bad := func(field, msg string, value any) {
 		errs = append(errs, &huma.ErrorDetail{Location: "body.notify." + field, Message: msg, Value: value})
 	}
-	if msg := np.checkURL(n.URL); msg != "" {
+	host, msg := np.checkURL(n.URL)
+	if msg != "" {
 		bad("url", msg, n.URL)
 	}
 	for i, e := range n.Events {
@@ -122,38 +124,32 @@ func (np *notifyPolicy) check(n *intake.Notify) []error {
 	case n.Secret == "":
 	case !secretName.MatchString(n.Secret):
 		bad("secret", "must be a secret NAME: letters, digits and underscores", n.Secret)
-	case !np.secrets[n.Secret]:
-		bad("secret", "names no configured secret", n.Secret)
+	default:
+		hosts, ok := np.secrets[n.Secret]
+		if !ok {
+			bad("secret", "names no configured secret", n.Secret)
+		} else if host != "" && !egress.HostMatches(hosts, host) {
+			bad("secret", "secret "+n.Secret+" may not sign requests to host "+host+" (INTAKE_SECRET_"+n.Secret+"_HOSTS)", n.Secret)
+		}
 	}
 	return errs
 }
 
-// checkURL returns what is wrong with a notify URL, or "". A host that is
-// an IP literal (or a numeric spelling of one) is judged by the egress
-// policy now; names are not resolved here: the deliverer's dialer checks
-// the addresses they resolve to.
-func (np *notifyPolicy) checkURL(raw string) string {
+// checkURL returns the host of a notify URL, or what is wrong with it.
+// It is the deliverer's own check (webhook.CheckURL): a host that is an IP
+// literal (or a numeric spelling of one) is judged by the egress policy
+// now; names are not resolved here, the deliverer's dialer checks the
+// addresses they resolve to.
+func (np *notifyPolicy) checkURL(raw string) (host, problem string) {
 	if raw == "" {
-		return "is required"
+		return "", "is required"
 	}
 	if len(raw) > maxNotifyURL {
-		return "must be at most 2048 characters"
+		return "", "must be at most 2048 characters"
 	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Opaque != "" {
-		return "must be an absolute http or https URL"
+	u, err := webhook.CheckURL(np.egress, raw)
+	if err != nil {
+		return "", strings.TrimPrefix(err.Error(), "webhook URL: ")
 	}
-	if s := strings.ToLower(u.Scheme); s != "http" && s != "https" {
-		return "must be an absolute http or https URL"
-	}
-	if u.User != nil {
-		return "must not contain credentials; sign with a secret instead"
-	}
-	if u.Hostname() == "" {
-		return "must name a host"
-	}
-	if _, err := np.egress.CheckHost(u.Hostname()); err != nil {
-		return err.Error()
-	}
-	return ""
+	return u.Hostname(), ""
 }

@@ -9,11 +9,14 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/api"
-	apisource "github.com/intake-dev/intake/internal/source/api"
+	"github.com/intake-dev/intake/internal/egress"
 )
 
-// withWebhookSecret configures the secret ACME_HOOK for notify.
-func withWebhookSecret(_ *api.Config, d *api.Deps) { d.SecretNames = []string{"acme_hook"} }
+// withWebhookSecret configures the secret ACME_HOOK for notify, bound to
+// the hosts the tests' endpoints name.
+func withWebhookSecret(_ *api.Config, d *api.Deps) {
+	d.SecretHosts = map[string][]string{"acme_hook": {"hooks.example.com", "hooks.invalid", "127.0.0.1"}}
+}
 
 // scheduleJSON is the part of a schedule's JSON the tests read.
 type scheduleJSON struct {
@@ -277,7 +280,7 @@ func TestListSchedules(t *testing.T) {
 func TestTriggerNotify(t *testing.T) {
 	t.Parallel()
 	allowLoopback := func(_ *api.Config, d *api.Deps) {
-		p, err := apisource.NewPolicy([]string{"127.0.0.1"})
+		p, err := egress.NewPolicy([]string{"127.0.0.1"})
 		if err != nil {
 			panic(err)
 		}
@@ -303,6 +306,8 @@ func TestTriggerNotify(t *testing.T) {
 		{"default", strict, ``, "", "https://hooks.example.com/default", "ACME_HOOK"},
 		{"unsigned", strict, `{"url": "https://hooks.example.com/a"}`, "body.notify.secret", "", ""},
 		{"unsigned allowed", open, `{"url": "https://hooks.example.com/a"}`, "", "https://hooks.example.com/a", ""},
+		{"secret not bound to the host", strict, `{"url": "https://other.example.org/a", "secret": "ACME_HOOK"}`, "body.notify.secret", "", ""},
+		{"bad port", strict, `{"url": "https://hooks.example.com:99999/a", "secret": "ACME_HOOK"}`, "body.notify.url", "", ""},
 		{"unknown secret", strict, `{"url": "https://hooks.example.com/a", "secret": "OTHER"}`, "body.notify.secret", "", ""},
 		{"secret not a name", strict, `{"url": "https://hooks.example.com/a", "secret": "acme-hook"}`, "body.notify.secret", "", ""},
 		{"ftp", strict, `{"url": "ftp://hooks.example.com/a", "secret": "ACME_HOOK"}`, "body.notify.url", "", ""},

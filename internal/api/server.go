@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
-	apisource "github.com/intake-dev/intake/internal/source/api"
+	"github.com/intake-dev/intake/internal/egress"
 )
 
 // Defaults for the zero values of Config.
@@ -74,14 +74,16 @@ type Deps struct {
 	// AllowUnsignedWebhooks accepts a notify without a secret
 	// (INTAKE_WEBHOOK_ALLOW_UNSIGNED); otherwise such a request is a 422.
 	AllowUnsignedWebhooks bool
-	// SecretNames are the names of the configured secrets
-	// (INTAKE_SECRET_<NAME>, case-insensitive), one of which a notify's
-	// secret must name.
-	SecretNames []string
-	// Egress is the api source's egress policy (INTAKE_SOURCE_HTTP_ALLOW),
-	// which a notify URL whose host is an IP literal must pass; nil refuses
-	// every special-purpose address, as the policy does by default.
-	Egress *apisource.Policy
+	// SecretHosts are the configured secrets (INTAKE_SECRET_<NAME>) by
+	// name (case-insensitive), each with the hosts it may sign requests
+	// for (INTAKE_SECRET_<NAME>_HOSTS): a notify's secret must name one
+	// bound to its URL's host, as the deliverer requires.
+	SecretHosts map[string][]string
+	// Egress is the egress policy of the api source and webhooks
+	// (INTAKE_SOURCE_HTTP_ALLOW), which a notify URL whose host is an IP
+	// literal must pass; nil refuses every special-purpose address, as the
+	// policy does by default.
+	Egress *egress.Policy
 }
 
 // server holds what the handlers share.
