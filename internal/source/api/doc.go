@@ -39,7 +39,7 @@
 // # Egress policy (SSRF)
 //
 // Every address dialled is checked in a net.Dialer Control hook against
-// Policy, which refuses the IANA special-purpose blocks (loopback, private,
+// egress.Policy, which refuses the IANA special-purpose blocks (loopback, private,
 // link-local incl. 169.254.169.254, CGNAT, benchmarking, documentation,
 // multicast, NAT64, 6to4, Teredo, IPv4-mapped forms, …) unless the
 // operator's allow list (INTAKE_SOURCE_HTTP_ALLOW) opens them. The transport

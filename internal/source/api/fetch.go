@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/egress"
 	"github.com/intake-dev/intake/internal/redact"
 )
 
@@ -138,9 +139,9 @@ func (s *Source) classifyTransport(ctx context.Context, where string, timeout ti
 		opErr  *net.OpError
 	)
 	switch {
-	case errors.Is(err, ErrRefused):
+	case errors.Is(err, egress.ErrRefused):
 		s.logger.WarnContext(ctx, "api source: refused by the egress policy", "request", where, "detail", inner.Error())
-		return intake.Permanent(fmt.Errorf("api source: %s: %w", where, ErrRefused))
+		return intake.Permanent(fmt.Errorf("api source: %s: %w", where, egress.ErrRefused))
 	case errors.Is(err, errRedirect):
 		return intake.Permanent(fmt.Errorf("api source: %s: %w", where, inner))
 	case ctx.Err() != nil:

@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"strings"
+
+	"github.com/intake-dev/intake/internal/egress"
 )
 
 // Secret is an operator-configured value (INTAKE_SECRET_<NAME>) that job
@@ -16,19 +18,7 @@ type Secret struct {
 }
 
 // allows reports whether the secret may be sent to host.
-func (s Secret) allows(host string) bool {
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, a := range s.Hosts {
-		a = strings.ToLower(strings.TrimSuffix(a, "."))
-		if a == h {
-			return true
-		}
-		if suffix, ok := strings.CutPrefix(a, "*"); ok && strings.HasPrefix(suffix, ".") && strings.HasSuffix(h, suffix) {
-			return true
-		}
-	}
-	return false
-}
+func (s Secret) allows(host string) bool { return egress.HostMatches(s.Hosts, host) }
 
 // secret returns the configured secret called name.
 func (s *Source) secret(name string) (Secret, bool) {

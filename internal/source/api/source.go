@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/egress"
 	"github.com/intake-dev/intake/internal/redact"
 )
 
@@ -38,13 +39,13 @@ const (
 // Options configures a Source. Zero fields take the documented defaults.
 type Options struct {
 	// Allow opens the egress policy: CIDRs, addresses and host names
-	// (INTAKE_SOURCE_HTTP_ALLOW). See NewPolicy.
+	// (INTAKE_SOURCE_HTTP_ALLOW). See egress.NewPolicy.
 	Allow []string
 	// Secrets are the secrets configs may reference, by name. Names match
 	// case-insensitively.
 	Secrets map[string]Secret
 	// Resolver resolves host names. Default net.DefaultResolver.
-	Resolver Resolver
+	Resolver egress.Resolver
 	// MaxResponseBytes caps each page's body; a larger page fails the job.
 	// Default 32 MiB.
 	MaxResponseBytes int64
@@ -70,7 +71,7 @@ type Options struct {
 // implements intake.Source, intake.Bounded and api.ConfigDescriber and is
 // safe for concurrent use.
 type Source struct {
-	policy    *Policy
+	policy    *egress.Policy
 	secrets   map[string]Secret // by upper-case name
 	transport *http.Transport
 	opts      Options
@@ -85,7 +86,7 @@ var (
 // New returns a Source with the given options. It fails when an Allow entry
 // is malformed.
 func New(opts Options) (*Source, error) {
-	policy, err := NewPolicy(opts.Allow)
+	policy, err := egress.NewPolicy(opts.Allow)
 	if err != nil {
 		return nil, fmt.Errorf("api source: %w", err)
 	}
@@ -118,17 +119,7 @@ func New(opts Options) (*Source, error) {
 	for name, sec := range opts.Secrets {
 		secrets[strings.ToUpper(name)] = sec
 	}
-	d := &dialer{policy: policy, resolver: opts.Resolver, timeout: dialTimeout}
-	tr := &http.Transport{
-		Proxy:                 nil, // never via a proxy: the policy judges the address dialled
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   10 * time.Second,
-		MaxIdleConns:          32,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       60 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
+	tr := egress.NewTransport(egress.NewDialer(policy, opts.Resolver, dialTimeout))
 	return &Source{policy: policy, secrets: secrets, transport: tr, opts: opts, logger: logger}, nil
 }
 

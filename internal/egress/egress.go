@@ -1,10 +1,20 @@
-package api
+// Package egress is the policy on the addresses that intake's outbound
+// HTTP clients (the api source, webhook deliveries) may connect to, and a
+// transport that enforces it when it dials: it refuses the IANA
+// special-purpose blocks (loopback, private, link-local incl.
+// 169.254.169.254, CGNAT, documentation, multicast, NAT64, 6to4, Teredo,
+// IPv4-mapped forms, …) unless the operator's allow list
+// (INTAKE_SOURCE_HTTP_ALLOW) opens them. Names are resolved by the
+// transport itself and the address it checked is the one it dials, so
+// DNS rebinding cannot reach a refused address.
+package egress
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -71,7 +81,7 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 	return out
 }
 
-// Policy decides which addresses and hosts the api source may connect to.
+// Policy decides which addresses and hosts may be connected to.
 // By default it refuses every special-purpose address; the operator's allow
 // list (INTAKE_SOURCE_HTTP_ALLOW) opens CIDRs, single addresses and host
 // names. A Policy is immutable and safe for concurrent use.
@@ -139,7 +149,7 @@ func (p *Policy) HostAllowed(host string) bool {
 	return false
 }
 
-// CheckAddr returns nil when the policy lets the source connect to a, and
+// CheckAddr returns nil when the policy allows connecting to a, and
 // an error wrapping ErrRefused otherwise. IPv4-mapped IPv6 addresses are
 // judged as the IPv4 address they carry; zoned addresses are refused.
 func (p *Policy) CheckAddr(a netip.Addr) error {
@@ -280,18 +290,43 @@ type Resolver interface {
 	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 }
 
-// dialer connects only to addresses the policy allows. It resolves the host
+// Dialer connects only to addresses the policy allows. It resolves the host
 // itself with the injected resolver and dials the checked address, and its
 // net.Dialer's Control hook checks the address actually dialled again, so
 // that neither DNS rebinding nor a redirect can reach a refused address.
-type dialer struct {
+type Dialer struct {
 	policy   *Policy
 	resolver Resolver
 	timeout  time.Duration
 }
 
+// NewDialer returns a Dialer that enforces policy, resolving names with
+// resolver (net.DefaultResolver when nil) and giving up a connection
+// attempt after timeout.
+func NewDialer(policy *Policy, resolver Resolver, timeout time.Duration) *Dialer {
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	return &Dialer{policy: policy, resolver: resolver, timeout: timeout}
+}
+
+// NewTransport returns an HTTP transport that dials through d and never
+// uses a proxy (the policy judges the address actually dialled).
+func NewTransport(d *Dialer) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		MaxIdleConns:          32,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       60 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
 // DialContext implements the transport's dial function.
-func (d *dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", address, err)
@@ -323,7 +358,7 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 
 // control returns the net.Dialer Control hook, which checks the address
 // actually dialled (unless the host name itself is allowed).
-func (d *dialer) control(hostAllowed bool) func(network, address string, c syscall.RawConn) error {
+func (d *Dialer) control(hostAllowed bool) func(network, address string, c syscall.RawConn) error {
 	return func(_, address string, _ syscall.RawConn) error {
 		if hostAllowed {
 			return nil
@@ -338,7 +373,7 @@ func (d *dialer) control(hostAllowed bool) func(network, address string, c sysca
 
 // resolve returns the addresses of host, refusing it when the policy
 // refuses any of them (unless the host name itself is allowed).
-func (d *dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+func (d *Dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	if a, err := d.policy.CheckHost(host); err != nil {
 		return nil, err
 	} else if a.IsValid() {
@@ -369,4 +404,21 @@ func (d *dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 		out = append(out, a.Unmap())
 	}
 	return out, nil
+}
+
+// HostMatches reports whether host (case-insensitive, without port) is one
+// of patterns: a host name, or "*.suffix" for the subdomains of suffix. It
+// binds a secret to the hosts it may be sent to (or sign requests for).
+func HostMatches(patterns []string, host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, a := range patterns {
+		a = strings.ToLower(strings.TrimSuffix(a, "."))
+		if a == h {
+			return true
+		}
+		if suffix, ok := strings.CutPrefix(a, "*"); ok && strings.HasPrefix(suffix, ".") && strings.HasSuffix(h, suffix) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package api
+package egress
 
 import (
 	"context"
@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestPolicyCheckAddr(t *testing.T) {
@@ -198,8 +200,8 @@ func TestDialLoopback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := &dialer{policy: p, resolver: &fakeResolver{then: tt.resolver}, timeout: dialTimeout}
-			conn, err := d.DialContext(t.Context(), "tcp", net.JoinHostPort(tt.host, itoa(port)))
+			d := &Dialer{policy: p, resolver: &fakeResolver{then: tt.resolver}, timeout: 10 * time.Second}
+			conn, err := d.DialContext(t.Context(), "tcp", net.JoinHostPort(tt.host, strconv.Itoa(port)))
 			if conn != nil {
 				_ = conn.Close()
 			}
@@ -227,11 +229,11 @@ func TestDialRebinding(t *testing.T) {
 	// and loopback afterwards (the dial): the dial must still be refused.
 	// The public answer is only judged, never dialled.
 	r := &fakeResolver{first: map[string][]string{"rebind.test": {"93.184.215.14"}}, then: map[string][]string{"rebind.test": {"127.0.0.1"}}}
-	d := &dialer{policy: p, resolver: r, timeout: dialTimeout}
+	d := &Dialer{policy: p, resolver: r, timeout: 10 * time.Second}
 	if _, err := d.resolve(t.Context(), "rebind.test"); err != nil {
 		t.Fatalf("first resolution: %v", err)
 	}
-	_, err = d.DialContext(t.Context(), "tcp", net.JoinHostPort("rebind.test", itoa(ln.Addr().(*net.TCPAddr).Port)))
+	_, err = d.DialContext(t.Context(), "tcp", net.JoinHostPort("rebind.test", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)))
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("dial after rebinding: %v, want ErrRefused", err)
 	}
@@ -240,7 +242,7 @@ func TestDialRebinding(t *testing.T) {
 func TestControlHook(t *testing.T) {
 	t.Parallel()
 	p, _ := NewPolicy([]string{"127.0.0.1/32"})
-	d := &dialer{policy: p}
+	d := &Dialer{policy: p}
 	for _, tt := range []struct {
 		addr        string
 		hostAllowed bool
@@ -257,6 +259,19 @@ func TestControlHook(t *testing.T) {
 		err := d.control(tt.hostAllowed)("tcp", tt.addr, nil)
 		if (err != nil) != tt.refused {
 			t.Errorf("control(%v)(%s) = %v, want refused=%v", tt.hostAllowed, tt.addr, err, tt.refused)
+		}
+	}
+}
+
+func TestHostMatches(t *testing.T) {
+	t.Parallel()
+	patterns := []string{"api.example.com", "*.corp.example", "Upper.Example."}
+	for host, want := range map[string]bool{
+		"api.example.com": true, "API.example.com.": true, "x.corp.example": true, "a.b.corp.example": true,
+		"upper.example": true, "corp.example": false, "evilcorp.example": false, "example.com": false, "": false,
+	} {
+		if got := HostMatches(patterns, host); got != want {
+			t.Errorf("HostMatches(%q) = %v, want %v", host, got, want)
 		}
 	}
 }
