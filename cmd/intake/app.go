@@ -157,6 +157,14 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 	a.registry.MustRegister(telemetry.NewRunCollector(a.store, 5*time.Second, 10*time.Second, a.logger))
 	// Schedule gauges from the store, for the IntakeScheduleStale alert.
 	a.registry.MustRegister(telemetry.NewScheduleCollector(a.store, 5*time.Second, 10*time.Second, a.logger))
+	policy, err := egress.NewPolicy(a.cfg.Sources.HTTPAllow)
+	if err != nil {
+		return nil, openError("INTAKE_SOURCE_HTTP_ALLOW", err)
+	}
+	secretHosts := make(map[string][]string, len(a.cfg.Sources.Secrets))
+	for name, sec := range a.cfg.Sources.Secrets {
+		secretHosts[name] = sec.Hosts
+	}
 	h, err := api.NewServer(api.Config{
 		APIKeys:      a.cfg.API.Keys,
 		AuthDisabled: authDisabled,
@@ -171,7 +179,10 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 		Metrics:    a.metricsHandler(),
 		NewDemoJob: newDemoJob,
 
-		DefaultNotify: a.cfg.Monitor.DefaultNotify(),
+		DefaultNotify:         a.cfg.Monitor.DefaultNotify(),
+		AllowUnsignedWebhooks: a.cfg.Monitor.WebhookAllowUnsigned,
+		SecretHosts:           secretHosts,
+		Egress:                policy,
 	})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}

@@ -38,7 +38,7 @@ func newSources(cfg *config.Config, logger *slog.Logger) (intake.Sources, error)
 		return nil, openError("INTAKE_SOURCE_DB_<NAME>_URL", err)
 	}
 	return intake.NewSources(
-		filings.New(cfg.Sources.FilingsDelay),
+		filings.New(cfg.Sources.FilingsDelay, filings.WithDay(cfg.Sources.FilingsDay)),
 		apiSrc,
 		dbSrc,
 		fileSrc,

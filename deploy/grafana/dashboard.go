@@ -190,12 +190,14 @@ func build() (dashboard.Dashboard, error) {
 	b.add(8, 8, timeseries("Claims by result", "Runs ended per second (from the run records: every claim that ran), and claim attempts by result where long-running workers are scraped: claimed, empty (nothing pending) or error.", "ops",
 		q(`sum(`+recorded(`intake_recorded_runs_total`, "outcome")+`)`, "runs ended (store)"),
 		q(`sum by (result) (`+rate(`intake_worker_claims_total`)+`)`, "{{result}} (long-running workers)")))
-	b.add(12, 8, timeseries("Active runs", "Runs in progress in long-running workers, against jobs processing store-wide (which includes `work --once` pods).", "short",
+	b.add(8, 8, timeseries("Active runs", "Runs in progress in long-running workers, against jobs processing store-wide (which includes `work --once` pods).", "short",
 		q(`sum(intake_worker_active_runs)`, "active runs (long-running workers)"),
 		q(`max(intake_jobs{status="processing"})`, "processing (store)")))
-	b.add(12, 8, timeseries("Batch size", "Mean number of documents a run collected (from the run records), and a run set out to collect per source type (long-running workers).", "short",
+	b.add(8, 8, timeseries("Batch size", "Mean number of documents a run collected (from the run records), and a run set out to collect per source type (long-running workers).", "short",
 		q(`max(`+rate(`intake_recorded_run_documents_total`)+`) / sum(`+recorded(`intake_recorded_runs_total`, "outcome")+`)`, "documents per run (store)"),
 		q(`sum by (source_type) (`+rate(`intake_worker_batch_size_sum`)+`) / sum by (source_type) (`+rate(`intake_worker_batch_size_count`)+`)`, "{{source_type}} (long-running workers)")))
+	b.add(8, 8, timeseries("Document changes", "Documents of a schedule's jobs recorded per second by change against the job before: new, changed, or unchanged (which stores no new blob); long-running workers only.", "ops",
+		q(`sum by (change) (`+rate(`intake_worker_document_changes_total`)+`)`, "{{change}}")))
 
 	b.section("Errors and failure analysis", false)
 	b.add(12, 8, timeseries("Job failure ratio", "Share of jobs ending failed among jobs ending (from the store), and of runs ending failed (long-running workers only).", "percentunit",

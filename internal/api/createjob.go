@@ -51,7 +51,7 @@ type createJobResponse struct {
 // newJob, each checked by its source, inserted atomically in one store
 // call. Its errors have the {"error": "..."} shape, with the status codes
 // the rest of the API uses.
-func handleCreateJob(store intake.Store, sources intake.Sources, newJob func() (DemoJob, error), n notifier, p *problems, m *metrics, maxBody int64) http.Handler {
+func handleCreateJob(store intake.Store, sources intake.Sources, newJob func() (DemoJob, error), np *notifyPolicy, n notifier, p *problems, m *metrics, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		num, err := readNumJobs(http.MaxBytesReader(w, r.Body, maxBody))
@@ -61,7 +61,7 @@ func handleCreateJob(store intake.Store, sources intake.Sources, newJob func() (
 			return
 		}
 		m.batchSize.Observe(float64(num))
-		demos, jobs, err := newDemoJobs(ctx, sources, newJob, num)
+		demos, jobs, err := newDemoJobs(ctx, sources, newJob, np, num)
 		if err != nil {
 			writeLegacyError(w, p.from(ctx, err))
 			return
@@ -88,9 +88,10 @@ func handleCreateJob(store intake.Store, sources intake.Sources, newJob func() (
 	})
 }
 
-// newDemoJobs makes num demo jobs, each config checked by its source. A
-// demo job that its source refuses is a bug of the factory: EINTERNAL.
-func newDemoJobs(ctx context.Context, sources intake.Sources, newJob func() (DemoJob, error), num int) ([]DemoJob, []*intake.Job, error) {
+// newDemoJobs makes num demo jobs, each config checked by its source and
+// with the deployment's notify, if any. A demo job that its source refuses
+// is a bug of the factory: EINTERNAL.
+func newDemoJobs(ctx context.Context, sources intake.Sources, newJob func() (DemoJob, error), np *notifyPolicy, num int) ([]DemoJob, []*intake.Job, error) {
 	demos := make([]DemoJob, num)
 	jobs := make([]*intake.Job, num)
 	for i := range num {
@@ -110,7 +111,8 @@ func newDemoJobs(ctx context.Context, sources intake.Sources, newJob func() (Dem
 			Tenant:      intake.DefaultTenant,
 			SourceType:  d.SourceType,
 			Config:      d.Config,
-			RequestHash: requestHash(d.SourceType, d.Config),
+			RequestHash: requestHash(d.SourceType, d.Config, nil),
+			Notify:      np.orDefault(nil),
 		}
 	}
 	return demos, jobs, nil

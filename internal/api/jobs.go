@@ -72,6 +72,11 @@ func handleStatus(store intake.Store, p *problems) func(context.Context, *jobIDI
 		}
 		v := newJobView(j)
 		v.RunHistory = runs
+		if j.Status == intake.StatusCompleted {
+			if v.Changes, err = changeCounts(ctx, store, j); err != nil {
+				return nil, p.from(ctx, err)
+			}
+		}
 		return &jobOutput{Body: v}, nil
 	}
 }
@@ -132,12 +137,13 @@ type resultInput struct {
 }
 
 type resultSummary struct {
-	Documents       int        `json:"documents" doc:"Documents collected."`
-	Runs            int        `json:"runs" doc:"Runs (batches) the job took."`
-	CreatedAt       time.Time  `json:"created_at"`
-	StartedAt       *time.Time `json:"started_at,omitempty"`
-	CompletedAt     *time.Time `json:"completed_at,omitempty"`
-	DurationSeconds float64    `json:"duration_seconds" doc:"From creation to completion."`
+	Documents       int               `json:"documents" doc:"Documents collected."`
+	Runs            int               `json:"runs" doc:"Runs (batches) the job took."`
+	CreatedAt       time.Time         `json:"created_at"`
+	StartedAt       *time.Time        `json:"started_at,omitempty"`
+	CompletedAt     *time.Time        `json:"completed_at,omitempty"`
+	DurationSeconds float64           `json:"duration_seconds" doc:"From creation to completion."`
+	Changes         *changeCountsView `json:"changes,omitempty" doc:"For a job with a previous job: its documents counted against the previous job's (GET /api/v1/jobs/{job_id}/changes lists them)."`
 }
 
 type resultBody struct {
@@ -204,6 +210,9 @@ func handleResult(store intake.Store, p *problems) func(context.Context, *result
 		}}
 		if !j.CompletedAt.IsZero() {
 			out.Body.Summary.DurationSeconds = j.CompletedAt.Sub(j.CreatedAt).Seconds()
+		}
+		if out.Body.Summary.Changes, err = changeCounts(ctx, store, j); err != nil {
+			return nil, p.from(ctx, err)
 		}
 		if len(docs) > limit {
 			docs = docs[:limit]

@@ -116,8 +116,9 @@ var crossOrigin = http.NewCrossOriginProtection()
 // make a browser do:
 //   - a cross-site POST (a form, or a fetch that needs no preflight) is a
 //     403;
-//   - a POST with a body must say application/json (or a +json type), so
-//     that no form encoding or text/plain body is taken for JSON: 415;
+//   - a POST or PATCH with a body must say application/json (or a +json
+//     type, such as application/merge-patch+json), so that no form
+//     encoding or text/plain body is taken for JSON: 415;
 //   - with authentication disabled, the Host must be localhost or a
 //     loopback address, or else a page on a rebound DNS name could read
 //     the answers as its own: 421. Probes and /metrics answer any Host.
@@ -128,11 +129,11 @@ func (s *server) refuseBrowserAttack(r *http.Request) (int, string) {
 	if err := crossOrigin.Check(r); err != nil {
 		return http.StatusForbidden, "cross-origin request refused"
 	}
-	if r.Method == http.MethodPost {
+	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 		ct := r.Header.Get("Content-Type")
 		hasBody := r.ContentLength != 0
 		if (ct != "" || hasBody) && !isJSONType(ct) {
-			return http.StatusUnsupportedMediaType, "a POST body must be application/json"
+			return http.StatusUnsupportedMediaType, "a " + r.Method + " body must be application/json"
 		}
 	}
 	return 0, ""

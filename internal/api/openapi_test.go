@@ -90,7 +90,7 @@ func TestOpenAPISecurity(t *testing.T) {
 			}
 			// The document must match what the server enforces.
 			if protected {
-				got := b.do(t, request{method: strings.ToUpper(method), path: strings.NewReplacer("{job_id}", "x", "{seq}", "1").Replace(path), noKey: true})
+				got := b.do(t, request{method: strings.ToUpper(method), path: strings.NewReplacer("{job_id}", "x", "{seq}", "1", "{schedule_id}", "x").Replace(path), noKey: true})
 				if got.status != http.StatusUnauthorized {
 					t.Errorf("%s %s without a key: %d", method, path, got.status)
 				}

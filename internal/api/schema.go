@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"unicode"
@@ -107,14 +108,16 @@ func derefType(t reflect.Type) reflect.Type {
 	return t
 }
 
-// triggerBody describes and validates the body of POST /api/v1/jobs/trigger:
+// sourceBody describes and validates a request body that selects a source:
 // a oneOf over the registered source types, each alternative
-// {source_type: const, config: $ref <Name>SourceConfig}, with source_type as
-// the discriminator. huma documents the schema, but the handler validates
-// the body itself (the operation skips huma's body validation), so that an
-// unknown or missing source_type is reported at body.source_type instead of
-// as "matched no schema" at body.
-type triggerBody struct {
+// {source_type: const, config: $ref <Name>SourceConfig, ...the kind's own
+// properties}, with source_type as the discriminator. The trigger's and
+// the schedule's bodies are both sourceBodies, so that a schedule's source
+// config is validated exactly like a trigger's. huma documents the schema,
+// but the handler validates the body itself (the operation skips huma's
+// body validation), so that an unknown or missing source_type is reported
+// at body.source_type instead of as "matched no schema" at body.
+type sourceBody struct {
 	reg huma.Registry
 	// schema is the oneOf, as in the document.
 	schema *huma.Schema
@@ -123,43 +126,65 @@ type triggerBody struct {
 	// examples are one example body per source type that offers one.
 	examples map[string]*huma.Example
 	types    []string
+	kind     bodyKind
 }
 
-// newTriggerBody derives the trigger body's schema from sources and adds
-// the config and alternative schemas to reg's components.
-func newTriggerBody(reg huma.Registry, sources intake.Sources) (*triggerBody, error) {
-	tb := &triggerBody{
+// bodyKind is what sets one family of source bodies apart: the suffix of
+// its alternatives' component names, their description, the properties
+// they have besides source_type and config, and what its examples add.
+type bodyKind struct {
+	// suffix names the alternatives: "TriggerRequest" makes
+	// FilingsTriggerRequest.
+	suffix string
+	// describe returns an alternative's description for a source type.
+	describe func(typ string) string
+	// about is the oneOf's description.
+	about string
+	// extra are the properties besides source_type and config.
+	extra map[string]*huma.Schema
+	// example adds the kind's properties to an example body.
+	example map[string]any
+}
+
+// newSourceBody derives a body's schema from sources and adds the config
+// and alternative schemas to reg's components.
+func newSourceBody(reg huma.Registry, sources intake.Sources, kind bodyKind) (*sourceBody, error) {
+	tb := &sourceBody{
 		reg:          reg,
 		alternatives: map[string]string{},
 		examples:     map[string]*huma.Example{},
 		types:        sources.Types(),
+		kind:         kind,
 	}
 	components := reg.Map()
 	mapping := map[string]string{}
 	oneOf := make([]*huma.Schema, 0, len(tb.types))
 	for _, typ := range tb.types {
-		config, altName, err := configSchema(reg, typ, sources[typ])
+		config, base, err := configSchema(reg, typ, sources[typ])
 		if err != nil {
 			return nil, err
 		}
+		altName := base + kind.suffix
 		if _, dup := components[altName]; dup {
 			return nil, fmt.Errorf("api: schema %s for source %q is already defined", altName, typ)
 		}
-		alt := &huma.Schema{
-			Type:        huma.TypeObject,
-			Title:       typ,
-			Description: fmt.Sprintf("Triggers a %s job.", typ),
-			Properties: map[string]*huma.Schema{
-				discriminator: {
-					Type:        huma.TypeString,
-					Description: "The source type.",
-					// const for OpenAPI 3.1; enum for the 3.0 downgrade,
-					// which keeps const as it is.
-					Enum:       []any{typ},
-					Extensions: map[string]any{"const": typ},
-				},
-				"config": config,
+		props := map[string]*huma.Schema{
+			discriminator: {
+				Type:        huma.TypeString,
+				Description: "The source type.",
+				// const for OpenAPI 3.1; enum for the 3.0 downgrade,
+				// which keeps const as it is.
+				Enum:       []any{typ},
+				Extensions: map[string]any{"const": typ},
 			},
+			"config": config,
+		}
+		maps.Copy(props, kind.extra)
+		alt := &huma.Schema{
+			Type:                 huma.TypeObject,
+			Title:                typ,
+			Description:          kind.describe(typ),
+			Properties:           props,
 			Required:             []string{discriminator, "config"},
 			AdditionalProperties: false,
 		}
@@ -176,15 +201,16 @@ func newTriggerBody(reg huma.Registry, sources intake.Sources) (*triggerBody, er
 			if err := json.Unmarshal(ex, &v); err != nil {
 				return nil, fmt.Errorf("api: source %q: example config is not JSON: %w", typ, err)
 			}
+			value := map[string]any{discriminator: typ, "config": v}
+			maps.Copy(value, kind.example)
 			tb.examples[typ] = &huma.Example{
-				Summary: "A " + typ + " job",
-				Value:   map[string]any{discriminator: typ, "config": v},
+				Summary: "A " + typ + " " + strings.ToLower(strings.TrimSuffix(kind.suffix, "Request")),
+				Value:   value,
 			}
 		}
 	}
 	tb.schema = &huma.Schema{
-		Description: "A job to record: its source_type, one of the registered source types (GET /api/v1/sources lists them), " +
-			"and that source's config, described by the alternative that source_type selects.",
+		Description:   kind.about,
 		OneOf:         oneOf,
 		Discriminator: &huma.Discriminator{PropertyName: discriminator, Mapping: mapping},
 	}
@@ -193,13 +219,13 @@ func newTriggerBody(reg huma.Registry, sources intake.Sources) (*triggerBody, er
 }
 
 // configSchema returns the schema of a source's config (a reference to its
-// component when the source describes it, else any object) and the name of
-// the alternative's component. huma panics on a schema name it already gave
+// component when the source describes it, else any object) and the base
+// of its alternatives' component names ("Filings"). huma panics on a schema name it already gave
 // another type; that is an error here.
-func configSchema(reg huma.Registry, typ string, src intake.Source) (s *huma.Schema, alt string, err error) {
+func configSchema(reg huma.Registry, typ string, src intake.Source) (s *huma.Schema, base string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s, alt, err = nil, "", fmt.Errorf("api: source %q: describe config: %v", typ, r)
+			s, base, err = nil, "", fmt.Errorf("api: source %q: describe config: %v", typ, r)
 		}
 	}()
 	d, ok := src.(ConfigDescriber)
@@ -210,14 +236,14 @@ func configSchema(reg huma.Registry, typ string, src intake.Source) (s *huma.Sch
 			AdditionalProperties: true,
 		}
 		s.PrecomputeMessages()
-		return s, exportedName(typ) + "TriggerRequest", nil
+		return s, exportedName(typ), nil
 	}
 	name, v := d.ConfigSchema()
 	s = reg.Schema(reflect.TypeOf(v), true, name)
 	if s.Ref != "" && s.Ref != schemaPrefix+name {
 		return nil, "", fmt.Errorf("api: source %q: config schema registered as %s, want %s", typ, s.Ref, name)
 	}
-	return s, strings.TrimSuffix(strings.TrimSuffix(name, "Config"), "Source") + "TriggerRequest", nil
+	return s, strings.TrimSuffix(strings.TrimSuffix(name, "Config"), "Source"), nil
 }
 
 // exportedName turns a source type such as "my-source" into "MySource".
@@ -245,9 +271,9 @@ func example(src intake.Source) json.RawMessage {
 }
 
 // requestBody returns the operation's documented request body.
-func (tb *triggerBody) requestBody() *huma.RequestBody {
+func (tb *sourceBody) requestBody(description string) *huma.RequestBody {
 	return &huma.RequestBody{
-		Description: "The source type and its config. The config is validated against the selected alternative's schema and then by the source itself.",
+		Description: description,
 		Required:    true,
 		Content: map[string]*huma.MediaType{
 			"application/json": {Schema: tb.schema, Examples: tb.examples},

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/egress"
 )
 
 // Defaults for the zero values of Config.
@@ -66,10 +67,23 @@ type Deps struct {
 	// NewDemoJob makes the jobs of POST /create-job, one per call; the
 	// route exists, and is documented, only when it is set.
 	NewDemoJob func() (DemoJob, error)
-	// DefaultNotify is the deployment's default webhook
-	// (INTAKE_WEBHOOK_URL), stored on jobs and schedules created without
-	// notify; nil for none.
+	// DefaultNotify is the deployment's webhook (INTAKE_WEBHOOK_URL,
+	// _EVENTS, _SECRET), stored on jobs and schedules created without a
+	// notify of their own; nil for none.
 	DefaultNotify *intake.Notify
+	// AllowUnsignedWebhooks accepts a notify without a secret
+	// (INTAKE_WEBHOOK_ALLOW_UNSIGNED); otherwise such a request is a 422.
+	AllowUnsignedWebhooks bool
+	// SecretHosts are the configured secrets (INTAKE_SECRET_<NAME>) by
+	// name (case-insensitive), each with the hosts it may sign requests
+	// for (INTAKE_SECRET_<NAME>_HOSTS): a notify's secret must name one
+	// bound to its URL's host, as the deliverer requires.
+	SecretHosts map[string][]string
+	// Egress is the egress policy of the api source and webhooks
+	// (INTAKE_SOURCE_HTTP_ALLOW), which a notify URL whose host is an IP
+	// literal must pass; nil refuses every special-purpose address, as the
+	// policy does by default.
+	Egress *egress.Policy
 }
 
 // server holds what the handlers share.
@@ -80,6 +94,7 @@ type server struct {
 	sources intake.Sources
 	disp    intake.Dispatcher
 	demoJob func() (DemoJob, error)
+	notify  *notifyPolicy
 	log     *slog.Logger
 	metrics *metrics
 	ready   *readiness
@@ -114,6 +129,10 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	np, err := newNotifyPolicy(deps)
+	if err != nil {
+		return nil, err
+	}
 	s := &server{
 		cfg:     cfg,
 		store:   deps.Store,
@@ -121,6 +140,7 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 		sources: deps.Sources,
 		disp:    deps.Dispatcher,
 		demoJob: deps.NewDemoJob,
+		notify:  np,
 		log:     deps.Logger,
 		metrics: m,
 		ready:   newReadiness(deps.Store, deps.Blobs, cfg.ReadyCacheTTL, deps.Logger),

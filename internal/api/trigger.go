@@ -23,7 +23,7 @@ import (
 
 type triggerInput struct {
 	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: the same key with the same body returns the same job; with a different body, 422."`
-	// RawBody is the body, validated by triggerBody.parse against the
+	// RawBody is the body, validated by sourceBody.parse against the
 	// documented oneOf rather than by huma.
 	RawBody []byte
 	// contentType is the request's Content-Type, set by Resolve.
@@ -54,7 +54,7 @@ type triggerOutput struct {
 // has matched the alternative its source_type selects and the source has
 // validated the config. A replay (same Idempotency-Key and body) answers
 // with the original job; the same key with another body is a 422.
-func handleTrigger(store intake.Store, sources intake.Sources, body *triggerBody, n notifier, p *problems, m *metrics) func(context.Context, *triggerInput) (*triggerOutput, error) {
+func handleTrigger(store intake.Store, sources intake.Sources, body *sourceBody, np *notifyPolicy, n notifier, p *problems, m *metrics) func(context.Context, *triggerInput) (*triggerOutput, error) {
 	return func(ctx context.Context, in *triggerInput) (*triggerOutput, error) {
 		if !intake.ValidText(in.IdempotencyKey) {
 			m.createFailures.WithLabelValues(failInvalid).Inc()
@@ -76,12 +76,18 @@ func handleTrigger(store intake.Store, sources intake.Sources, body *triggerBody
 			m.createFailures.WithLabelValues(failInvalid).Inc()
 			return nil, p.from(ctx, fmt.Errorf("validate %s config: %w", sourceType, err))
 		}
+		notify, err := np.parse(req.Fields["notify"])
+		if err != nil {
+			m.createFailures.WithLabelValues(failInvalid).Inc()
+			return nil, err
+		}
 		job := &intake.Job{
 			Tenant:         intake.DefaultTenant,
 			SourceType:     sourceType,
 			Config:         config,
 			IdempotencyKey: in.IdempotencyKey,
-			RequestHash:    requestHash(sourceType, config),
+			RequestHash:    requestHash(sourceType, config, notify),
+			Notify:         np.orDefault(notify),
 		}
 		jobs, err := store.CreateJobs(ctx, []*intake.Job{job})
 		if err != nil {
@@ -108,27 +114,38 @@ func handleTrigger(store intake.Store, sources intake.Sources, body *triggerBody
 	}
 }
 
-// requestHash fingerprints a trigger request for idempotency checks.
-func requestHash(sourceType string, config []byte) string {
+// requestHash fingerprints a trigger request for idempotency checks: its
+// source type, config and, when the request gave one, notify (so that the
+// hashes of requests without one are what they were before notify).
+func requestHash(sourceType string, config []byte, notify *intake.Notify) string {
 	h := sha256.New()
 	h.Write([]byte(sourceType))
 	h.Write([]byte{0})
 	h.Write(config)
+	if notify != nil {
+		// A struct of strings cannot fail to marshal; Secret is a NAME.
+		b, _ := json.Marshal(notify) //nolint:gosec // G117: Secret names a secret, it is not one
+		h.Write([]byte{0})
+		h.Write(b)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// triggerRequest is a decoded, validated trigger body.
-type triggerRequest struct {
+// sourceRequest is a decoded source body, validated against its schema.
+type sourceRequest struct {
 	SourceType string
 	// Config is the config re-encoded canonically (see canonicalJSON).
 	Config json.RawMessage
+	// Fields are the body's properties by their exact names, for the
+	// kind's own properties (notify, cron, ...).
+	Fields map[string]json.RawMessage
 }
 
-// parse decodes and validates a trigger body against the document's schema:
+// parse decodes and validates a source body against the document's schema:
 // a malformed body is a 400, one that is not JSON a 415, and one that
 // fails the schema a 422 with field errors (body.source_type,
 // body.config.cin, ...). The source's own Validate is the caller's step.
-func (tb *triggerBody) parse(contentType string, raw []byte) (*triggerRequest, error) {
+func (tb *sourceBody) parse(contentType string, raw []byte) (*sourceRequest, error) {
 	if !isJSON(contentType) {
 		return nil, huma.Error415UnsupportedMediaType("the body must be application/json, not " + contentType)
 	}
@@ -152,9 +169,9 @@ func (tb *triggerBody) parse(contentType string, raw []byte) (*triggerRequest, e
 	// "config" would be validated, or stored, in its place.
 	var variants []error
 	for k := range obj {
-		if k != discriminator && k != "config" && (strings.EqualFold(k, discriminator) || strings.EqualFold(k, "config")) {
+		if name := tb.caseVariantOf(k); name != "" {
 			variants = append(variants, &huma.ErrorDetail{Location: "body." + k,
-				Message: "differs from " + strings.ToLower(k) + " only in case; property names are matched exactly"})
+				Message: "differs from " + name + " only in case; property names are matched exactly"})
 		}
 	}
 	if len(variants) > 0 {
@@ -205,7 +222,18 @@ func (tb *triggerBody) parse(contentType string, raw []byte) (*triggerRequest, e
 		return nil, huma.Error422UnprocessableEntity("validation failed",
 			&huma.ErrorDetail{Location: "body.config", Message: "expected object"})
 	}
-	return &triggerRequest{SourceType: typ, Config: config}, nil
+	return &sourceRequest{SourceType: typ, Config: config, Fields: fields}, nil
+}
+
+// caseVariantOf returns the property name that k differs from only in
+// case, or "".
+func (tb *sourceBody) caseVariantOf(k string) string {
+	for _, name := range append([]string{discriminator, "config"}, slices.Sorted(maps.Keys(tb.kind.extra))...) {
+		if k != name && strings.EqualFold(k, name) {
+			return name
+		}
+	}
+	return ""
 }
 
 // nulAt returns the location of the first string in v that holds a NUL,

@@ -254,3 +254,63 @@ func TestWebUIExamples(t *testing.T) {
 	}
 	br.done(t)
 }
+
+// TestWebUISchedulesAndChanges drives the schedules list (pause, then
+// resume, a schedule) and a job's changes in the detail view: the four
+// counts and the new, changed and removed documents.
+func TestWebUISchedulesAndChanges(t *testing.T) {
+	t.Parallel()
+	bn := newBundle(t)
+	_, next := changeFixture(t, bn)
+	s := bn.createSchedule(t, scheduleBody)
+	br := newBrowser(t, bn.url)
+	row := `document.querySelector('#schedules-body tr[data-schedule-id="` + s.ID + `"]')`
+	err := chromedp.Do(br.ctx,
+		chromedp.Navigate(bn.url+"/"),
+		chromedp.WaitVisible("#key-dialog[open]"),
+		chromedp.SendKeys("#key-input", testKey),
+		chromedp.Click("#key-save"),
+		chromedp.WaitNotPresent("#key-dialog[open]"),
+		void(chromedp.Poll[bool](row+`?.dataset.state === "active" && `+row+`.textContent.includes("0 6 * * * (Europe/London)")`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Evaluate[bool](row+`.querySelector("button.toggle").click(), true`)),
+		void(chromedp.Poll[bool](row+`?.dataset.state === "paused" && `+row+`.querySelector("button.toggle").textContent === "Resume"`, chromedp.WithPollingTimeout(10*time.Second))),
+	)
+	if err != nil {
+		t.Fatalf("pause a schedule: %v", err)
+	}
+	var got scheduleJSON
+	bn.do(t, request{path: s.Links.Self}).decode(t, &got)
+	if !got.Paused || got.Version != 2 || !got.NextFireAt.Equal(s.NextFireAt) {
+		t.Errorf("after Pause: %+v", got)
+	}
+	err = chromedp.Do(br.ctx,
+		void(chromedp.Evaluate[bool](row+`.querySelector("button.toggle").click(), true`)),
+		void(chromedp.Poll[bool](row+`?.dataset.state === "active"`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Evaluate[bool](`openJob("`+next.ID+`"), true`)),
+		void(chromedp.Poll[bool](`document.querySelectorAll("#changes-body tr").length === 4`, chromedp.WithPollingTimeout(10*time.Second))),
+	)
+	if err != nil {
+		t.Fatalf("open a job's changes: %v", err)
+	}
+	counts, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("#changes-counts div")].map(d => d.dataset.change + "=" + d.querySelector("dd").textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(counts, " ") != "new=2 changed=1 unchanged=1 removed=1" {
+		t.Errorf("counts %q", counts)
+	}
+	changes, err := chromedp.Run(br.ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("#changes-body tr")].map(r => r.dataset.change + " " + r.children[3].textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(changes, ", ") != "changed b, new d, new e, removed c" {
+		t.Errorf("changes %q", changes)
+	}
+	bn.do(t, request{path: s.Links.Self}).decode(t, &got)
+	if got.Paused || got.Version != 3 {
+		t.Errorf("after Resume: %+v", got)
+	}
+	br.done(t)
+}

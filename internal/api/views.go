@@ -10,16 +10,20 @@ import (
 
 // jobLinks are the URLs a client follows from a job.
 type jobLinks struct {
-	Self   string `json:"self" doc:"The job's status."`
-	Result string `json:"result" doc:"The job's result (200 once completed)."`
-	Cancel string `json:"cancel" doc:"POST here to cancel the job."`
+	Self       string `json:"self" doc:"The job's status."`
+	Result     string `json:"result" doc:"The job's result (200 once completed)."`
+	Cancel     string `json:"cancel" doc:"POST here to cancel the job."`
+	Changes    string `json:"changes" doc:"What changed since the job's previous job."`
+	Deliveries string `json:"deliveries" doc:"The job's webhook delivery log; POST to .../redeliver to deliver again."`
 }
 
 func linksFor(id string) jobLinks {
 	return jobLinks{
-		Self:   "/api/v1/jobs/status/" + id,
-		Result: "/api/v1/jobs/result/" + id,
-		Cancel: "/api/v1/jobs/" + id + "/cancel",
+		Self:       "/api/v1/jobs/status/" + id,
+		Result:     "/api/v1/jobs/result/" + id,
+		Cancel:     "/api/v1/jobs/" + id + "/cancel",
+		Changes:    "/api/v1/jobs/" + id + "/changes",
+		Deliveries: "/api/v1/jobs/" + id + "/deliveries",
 	}
 }
 
@@ -45,8 +49,14 @@ type jobView struct {
 	AvailableAt time.Time     `json:"available_at" doc:"When a scheduled job becomes due; otherwise when it last became pending."`
 	StartedAt   *time.Time    `json:"started_at,omitempty" doc:"First claim."`
 	CompletedAt *time.Time    `json:"completed_at,omitempty" doc:"When the job reached a terminal status."`
-	Links       jobLinks      `json:"links"`
-	RunHistory  []runView     `json:"run_history,omitempty" doc:"Only in GET /api/v1/jobs/status/{job_id}: the job's runs in order (the latest 100; absent before the first claim), an audit trail of which worker collected which documents, when, and how each run ended."`
+	// ScheduleID, PreviousJobID and Notify come from the schedule that
+	// created the job or the trigger.
+	ScheduleID    string            `json:"schedule_id,omitempty" format:"uuid" doc:"The schedule that created the job."`
+	PreviousJobID string            `json:"previous_job_id,omitempty" format:"uuid" doc:"The schedule's job this one's documents are compared with."`
+	Notify        *notifyView       `json:"notify,omitempty" doc:"Where the job's events are delivered; the secret is shown by name only."`
+	Changes       *changeCountsView `json:"changes,omitempty" doc:"Only in GET /api/v1/jobs/status/{job_id}, for a completed job with a previous job: its documents counted against the previous job's."`
+	Links         jobLinks          `json:"links"`
+	RunHistory    []runView         `json:"run_history,omitempty" doc:"Only in GET /api/v1/jobs/status/{job_id}: the job's runs in order (the latest 100; absent before the first claim), an audit trail of which worker collected which documents, when, and how each run ended."`
 }
 
 func newJobView(j *intake.Job) jobView {
@@ -64,6 +74,10 @@ func newJobView(j *intake.Job) jobView {
 		StartedAt:   timePtr(j.StartedAt),
 		CompletedAt: timePtr(j.CompletedAt),
 		Links:       linksFor(j.ID),
+
+		ScheduleID:    j.ScheduleID,
+		PreviousJobID: j.PreviousJobID,
+		Notify:        newNotifyView(j.Notify),
 	}
 	return v
 }
@@ -108,6 +122,8 @@ type documentView struct {
 	SizeBytes    int64         `json:"size_bytes"`
 	SHA256       string        `json:"sha256" doc:"Lowercase hex SHA-256 of the content."`
 	CollectedAt  time.Time     `json:"collected_at"`
+	Identity     string        `json:"identity,omitempty" example:"SRN:R12345678" doc:"The document's stable identity within its source, by which a schedule's jobs are compared; absent when the source has none."`
+	Change       intake.Change `json:"change,omitempty" enum:"new,changed,unchanged,removed" doc:"How the document compares with the previous job's document of the same identity; absent for a job without a previous job. removed marks a previous job's document in the removed list of /changes."`
 	Links        documentLinks `json:"links"`
 }
 
@@ -120,6 +136,8 @@ func newDocumentView(d *intake.Document) documentView {
 		SizeBytes:    d.SizeBytes,
 		SHA256:       d.SHA256,
 		CollectedAt:  d.CollectedAt,
+		Identity:     d.Identity,
+		Change:       d.Change,
 		Links:        documentLinks{Content: fmt.Sprintf("/api/v1/jobs/%s/documents/%d/content", d.JobID, d.Seq)},
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/intake-dev/intake/internal/dispatch/redisstream"
 	"github.com/intake-dev/intake/internal/egress"
 	"github.com/intake-dev/intake/internal/schedule"
+	"github.com/intake-dev/intake/internal/source/filings"
 	"github.com/intake-dev/intake/internal/webhook"
 	"github.com/intake-dev/intake/internal/worker"
 )
@@ -116,6 +117,7 @@ type Worker struct {
 // Sources configures the sources an operator provides.
 type Sources struct {
 	FilingsDelay time.Duration `env:"INTAKE_FILINGS_DELAY" desc:"Simulated download latency per filings document; 0 disables it."`
+	FilingsDay   time.Duration `env:"INTAKE_FILINGS_DAY" desc:"Length of a simulated day of the filings source, on some of which a company files new forms or amends or withdraws one; a short day (2s) shows a schedule's changes in a demo."`
 	HTTPAllow    []string      `env:"INTAKE_SOURCE_HTTP_ALLOW" envSeparator:"," desc:"Comma-separated CIDRs and host names the api source may reach although they are special-purpose addresses (loopback, private, link-local, …), which it refuses by default."`
 	FileRoot     string        `env:"INTAKE_SOURCE_FILE_ROOT" desc:"Directory the file source reads below; empty disables the file source."`
 
@@ -184,7 +186,7 @@ func Default() Config {
 			MaxRetryAfter:       worker.DefaultMaxRetryAfter,
 			MetricsAddr:         ":9100",
 		},
-		Sources: Sources{FilingsDelay: time.Second},
+		Sources: Sources{FilingsDelay: time.Second, FilingsDay: filings.DefaultDay},
 		Monitor: Monitor{
 			WebhookTimeout:     webhook.DefaultTimeout,
 			WebhookMaxAttempts: webhook.DefaultMaxAttempts,
@@ -257,6 +259,8 @@ func (c *Config) validate() error {
 		return errors.New("INTAKE_DATA_DIR: must not be empty")
 	case c.Sources.FilingsDelay < 0:
 		return fmt.Errorf("INTAKE_FILINGS_DELAY: must not be negative, not %s", c.Sources.FilingsDelay)
+	case c.Sources.FilingsDay < time.Millisecond:
+		return fmt.Errorf("INTAKE_FILINGS_DAY: must be at least 1ms, not %s", c.Sources.FilingsDay)
 	case !dispatch.Mode(c.Dispatch.Mode).Valid():
 		return fmt.Errorf("INTAKE_DISPATCH: must be %s, not %q", dispatch.Modes, c.Dispatch.Mode)
 	case dispatch.Mode(c.Dispatch.Mode) == dispatch.Redis && c.Dispatch.RedisURL == "":

@@ -23,7 +23,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if cfg.API.Addr != "127.0.0.1:8000" || cfg.Worker.MetricsAddr != ":9100" || cfg.Worker.BatchFraction != 3500 ||
 		cfg.Worker.LeaseTTL != time.Minute || cfg.Worker.MaxAttempts != 5 || cfg.Worker.Concurrency != 4 ||
-		cfg.Worker.PollInterval != time.Second || cfg.Sources.FilingsDelay != time.Second || cfg.Process.LogFormat != "json" ||
+		cfg.Worker.PollInterval != time.Second || cfg.Sources.FilingsDelay != time.Second || cfg.Sources.FilingsDay != 24*time.Hour || cfg.Process.LogFormat != "json" ||
 		cfg.API.Auth != AuthDefault || !cfg.Blob.CreateContainer || cfg.Dispatch.Mode != "auto" {
 		t.Errorf("unexpected defaults: %+v", cfg)
 	}
@@ -83,6 +83,12 @@ func TestLoadAliasesAndFiles(t *testing.T) {
 			}
 			return ""
 		}},
+		{"short filings day", []string{"INTAKE_FILINGS_DAY=2s"}, func(c *Config) string {
+			if c.Sources.FilingsDay != 2*time.Second {
+				return "day not 2s"
+			}
+			return ""
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +117,8 @@ func TestLoadInvalidNamesVariable(t *testing.T) {
 		{"INTAKE_AUTH=maybe", "INTAKE_AUTH"},
 		{"INTAKE_HTTP_ADDR=nohostport", "INTAKE_HTTP_ADDR"},
 		{"INTAKE_FILINGS_DELAY=-1s", "INTAKE_FILINGS_DELAY"},
+		{"INTAKE_FILINGS_DAY=0", "INTAKE_FILINGS_DAY"},
+		{"INTAKE_FILINGS_DAY=500us", "INTAKE_FILINGS_DAY"},
 		{"INTAKE_API_KEYS_FILE=/nonexistent/keys", "INTAKE_API_KEYS_FILE"},
 		{"INTAKE_API_KEYS=a,,b", "INTAKE_API_KEYS"},
 		{"INTAKE_DISPATCH=kafka", "INTAKE_DISPATCH"},

@@ -1,9 +1,13 @@
 package worker
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/intake-dev/intake"
 )
@@ -90,6 +94,8 @@ func (w *Worker) collect(stop, ctx context.Context, r *run) error {
 // collectDocument produces, stores and records document r.collected+1.
 // The blob is recorded only after Put succeeded, and deleted again (best
 // effort) when recording fails, so a recorded document always has its blob.
+// A document of a job with a previous job is compared with it (see
+// storeCompared) and may reference the previous document's blob instead.
 // It reports exhausted when the source has no more documents.
 func (w *Worker) collectDocument(ctx context.Context, r *run) (exhausted bool, err error) {
 	seq := r.collected + 1
@@ -113,35 +119,117 @@ func (w *Worker) collectDocument(ctx context.Context, r *run) (exhausted bool, e
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	key := intake.DocumentBlobKey(r.job.ID, seq, r.owner)
-	info, err := w.blobs.Put(ctx, key, item.Body, contentType)
-	if err != nil {
-		w.countDocError(ctx, r, err, kindBlob)
-		// A failed Put may still have written (a timeout after commit, a
-		// cancellation after the write); the key is this run's alone.
-		w.discardBlob(ctx, key)
-		return false, fmt.Errorf("store document %d: %w", seq, err)
-	}
 	doc := &intake.Document{
 		JobID:        r.job.ID,
 		Seq:          seq,
 		Name:         intake.SanitizeText(item.Name),
 		DocumentType: intake.SanitizeText(item.DocumentType),
-		ContentType:  info.ContentType,
-		SizeBytes:    info.Size,
-		SHA256:       info.SHA256,
-		BlobKey:      key,
+		Identity:     intake.SanitizeText(item.Identity),
 		CollectedAt:  w.cfg.Clock().UTC(),
+	}
+	key := intake.DocumentBlobKey(r.job.ID, seq, r.owner)
+	var written bool
+	if r.job.PreviousJobID != "" && doc.Identity != "" {
+		written, err = w.storeCompared(ctx, r, doc, key, item.Body, contentType)
+	} else {
+		written, err = true, w.storeNew(ctx, r, doc, key, item.Body, contentType)
+	}
+	if err != nil {
+		return false, err
 	}
 	if err := w.store.RecordDocument(ctx, r.owner, doc, item.Checkpoint); err != nil {
 		w.countDocError(ctx, r, err, kindStore)
-		w.discardBlob(ctx, key)
+		if written {
+			w.discardBlob(ctx, key)
+		}
 		return false, err // the store's error names the job and document
 	}
 	r.collected, r.checkpoint = seq, item.Checkpoint
 	w.metrics.documents.WithLabelValues(r.label).Inc()
-	w.metrics.bytes.WithLabelValues(r.label).Add(float64(info.Size))
+	if written {
+		w.metrics.bytes.WithLabelValues(r.label).Add(float64(doc.SizeBytes))
+	}
+	if doc.Change != "" {
+		w.metrics.changes.WithLabelValues(string(doc.Change)).Inc()
+	}
 	return false, nil
+}
+
+// storeNew streams body to a new blob at key and sets doc's blob fields
+// from what was stored.
+func (w *Worker) storeNew(ctx context.Context, r *run, doc *intake.Document, key string, body io.Reader, contentType string) error {
+	info, err := w.blobs.Put(ctx, key, body, contentType)
+	if err != nil {
+		w.countDocError(ctx, r, err, kindBlob)
+		// A failed Put may still have written (a timeout after commit, a
+		// cancellation after the write); the key is this run's alone.
+		w.discardBlob(ctx, key)
+		return fmt.Errorf("store document %d: %w", doc.Seq, err)
+	}
+	doc.BlobKey, doc.ContentType, doc.SizeBytes, doc.SHA256 = key, info.ContentType, info.Size, info.SHA256
+	return nil
+}
+
+// compareBuffer is the most of a body that storeCompared holds in memory
+// to hash it before deciding whether to store it.
+const compareBuffer = 1 << 20
+
+// storeCompared stores the body of a document of a job with a previous
+// job and sets doc.Change by comparing it with the previous job's document
+// of the same identity: new when there is none, unchanged when its SHA-256
+// is the same, changed otherwise. An unchanged document references the
+// previous document's blob: a body of up to compareBuffer bytes is hashed
+// before anything is stored, a larger one is streamed to a new blob at key
+// (hashed by the blob store on the way) that is deleted again when it turns
+// out unchanged. It reports whether doc references a blob written at key.
+func (w *Worker) storeCompared(ctx context.Context, r *run, doc *intake.Document, key string, body io.Reader, contentType string) (bool, error) {
+	prev, err := w.store.FindDocument(ctx, r.job.PreviousJobID, doc.Identity)
+	switch {
+	case intake.ErrorCode(err) == intake.ENOTFOUND:
+		prev = nil
+	case err != nil:
+		w.countDocError(ctx, r, err, kindStore)
+		return false, fmt.Errorf("find document %q of previous job %s: %w", doc.Identity, r.job.PreviousJobID, err)
+	}
+	h := sha256.New()
+	head, err := io.ReadAll(io.TeeReader(io.LimitReader(body, compareBuffer+1), h))
+	if err != nil {
+		w.countDocError(ctx, r, err, kindSource)
+		return false, fmt.Errorf("read document %d: %w", doc.Seq, err)
+	}
+	doc.Change = intake.ChangeNew
+	if prev != nil {
+		doc.Change = intake.ChangeChanged
+	}
+	if len(head) <= compareBuffer {
+		if prev != nil && hex.EncodeToString(h.Sum(nil)) == prev.SHA256 {
+			referencePrevious(doc, prev)
+			return false, nil
+		}
+		return true, w.storeNew(ctx, r, doc, key, bytes.NewReader(head), contentType)
+	}
+	if err := w.storeNew(ctx, r, doc, key, io.MultiReader(bytes.NewReader(head), body), contentType); err != nil {
+		return false, err
+	}
+	if prev == nil || doc.SHA256 != prev.SHA256 {
+		return true, nil
+	}
+	// Nothing references the new blob yet: should the delete fail, the
+	// orphan sweep removes it.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := w.blobs.Delete(dctx, key); err != nil {
+		w.logger.Warn("delete the blob of an unchanged document; the orphan sweep will retry", "key", key, "err", err)
+	}
+	referencePrevious(doc, prev)
+	return false, nil
+}
+
+// referencePrevious makes doc an unchanged copy of prev: the same blob,
+// size, hash and content type.
+func referencePrevious(doc, prev *intake.Document) {
+	doc.BlobKey, doc.SizeBytes, doc.SHA256, doc.ContentType = prev.BlobKey, prev.SizeBytes, prev.SHA256, prev.ContentType
+	doc.Change = intake.ChangeUnchanged
 }
 
 // discardBlob deletes a blob whose document was not recorded, unless the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intake-dev/intake"
 )
 
 // workerMetrics are the Worker's collectors. Labels are bounded:
@@ -20,6 +22,7 @@ type workerMetrics struct {
 	bytes       *prometheus.CounterVec
 	docErrors   *prometheus.CounterVec
 	completion  *prometheus.HistogramVec
+	changes     *prometheus.CounterVec
 	panics      *prometheus.CounterVec
 }
 
@@ -64,8 +67,12 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 			Help:    "Time from a job's creation to its completion, by source type.",
 			Buckets: prometheus.ExponentialBuckets(1, 2.5, 12), // 1s to ~6.6h
 		}, []string{"source_type"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_worker_document_changes_total",
+			Help: "Recorded documents of jobs with a previous job (a schedule's), by change against it: new, changed or unchanged (which stores no new blob).",
+		}, []string{"change"}),
 	}
-	var errs [9]error
+	var errs [10]error
 	m.claims, errs[0] = register(reg, m.claims)
 	m.runs, errs[1] = register(reg, m.runs)
 	m.runDuration, errs[2] = register(reg, m.runDuration)
@@ -75,6 +82,7 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 	m.bytes, errs[6] = register(reg, m.bytes)
 	m.docErrors, errs[7] = register(reg, m.docErrors)
 	m.completion, errs[8] = register(reg, m.completion)
+	m.changes, errs[9] = register(reg, m.changes)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -85,6 +93,9 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 	// Export zeros for the series dashboards expect before the first event.
 	for _, r := range []string{"claimed", "empty", "error"} {
 		m.claims.WithLabelValues(r)
+	}
+	for _, c := range []intake.Change{intake.ChangeNew, intake.ChangeChanged, intake.ChangeUnchanged} {
+		m.changes.WithLabelValues(string(c))
 	}
 	for _, t := range sourceTypes {
 		m.documents.WithLabelValues(t)

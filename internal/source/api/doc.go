@@ -15,6 +15,11 @@
 // after one page. The job completes when there is no next page or at
 // max_pages. Checkpoints hold URLs and counters, never header values.
 //
+// A page's identity, by which a job of a schedule compares it with its
+// previous job's, is the config's URL (query included, the values of
+// parameters whose names look secret masked) with "#page=" and the page's
+// number: "https://api.example.com/v1/filings?status=final#page=2".
+//
 // # Progress and batching with an unknown total
 //
 // The Source implements intake.Bounded with max_pages as the bound, so the

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/intake-dev/intake/internal/redact"
 )
 
 // checkpoint is the state saved with each page: the URL of the next page
@@ -128,6 +130,15 @@ func lookup(v any, path string) (any, bool) {
 		}
 	}
 	return v, true
+}
+
+// identity returns the Identity of page seq: the config's URL (its query
+// parameters merged in, the values of secret-looking ones masked) and
+// "#page=" seq. It names the page by its place in the job, not by the URL
+// it was fetched from, since next links and cursors may differ between
+// collections of the same pages.
+func (cfg *config) identity(seq int) string {
+	return redact.String(cfg.url.String()) + "#page=" + strconv.Itoa(seq)
 }
 
 // pageName returns "page-000001" with an extension for the content type.

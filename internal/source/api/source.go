@@ -177,7 +177,9 @@ func (s *Source) Plan(_ context.Context, config json.RawMessage) (int, []byte, e
 }
 
 // Next fetches the page the checkpoint names and returns it as document
-// seq, with the checkpoint of the page after it. It returns
+// seq, with the checkpoint of the page after it. The document's Identity is
+// the config's first-page URL without secrets and the page's number (see
+// identity). It returns
 // intake.ErrExhausted when the previous page was the last one, or seq is
 // past max_pages.
 //
@@ -221,6 +223,7 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, cpRa
 		Name:         pageName(seq, contentType),
 		DocumentType: DocumentType,
 		ContentType:  contentType,
+		Identity:     cfg.identity(seq),
 	}
 	if resp.ContentLength > s.opts.MaxResponseBytes {
 		_ = body.Close()

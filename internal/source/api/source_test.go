@@ -53,8 +53,8 @@ func newBundle(t *testing.T, mod func(*Options)) *bundle {
 
 // page is one collected document.
 type page struct {
-	name, contentType, body string
-	checkpoint              []byte
+	name, contentType, body, identity string
+	checkpoint                        []byte
 }
 
 // collect drives the source like the worker: Plan, then Next until
@@ -88,7 +88,7 @@ func collect(t *testing.T, src *Source, cfg string) ([]page, error) {
 		if err != nil {
 			return pages, err
 		}
-		pages = append(pages, page{item.Name, item.ContentType, string(b), item.Checkpoint})
+		pages = append(pages, page{item.Name, item.ContentType, string(b), item.Identity, item.Checkpoint})
 		cp = item.Checkpoint
 	}
 	t.Fatal("no end")
@@ -542,5 +542,40 @@ func TestParseLinks(t *testing.T) {
 	want := []string{"https://a/x?p=2 [next]", "https://a/x?p=9 [last]", "https://a/y [prev next]"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestIdentity: a page's identity is the config's URL, secret-looking
+// query values masked, and the page's number; next links that differ
+// between collections (a fresh token each time) do not change it.
+func TestIdentity(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := strconv.Atoi(r.URL.Query().Get("p"))
+		if p < 2 {
+			w.Header().Set("Link", fmt.Sprintf(`</list?p=%d&token=%d>; rel="next"`, p+1, calls.Add(1)))
+		}
+		fmt.Fprintf(w, "page %d\n", p)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := `{"url":"` + srv.URL + `/list?api_key=k3y-in-the-url","query":{"status":"final"}}`
+	src := newBundle(t, nil).src
+	first, err := collect(t, src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := collect(t, src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 3 || len(second) != 3 {
+		t.Fatalf("collected %d and %d pages, want 3", len(first), len(second))
+	}
+	for i := range first {
+		want := srv.URL + "/list?api_key=xxxxx&status=final#page=" + itoa(i+1)
+		if first[i].identity != want || second[i].identity != want {
+			t.Errorf("page %d: identities %q and %q, want %q", i+1, first[i].identity, second[i].identity, want)
+		}
 	}
 }

@@ -81,6 +81,11 @@
 //   - document n holds rows ((n-1)×rows_per_document, n×rows_per_document]
 //     of the rows collected, in key order.
 //
+// That row range in key order is the document's identity, by which a job
+// of a schedule compares it with its previous job's: "rows 1001-2000 by
+// (region, id)". It depends on the document's place alone, not on the keys
+// it holds, so that a page whose rows changed is a changed document.
+//
 // The key must be unique and never NULL; a duplicate key detected inside a
 // page or across a page boundary (each page reads one row more than it
 // keeps) and a NULL key fail the job permanently. Each page is read with

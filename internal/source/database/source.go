@@ -244,9 +244,16 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, cpRa
 	}
 	return &intake.Item{
 		Name:         fmt.Sprintf("rows-%06d.%s", seq, ext),
+		Identity:     identity(cfg, cp.Rows, limit),
 		DocumentType: "rows",
 		ContentType:  ct,
 		Body:         body,
 		Checkpoint:   cpOut,
 	}, nil
+}
+
+// identity returns the Identity of the page of up to limit rows after the
+// first rows: its range of row numbers and the key that orders them.
+func identity(cfg Config, rows, limit int) string {
+	return fmt.Sprintf("rows %d-%d by (%s)", rows+1, rows+limit, strings.Join(cfg.Key, ", "))
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -475,10 +476,13 @@ func TestMaxRowsCap(t *testing.T) {
 	b.insertRows(t, 1, 2, 3, 4, 5, 6, 7)
 	s := b.source(t, func(o *database.Options) { o.MaxRows = 5 })
 	config := `{"connection":"main","query":"SELECT id FROM t","key":["id"],"rows_per_document":2}`
-	bodies, _, _ := run(t, s, config, 1, nil, 100)
+	bodies, items, _ := run(t, s, config, 1, nil, 100)
 	want := []string{"{\"id\":1}\n{\"id\":2}\n", "{\"id\":3}\n{\"id\":4}\n", "{\"id\":5}\n"}
 	if strings.Join(bodies, "|") != strings.Join(want, "|") {
 		t.Errorf("documents %q, want %q", bodies, want)
+	}
+	if got := identities(items); !slices.Equal(got, []string{"rows 1-2 by (id)", "rows 3-4 by (id)", "rows 5-5 by (id)"}) {
+		t.Errorf("identities %q, want the last page capped at row 5", got)
 	}
 	if got := s.MaxDocuments(json.RawMessage(config)); got != 3 {
 		t.Errorf("MaxDocuments = %d, want 3", got)
@@ -514,5 +518,38 @@ func TestConnectionFailureIsTransient(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "secret-pw") || strings.Contains(err.Error(), "127.0.0.1") {
 		t.Errorf("error leaks the connection's details: %v", err)
+	}
+}
+
+func identities(items []*intake.Item) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.Identity
+	}
+	return out
+}
+
+// TestIdentity: a document's identity is its range of rows in key order,
+// whatever rows it holds: after a row is inserted ahead of the others, the
+// same identities come back with other content, and one more page.
+func TestIdentity(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	b.insertRows(t, 2, 3, 4, 5)
+	s := b.source(t)
+	config := `{"connection":"main","query":"SELECT id % 2 AS odd, id, name FROM t","key":["odd","id"],"rows_per_document":2}`
+	before, items, _ := run(t, s, config, 1, nil, 100)
+	want := []string{"rows 1-2 by (odd, id)", "rows 3-4 by (odd, id)"}
+	if got := identities(items); !slices.Equal(got, want) {
+		t.Fatalf("identities %q, want %q", got, want)
+	}
+	b.insertRows(t, 0)
+	after, items, _ := run(t, s, config, 1, nil, 100)
+	want = append(want, "rows 5-6 by (odd, id)")
+	if got := identities(items); !slices.Equal(got, want) {
+		t.Errorf("identities after an insert %q, want %q", got, want)
+	}
+	if before[0] == after[0] {
+		t.Errorf("the first page did not change with a row inserted into it: %q", after[0])
 	}
 }

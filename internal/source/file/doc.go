@@ -24,6 +24,10 @@
 // skipped-report), so the job completes with the rest and the caller sees
 // what was left out in the job's result.
 //
+// A document's identity, by which a job of a schedule compares it with its
+// previous job's, is the file's path relative to the root; the report's is
+// "/_skipped.json", which no relative path can be.
+//
 // Next opens file n through the root with O_NONBLOCK (a FIFO swapped in
 // cannot block it), checks on the open descriptor that it is still a
 // regular file within max_file_size, and hands the open file to the worker,

@@ -139,6 +139,7 @@ func (p *plan) reportItem(checkpoint []byte) (*intake.Item, error) {
 	}
 	return &intake.Item{
 		Name:         ReportName,
+		Identity:     ReportIdentity,
 		DocumentType: ReportType,
 		ContentType:  "application/json",
 		Body:         io.NopCloser(bytes.NewReader(append(body, '\n'))),

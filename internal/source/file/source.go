@@ -32,10 +32,13 @@ const (
 )
 
 // ReportName is the name of the report document that ends a job whose
-// plan skipped entries; its DocumentType is ReportType.
+// plan skipped entries; its DocumentType is ReportType and its Identity
+// ReportIdentity, which no file's identity (a path relative to the root)
+// can be, since it starts with a slash.
 const (
-	ReportName = "_skipped.json"
-	ReportType = "skipped-report"
+	ReportName     = "_skipped.json"
+	ReportType     = "skipped-report"
+	ReportIdentity = "/" + ReportName
 )
 
 // maxReported caps the skipped entries listed (and logged one by one) per
@@ -191,7 +194,8 @@ func (s *Source) Plan(ctx context.Context, config json.RawMessage) (int, []byte,
 // file that vanished or became unreadable is a transient error, so the
 // worker retries with backoff (a share that blipped) and fails the job when
 // its attempts are used up. Seq total+1 of a plan with skipped entries is
-// the ReportName document.
+// the ReportName document. A file's Identity is its path relative to the
+// root, as is its Name.
 func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, checkpoint []byte) (*intake.Item, error) {
 	cfg, err := s.parse(config)
 	if err != nil {
@@ -235,6 +239,7 @@ func (s *Source) Next(ctx context.Context, config json.RawMessage, seq int, chec
 	body := &cappedFile{f: f, name: name, left: cfg.MaxFileSize}
 	item := &intake.Item{
 		Name:         name,
+		Identity:     name,
 		DocumentType: documentType(name),
 		ContentType:  mime.TypeByExtension(path.Ext(name)),
 		Body:         body,

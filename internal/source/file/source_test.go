@@ -612,3 +612,34 @@ func TestConfigSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentity: a file's identity is its path relative to the root, and
+// the skipped report's cannot be taken for a file's, not even one named
+// like the report.
+func TestIdentity(t *testing.T) {
+	t.Parallel()
+	root := tree(t, map[string]string{
+		"_skipped.json":   "{}",
+		"sub/deep/a.txt":  "a",
+		"sub/too-big.txt": strings.Repeat("x", 100),
+	})
+	s := newSource(t, Options{Root: root})
+	config := json.RawMessage(`{"pattern": "**", "max_file_size": 10}`)
+	total, cp, err := s.Plan(t.Context(), config)
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	var got []string
+	for seq := 1; seq <= total; seq++ {
+		item, err := s.Next(t.Context(), config, seq, cp)
+		if err != nil {
+			t.Fatalf("Next(%d): %v", seq, err)
+		}
+		_ = item.Body.Close()
+		got = append(got, item.Name+" "+item.Identity)
+	}
+	want := []string{"_skipped.json _skipped.json", "sub/deep/a.txt sub/deep/a.txt", ReportName + " " + ReportIdentity}
+	if !slices.Equal(got, want) {
+		t.Errorf("names and identities = %q, want %q", got, want)
+	}
+}

@@ -105,6 +105,9 @@ func render(c *company, f filing, g *gen) []byte {
 	s.printf("\n")
 	s.field("Service request number (SRN)", f.srn)
 	s.field("Date of filing", day(f.date))
+	if f.revision > 0 {
+		s.field("Revised filing", fmt.Sprintf("revision %d, filed %s", f.revision, day(f.revised)))
+	}
 	s.field("Registrar of Companies", c.state.roc)
 
 	s.section("PART I - PARTICULARS OF THE COMPANY")

@@ -77,6 +77,7 @@ type company struct {
 	paidUp       int64 // paid-up share capital, INR
 	banks        []string
 	filings      []filing
+	historyEnd   int // the last year of the history
 }
 
 // filing is one entry of a company's filing history.
@@ -84,6 +85,12 @@ type filing struct {
 	form *form
 	date time.Time
 	srn  string
+	// content names the generator of the filing's particular figures: it
+	// changes when the filing is amended.
+	content []string
+	// revision counts the amendments, the last of them dated revised.
+	revision int
+	revised  time.Time
 }
 
 var (
@@ -146,6 +153,9 @@ func newCompany(cfg Config) *company {
 	c.paidUp = c.authorised / 10 * int64(g.between(3, 9))
 	c.banks = []string{pick(g, banks), pick(g, banks)}
 	c.filings = c.history(g, n)
+	for i := range c.filings {
+		c.filings[i].content = []string{"filings/document", cfg.CIN, strconv.Itoa(i + 1)}
+	}
 	return c
 }
 
@@ -157,6 +167,7 @@ func newCompany(cfg Config) *company {
 func (c *company) history(g *gen, n int) []filing {
 	start := max(c.incorporated.Year(), firstFormYear)
 	end := max(lastFilingYear, start+1)
+	c.historyEnd = end
 	earliest := c.incorporated.AddDate(0, 0, 7)
 	latest := time.Date(end, time.December, 31, 0, 0, 0, 0, time.UTC)
 	perYear := make(map[string]int)

@@ -30,6 +30,20 @@ func config(t testing.TB, cin, name string) json.RawMessage {
 	return b
 }
 
+// asOf is the fixed time of most tests: day 300 of an era of 24-hour days,
+// so that a company's filings have evolved for a while.
+var asOf = eraStart(56).Add(300*24*time.Hour + 5*time.Hour)
+
+// eraStart returns the start of era n of 24-hour days.
+func eraStart(n int64) time.Time {
+	return time.Unix(0, 0).UTC().Add(time.Duration(n*eraDays) * 24 * time.Hour)
+}
+
+// at returns a Source whose clock stands still at t.
+func at(t time.Time, opts ...Option) *Source {
+	return New(0, append([]Option{WithClock(func() time.Time { return t })}, opts...)...)
+}
+
 // collect plans a job and returns every document with its bytes.
 func collect(t testing.TB, s *Source, cfg json.RawMessage) ([]*intake.Item, [][]byte) {
 	t.Helper()
@@ -38,13 +52,20 @@ func collect(t testing.TB, s *Source, cfg json.RawMessage) ([]*intake.Item, [][]
 	if err != nil {
 		t.Fatalf("Plan: %v", err)
 	}
-	if cp != nil {
-		t.Fatalf("Plan checkpoint = %q, want nil", cp)
+	if cp == nil {
+		t.Fatal("Plan checkpoint = nil, want the as-of day")
 	}
+	return collectFrom(t, s, cfg, total, cp)
+}
+
+// collectFrom returns documents 1..total collected with the checkpoint
+// cp, which every document must pass on unchanged.
+func collectFrom(t testing.TB, s *Source, cfg json.RawMessage, total int, cp []byte) ([]*intake.Item, [][]byte) {
+	t.Helper()
 	items := make([]*intake.Item, total)
 	bodies := make([][]byte, total)
 	for seq := 1; seq <= total; seq++ {
-		it, err := s.Next(ctx, cfg, seq, nil)
+		it, err := s.Next(context.Background(), cfg, seq, cp)
 		if err != nil {
 			t.Fatalf("Next(%d): %v", seq, err)
 		}
@@ -55,9 +76,23 @@ func collect(t testing.TB, s *Source, cfg json.RawMessage) ([]*intake.Item, [][]
 		if err := it.Body.Close(); err != nil {
 			t.Fatal(err)
 		}
+		if !bytes.Equal(it.Checkpoint, cp) {
+			t.Fatalf("Next(%d) checkpoint %q, want the plan's %q", seq, it.Checkpoint, cp)
+		}
 		items[seq-1], bodies[seq-1] = it, b
 	}
 	return items, bodies
+}
+
+// history collects the company's history alone, as a job planned before
+// filings evolved (with a nil checkpoint) does.
+func history(t testing.TB, cfg json.RawMessage) ([]*intake.Item, [][]byte) {
+	t.Helper()
+	c, err := parseConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return collectFrom(t, New(0), cfg, len(newCompany(c).filings), nil)
 }
 
 func digest(bodies [][]byte) string {
@@ -71,44 +106,58 @@ func digest(bodies [][]byte) string {
 func TestDeterministic(t *testing.T) {
 	t.Parallel()
 	cfg := config(t, "L27100MH1998PLC112233", "Sahyadri Steel Limited")
-	items1, bodies1 := collect(t, New(0), cfg)
-	items2, bodies2 := collect(t, New(0), cfg)
+	items1, bodies1 := collect(t, at(asOf), cfg)
+	items2, bodies2 := collect(t, at(asOf.Add(time.Hour)), cfg) // the same day
 	if len(bodies1) != len(bodies2) {
 		t.Fatalf("totals differ: %d and %d", len(bodies1), len(bodies2))
 	}
 	for i := range bodies1 {
-		if !bytes.Equal(bodies1[i], bodies2[i]) || items1[i].Name != items2[i].Name || items1[i].DocumentType != items2[i].DocumentType {
+		if !bytes.Equal(bodies1[i], bodies2[i]) || items1[i].Name != items2[i].Name ||
+			items1[i].DocumentType != items2[i].DocumentType || items1[i].Identity != items2[i].Identity {
 			t.Errorf("document %d differs between runs", i+1)
 		}
 	}
 
-	// Out-of-order regeneration (a fresh pod resuming at seq 7) gives the
-	// same bytes as an in-order run.
-	it, err := New(0).Next(context.Background(), cfg, 7, []byte("ignored"))
+	// Out-of-order regeneration (a fresh pod resuming at the last seq) gives the
+	// same bytes as an in-order run, whatever its own clock says.
+	_, cp, err := at(asOf).Plan(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := len(bodies1)
+	it, err := at(asOf.AddDate(1, 0, 0)).Next(context.Background(), cfg, last, cp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(it.Body)
-	if !bytes.Equal(b, bodies1[6]) {
-		t.Error("document 7 regenerated alone differs from the in-order run")
+	if !bytes.Equal(b, bodies1[last-1]) {
+		t.Errorf("document %d regenerated alone differs from the in-order run", last)
 	}
 
 	// Another company differs.
-	_, other := collect(t, New(0), config(t, "L27100MH1998PLC112234", "Sahyadri Steel Limited"))
+	_, other := collect(t, at(asOf), config(t, "L27100MH1998PLC112234", "Sahyadri Steel Limited"))
 	if bytes.Equal(other[0], bodies1[0]) || digest(other) == digest(bodies1) {
 		t.Error("two CINs produced the same documents")
 	}
 }
 
-// TestGolden pins the bytes of one company's filings, so that a change to
-// the generator (or to PCG) that would alter re-runs of existing jobs is
-// noticed. Update the digest only for an intended change of the simulation.
+// TestGolden pins the bytes of one company's filings, its history alone
+// (as jobs planned before filings evolved collect it) and as of a fixed
+// day, so that a change to the generator (or to PCG) that would alter
+// re-runs of existing jobs is noticed. Update a digest only for an intended
+// change of the simulation.
 func TestGolden(t *testing.T) {
 	t.Parallel()
-	items, bodies := collect(t, New(0), config(t, "L62011KA2004PLC034567", "Deccan Infotech Limited"))
+	cfg := config(t, "L62011KA2004PLC034567", "Deccan Infotech Limited")
+	items, bodies := history(t, cfg)
 	const wantTotal, wantDigest = 40, "477d31b5b552909783b974cae6d8dd56625a247e4fd34a130d8ba1ddc96f78ee"
 	if got := digest(bodies); len(items) != wantTotal || got != wantDigest {
-		t.Errorf("total %d, digest %s; want %d, %s", len(items), got, wantTotal, wantDigest)
+		t.Errorf("history: total %d, digest %s; want %d, %s", len(items), got, wantTotal, wantDigest)
+	}
+	items, bodies = collect(t, at(asOf), cfg)
+	const wantEvolved, wantEvolvedDigest = 50, "d95f9c91a99e0d931098e10da2e2b56ba0db6f5f745287399369253f2283d802"
+	if got := digest(bodies); len(items) != wantEvolved || got != wantEvolvedDigest {
+		t.Errorf("as of %s: total %d, digest %s; want %d, %s", asOf, len(items), got, wantEvolved, wantEvolvedDigest)
 	}
 }
 
@@ -132,7 +181,7 @@ func TestDocuments(t *testing.T) {
 	for _, cin := range cins {
 		t.Run(cin, func(t *testing.T) {
 			name := "Test Company " + cin[15:] + " Limited"
-			items, bodies := collect(t, New(0), config(t, cin, name))
+			items, bodies := collect(t, at(asOf), config(t, cin, name))
 			if n := len(items); n < minFilings || n > maxFilings {
 				t.Errorf("total = %d, want %d..%d", n, minFilings, maxFilings)
 			}
@@ -152,8 +201,8 @@ func TestDocuments(t *testing.T) {
 					t.Errorf("doc %d: filed %s before its predecessor (%s)", i+1, date, prev)
 				}
 				prev = date
-				if it.ContentType != ContentType || it.Checkpoint != nil {
-					t.Errorf("doc %d: content type %q, checkpoint %q", i+1, it.ContentType, it.Checkpoint)
+				if it.ContentType != ContentType || !strings.HasSuffix(it.Name, "_SRN-"+it.Identity+".txt") {
+					t.Errorf("doc %d: content type %q, identity %q", i+1, it.ContentType, it.Identity)
 				}
 				b := bodies[i]
 				if len(b) < 500 || len(b) > 8<<10 {
@@ -180,10 +229,11 @@ func TestTotalsRange(t *testing.T) {
 	seen := map[int]bool{}
 	for range 2000 {
 		cin, name := NewCompany(r)
-		total, _, err := New(0).Plan(context.Background(), config(t, cin, name))
+		c, err := parseConfig(config(t, cin, name))
 		if err != nil {
 			t.Fatal(err)
 		}
+		total := len(newCompany(c).filings)
 		if total < minFilings || total > maxFilings {
 			t.Fatalf("%s: total %d, want %d..%d", cin, total, minFilings, maxFilings)
 		}
@@ -330,14 +380,17 @@ func TestNextErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cfg := config(t, "L27100MH1998PLC112233", "Sahyadri Steel Limited")
-	total, _, err := New(0).Plan(ctx, cfg)
+	total, cp, err := at(asOf).Plan(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, seq := range []int{0, -1, total + 1} {
-		if _, err := New(0).Next(ctx, cfg, seq, nil); intake.ErrorCode(err) != intake.EINVALID {
+		if _, err := at(asOf).Next(ctx, cfg, seq, cp); intake.ErrorCode(err) != intake.EINVALID {
 			t.Errorf("Next(seq %d) = %v, want EINVALID", seq, err)
 		}
+	}
+	if _, err := at(asOf).Next(ctx, cfg, 1, []byte("garbage")); !intake.IsPermanent(err) {
+		t.Errorf("Next(corrupt checkpoint) = %v, want a permanent error", err)
 	}
 	bad := json.RawMessage(`{"cin":"nope","company_name":"A"}`)
 	if _, err := New(0).Next(ctx, bad, 1, nil); intake.ErrorCode(err) != intake.EINVALID {
@@ -435,5 +488,120 @@ func TestExample(t *testing.T) {
 	}
 	if name, cfg := s.ConfigSchema(); name != "FilingsSourceConfig" || reflect.TypeOf(cfg) != reflect.TypeFor[Config]() {
 		t.Fatalf("ConfigSchema() = %q, %T", name, cfg)
+	}
+}
+
+// TestEvolution: from one simulated day to the next, with the clock
+// fixed, a company's filings stay the same but for what happened on the
+// later day: new filings appended with new SRNs, an amended filing with
+// the same SRN and name and other content, a withdrawn one gone. Each of
+// the three happens on some day of an era; every day's set is the same at
+// every time of the day, and a new era starts again from the history.
+func TestEvolution(t *testing.T) {
+	t.Parallel()
+	cfg := config(t, "L27100MH1998PLC112233", "Sahyadri Steel Limited")
+	const day = 2 * time.Second // as INTAKE_FILINGS_DAY=2s in a demo
+	const era = 56 * eraDays
+	start := time.Unix(0, 0).Add(era * day)
+
+	// The first day of the era on which each kind of event happens.
+	parsed, err := parseConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstDay := map[string]int{}
+	evolved := func(d int) map[string]filing {
+		c := newCompany(parsed)
+		c.evolve(era + int64(d))
+		out := map[string]filing{}
+		for _, f := range c.filings {
+			out[f.srn] = f
+		}
+		return out
+	}
+	prev := evolved(0)
+	for d := 1; d < eraDays && len(firstDay) < 3; d++ {
+		cur := evolved(d)
+		for srn, f := range cur {
+			p, ok := prev[srn]
+			switch {
+			case !ok && firstDay["new"] == 0:
+				firstDay["new"] = d
+			case ok && f.revision != p.revision && firstDay["changed"] == 0:
+				firstDay["changed"] = d
+			}
+		}
+		for srn := range prev {
+			if _, ok := cur[srn]; !ok && firstDay["removed"] == 0 {
+				firstDay["removed"] = d
+			}
+		}
+		prev = cur
+	}
+	if len(firstDay) != 3 {
+		t.Fatalf("over an era the company had only %v", firstDay)
+	}
+
+	// Each of those days against the day before, through the Source.
+	type document struct {
+		name string
+		body []byte
+	}
+	snapshot := func(d int) (map[string]document, []string) {
+		t.Helper()
+		items, bodies := collect(t, at(start.Add(time.Duration(d)*day+day/2), WithDay(day)), cfg)
+		docs := map[string]document{}
+		var order []string
+		for i, it := range items {
+			if _, dup := docs[it.Identity]; dup {
+				t.Fatalf("day %d: identity %s twice", d, it.Identity)
+			}
+			docs[it.Identity] = document{it.Name, bodies[i]}
+			order = append(order, it.Identity)
+		}
+		return docs, order
+	}
+	for kind, d := range firstDay {
+		before, beforeOrder := snapshot(d - 1)
+		after, order := snapshot(d)
+		got := map[string]int{}
+		var added []string
+		for _, id := range order {
+			old, ok := before[id]
+			switch {
+			case !ok:
+				got["new"]++
+				added = append(added, id)
+			case !bytes.Equal(old.body, after[id].body):
+				got["changed"]++
+				if old.name != after[id].name || !bytes.Contains(after[id].body, []byte("Revised filing")) {
+					t.Errorf("day %d: amended filing %s renamed from %q to %q, or not marked revised", d, id, old.name, after[id].name)
+				}
+			}
+		}
+		for _, id := range beforeOrder {
+			if _, ok := after[id]; !ok {
+				got["removed"]++
+			}
+		}
+		if got[kind] == 0 {
+			t.Errorf("day %d: %v, want a %s filing", d, got, kind)
+		}
+		if len(added) > 0 && !slices.Equal(order[len(order)-len(added):], added) {
+			t.Errorf("day %d: new filings %q are not the last ones of %q", d, added, order)
+		}
+	}
+
+	// The same day at its start, and the first day of the next era.
+	d := firstDay["new"]
+	mid, _ := snapshot(d)
+	items, _ := collect(t, at(start.Add(time.Duration(d)*day), WithDay(day)), cfg)
+	if len(items) != len(mid) {
+		t.Errorf("day %d has %d filings at its start, %d in its middle", d, len(items), len(mid))
+	}
+	hist, _ := history(t, cfg)
+	items, _ = collect(t, at(start.Add(eraDays*day), WithDay(day)), cfg)
+	if n := len(items) - len(hist); n < -1 || n > 1 {
+		t.Errorf("a new era has %d filings, the history %d", len(items), len(hist))
 	}
 }

@@ -43,7 +43,9 @@ type Bundle struct {
 	// Configs are valid configs by name; the suite runs its tests for each.
 	// Every config collects at least three documents, no two with the same
 	// name and content, and none of its top-level fields accepts a value of
-	// every JSON type.
+	// every JSON type. Collecting a config twice yields the same documents
+	// while the peer's data stay the same (a simulated source fixes its
+	// clock).
 	Configs map[string]json.RawMessage
 	// Stall, when not nil, returns a Source and a config whose first
 	// document blocks on the peer until Next's context is done, and a
@@ -71,6 +73,7 @@ func Run(t *testing.T, h Harness) {
 		{"Validate/NotAnObject", testNotAnObject},
 		{"Validate/WrongType", testWrongType},
 		{"Resume", testResume},
+		{"Identity", testIdentity},
 		{"End", testEnd},
 		{"Cancel/Before", testCancelBefore},
 		{"Cancel/While", testCancelWhile},
@@ -228,8 +231,8 @@ func testWrongType(t *testing.T, b Bundle) {
 
 // document is what the suite keeps of an item.
 type document struct {
-	name, documentType, contentType string
-	body, checkpoint                []byte
+	name, documentType, contentType, identity string
+	body, checkpoint                          []byte
 }
 
 // job is a job's documents and how it ended.
@@ -267,7 +270,7 @@ func next(ctx context.Context, s intake.Source, config json.RawMessage, seq int,
 	if err != nil {
 		return document{}, fmt.Errorf("document %d: read body: %w", seq, err)
 	}
-	return document{item.Name, item.DocumentType, item.ContentType, body, item.Checkpoint}, nil
+	return document{item.Name, item.DocumentType, item.ContentType, item.Identity, body, item.Checkpoint}, nil
 }
 
 // collect plans and collects a whole job. With fresh set, the plan and
@@ -356,9 +359,41 @@ func testResume(t *testing.T, b Bundle) {
 		}
 		for i := range min(len(fresh.docs), len(one.docs)) {
 			a, f := one.docs[i], fresh.docs[i]
-			if a.name != f.name || a.documentType != f.documentType || a.contentType != f.contentType || !bytes.Equal(a.body, f.body) {
+			if a.name != f.name || a.documentType != f.documentType || a.contentType != f.contentType ||
+				a.identity != f.identity || !bytes.Equal(a.body, f.body) {
 				t.Errorf("document %d resumed in a fresh Source differs: %q (%s, %s, %d bytes), want %q (%s, %s, %d bytes)",
 					i+1, f.name, f.documentType, f.contentType, len(f.body), a.name, a.documentType, a.contentType, len(a.body))
+			}
+		}
+	})
+}
+
+// testIdentity: every document has an identity, no two documents of a job
+// share one, and a second collection of the same config, by another
+// Source, gives each document the identity it had in the first: the
+// identity is what a job of a schedule matches its previous job's
+// documents by.
+func testIdentity(t *testing.T, b Bundle) {
+	forEachConfig(t, b, func(t *testing.T, config json.RawMessage) {
+		first := collect(t, b, config, false)
+		seen := map[string]int{}
+		for i, d := range first.docs {
+			if d.identity == "" {
+				t.Errorf("document %d (%q) has no identity", i+1, d.name)
+				continue
+			}
+			if prev, dup := seen[d.identity]; dup {
+				t.Errorf("documents %d and %d have the same identity %q", prev, i+1, d.identity)
+			}
+			seen[d.identity] = i + 1
+		}
+		second := collect(t, b, config, false)
+		if len(second.docs) != len(first.docs) {
+			t.Fatalf("a second collection has %d documents, the first %d", len(second.docs), len(first.docs))
+		}
+		for i := range first.docs {
+			if a, b := first.docs[i].identity, second.docs[i].identity; a != b {
+				t.Errorf("document %d has identity %q in one collection, %q in another", i+1, a, b)
 			}
 		}
 	})

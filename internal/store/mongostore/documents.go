@@ -34,17 +34,23 @@ func (s *Driver) materialise(ctx context.Context, d *docDoc) error {
 
 // upsertDoc inserts document d at key unless a document is there.
 func (s *Driver) upsertDoc(ctx context.Context, key bson.D, d *docDoc) error {
-	_, err := s.docs.UpdateOne(ctx, key,
-		bson.D{{Key: "$setOnInsert", Value: bson.D{
-			{Key: "_id", Value: d.ID},
-			{Key: "name", Value: d.Name},
-			{Key: "document_type", Value: d.DocumentType},
-			{Key: "content_type", Value: d.ContentType},
-			{Key: "size_bytes", Value: d.SizeBytes},
-			{Key: "sha256", Value: d.SHA256},
-			{Key: "blob_key", Value: d.BlobKey},
-			{Key: "collected_at", Value: d.CollectedAt},
-		}}},
+	fields := bson.D{
+		{Key: "_id", Value: d.ID},
+		{Key: "name", Value: d.Name},
+		{Key: "document_type", Value: d.DocumentType},
+		{Key: "content_type", Value: d.ContentType},
+		{Key: "size_bytes", Value: d.SizeBytes},
+		{Key: "sha256", Value: d.SHA256},
+		{Key: "blob_key", Value: d.BlobKey},
+		{Key: "collected_at", Value: d.CollectedAt},
+	}
+	if d.Identity != "" { // absent when empty, as in docDoc
+		fields = append(fields, bson.E{Key: "identity", Value: d.Identity})
+	}
+	if d.Change != "" {
+		fields = append(fields, bson.E{Key: "change", Value: d.Change})
+	}
+	_, err := s.docs.UpdateOne(ctx, key, bson.D{{Key: "$setOnInsert", Value: fields}},
 		options.UpdateOne().SetUpsert(true))
 	return err
 }
@@ -251,9 +257,5 @@ func (s *Driver) ReferencedBlobKeys(ctx context.Context, keys []string) (map[str
 
 // findAll decodes every document that filter matches, projected, into out.
 func (s *Driver) findAll(ctx context.Context, c *collection, filter, projection bson.D, out any) error {
-	cur, err := c.Find(ctx, filter, options.Find().SetProjection(projection))
-	if err != nil {
-		return err
-	}
-	return cur.All(ctx, out)
+	return s.findAllOpts(ctx, c, filter, options.Find().SetProjection(projection), out)
 }

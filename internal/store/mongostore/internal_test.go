@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -96,7 +97,8 @@ func TestJobDocOmitsUnsetFields(t *testing.T) {
 	}{
 		{name: "without key", in: newJob(intake.DefaultTenant, ""),
 			absent: []string{"lease_owner", "lease_expires_at", "checkpoint", "idempotency_key", "started_at",
-				"completed_at", "batch", "last_doc"},
+				"completed_at", "batch", "last_doc", "schedule_id", "previous_job_id", "notify", "notify_due_at",
+				"notify_attempts"},
 			idemFrom: func(d *jobDoc) string { return "job:" + d.ID }},
 		{name: "with key", in: newJob("acme", "k1"),
 			absent:   []string{"lease_owner", "started_at", "batch", "last_doc"},
@@ -146,5 +148,63 @@ func TestIdemKeysDoNotCollide(t *testing.T) {
 			t.Errorf("idem value %q produced twice", k)
 		}
 		seen[k] = true
+	}
+}
+
+// TestNotifyStored checks the stored form that the outbox's filters rely
+// on: a job's notify is a subdocument when set and absent otherwise (the
+// update that ends a job tests {notify: {$exists: …}}), and it survives a
+// round trip, as does a schedule's.
+func TestNotifyStored(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	notify := &intake.Notify{URL: "http://127.0.0.1:9/hook", Events: []intake.Event{intake.EventJobFailed}, Secret: "HOOK"}
+	tests := []struct {
+		name   string
+		notify *intake.Notify
+	}{
+		{"with notify", notify},
+		{"without notify", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := &intake.Job{ID: intake.NewID(), Tenant: "t", SourceType: "filings", Config: []byte(`{}`),
+				Status: intake.StatusPending, Notify: tt.notify, ScheduleID: intake.NewID(), PreviousJobID: intake.NewID(),
+				AvailableAt: now, CreatedAt: now, UpdatedAt: now}
+			raw, err := bson.Marshal(newJobDoc(in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := bson.Raw(raw).LookupErr("notify")
+			if (err == nil) != (tt.notify != nil) || (err == nil && v.Type != bson.TypeEmbeddedDocument) {
+				t.Errorf("notify stored as %v (lookup error %v), want a subdocument exactly when set", v.Type, err)
+			}
+			var back jobDoc
+			if err := bson.Unmarshal(raw, &back); err != nil {
+				t.Fatal(err)
+			}
+			got := back.job()
+			if !reflect.DeepEqual(got.Notify, tt.notify) || got.ScheduleID != in.ScheduleID || got.PreviousJobID != in.PreviousJobID {
+				t.Errorf("round trip: notify %+v, schedule %q, previous %q; want %+v, %q, %q",
+					got.Notify, got.ScheduleID, got.PreviousJobID, tt.notify, in.ScheduleID, in.PreviousJobID)
+			}
+
+			sch := &intake.Schedule{ID: intake.NewID(), Tenant: "t", Name: "n", SourceType: "filings",
+				Config: []byte(`{"a":1}`), Interval: intake.Duration(90 * time.Minute), Jitter: intake.Duration(1500 * time.Millisecond),
+				Misfire: intake.MisfireSkip, Overlap: intake.OverlapQueueOne, Notify: tt.notify, NextFireAt: now,
+				Version: 3, CreatedAt: now, UpdatedAt: now}
+			raw, err = bson.Marshal(newScheduleDoc(sch))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sback scheduleDoc
+			if err := bson.Unmarshal(raw, &sback); err != nil {
+				t.Fatal(err)
+			}
+			if got := sback.schedule(); !reflect.DeepEqual(got, sch) {
+				t.Errorf("schedule round trip = %+v, want %+v", got, sch)
+			}
+		})
 	}
 }

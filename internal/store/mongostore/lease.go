@@ -115,7 +115,8 @@ func releaseUpdate(set bson.D, inc int) bson.D {
 
 // FinishRun ends a successful run: completed when done, pending otherwise.
 // Completing a job whose total is unknown sets the total to collected,
-// which the read that closing the run makes anyway provides.
+// which the read that closing the run makes anyway provides; completing a
+// job with a notify makes its notification due in the same update.
 func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
 	return s.release(ctx, now, jobID, owner, "", func(d *jobDoc) (bson.D, int, intake.RunOutcome) {
 		if !done {
@@ -131,14 +132,14 @@ func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner stri
 		if total == intake.TotalUnknown {
 			total = d.Collected
 		}
-		return bson.D{
+		return endSet(d, bson.D{
 			{Key: "status", Value: string(intake.StatusCompleted)},
 			{Key: "completed_at", Value: now},
 			{Key: "total", Value: total},
 			{Key: "attempts", Value: 0},
 			{Key: "last_error", Value: ""},
 			{Key: "updated_at", Value: now},
-		}, 0, intake.RunCompleted
+		}, now), 0, intake.RunCompleted
 	})
 }
 
@@ -158,14 +159,15 @@ func (s *Driver) Reschedule(ctx context.Context, now time.Time, jobID, owner str
 	})
 }
 
-// Fail ends a run for good.
+// Fail ends a run for good; a job with a notify owes its notification from
+// the same update.
 func (s *Driver) Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (bool, error) {
-	return s.release(ctx, now, jobID, owner, lastErr, func(*jobDoc) (bson.D, int, intake.RunOutcome) {
-		return bson.D{
+	return s.release(ctx, now, jobID, owner, lastErr, func(d *jobDoc) (bson.D, int, intake.RunOutcome) {
+		return endSet(d, bson.D{
 			{Key: "status", Value: string(intake.StatusFailed)},
 			{Key: "last_error", Value: lastErr},
 			{Key: "completed_at", Value: now},
 			{Key: "updated_at", Value: now},
-		}, 0, intake.RunFailed
+		}, now), 0, intake.RunFailed
 	})
 }

@@ -46,8 +46,9 @@ func (s *Driver) Maintain(ctx context.Context, now time.Time, maxAttempts int, e
 }
 
 // expireLeases makes the processing jobs whose lease expired by now
-// pending again, or failed on their last attempt, and closes their runs
-// as lease_expired. Each job is read and then changed by an update whose
+// pending again, or failed on their last attempt (owing the notification
+// of a job with a notify, in the same update), and closes their runs as
+// lease_expired. Each job is read and then changed by an update whose
 // filter re-checks the lease, its owner, attempts and collected, so
 // concurrent passes change every job once and the record pushed is the
 // one read.
@@ -74,16 +75,17 @@ func (s *Driver) expireLeases(ctx context.Context, now time.Time, maxAttempts in
 		}
 		last := d.Attempts+1 >= int64(maxAttempts)
 		if last {
-			set = bson.D{
+			set = endSet(d, bson.D{
 				{Key: "status", Value: string(intake.StatusFailed)},
 				{Key: "completed_at", Value: now},
 				{Key: "last_error", Value: expiredErr},
 				{Key: "updated_at", Value: now},
-			}
+			}, now)
 		}
 		filter := append(slices.Clone(lapsed),
 			bson.E{Key: "_id", Value: d.ID}, bson.E{Key: "lease_owner", Value: d.LeaseOwner},
-			bson.E{Key: "attempts", Value: d.Attempts}, bson.E{Key: "collected", Value: d.Collected})
+			bson.E{Key: "attempts", Value: d.Attempts}, bson.E{Key: "collected", Value: d.Collected},
+			notifyFence(d))
 		res, err := s.jobs.UpdateOne(ctx, filter,
 			closingUpdate(d, set, 1, intake.RunLeaseExpired, expiredErr, now))
 		if err != nil {

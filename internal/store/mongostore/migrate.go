@@ -39,6 +39,7 @@ type migration struct {
 // one; add the next.
 var migrations = []migration{
 	{1, "jobs and documents indexes", createIndexes},
+	{2, "schedules, change detection and outbox indexes", createMonitorIndexes},
 }
 
 // jobIndexes returns the jobs collection's indexes besides _id. (New
@@ -87,6 +88,53 @@ func createIndexes(ctx context.Context, db *mongo.Database) error {
 	}
 	if _, err := db.Collection(documentsCollection).Indexes().CreateMany(ctx, documentIndexes()); err != nil {
 		return fmt.Errorf("create documents indexes: %w", err)
+	}
+	return nil
+}
+
+// monitorIndexes returns the indexes of migration 2 by collection: those
+// of schedules, change detection, the outbox and the delivery log. Every
+// field they cover is new, so release 1's binaries never write one.
+func monitorIndexes() map[string][]mongo.IndexModel {
+	return map[string][]mongo.IndexModel{
+		schedulesCollection: {
+			// DueSchedules: the schedules not paused due by a time, earliest
+			// first.
+			{Keys: bson.D{{Key: "paused", Value: 1}, {Key: "next_fire_at", Value: 1}, {Key: "_id", Value: 1}},
+				Options: options.Index().SetName("schedules_due")},
+		},
+		jobsCollection: {
+			// ScheduleJobs and ScheduleHealth: a schedule's jobs by status,
+			// the latest completion first.
+			{Keys: bson.D{{Key: "schedule_id", Value: 1}, {Key: "status", Value: 1}, {Key: "completed_at", Value: -1}},
+				Options: options.Index().SetName("jobs_schedule")},
+			// ClaimNotifications: only the few jobs that owe a notification
+			// have the field, so a sparse index holds only them. (FerretDB
+			// 1.x accepts sparse and builds a plain index.)
+			{Keys: bson.D{{Key: "notify_due_at", Value: 1}},
+				Options: options.Index().SetName("jobs_notify_due").SetSparse(true)},
+		},
+		documentsCollection: {
+			// FindDocument and the removed scan: a job's documents by
+			// identity, the highest seq last.
+			{Keys: bson.D{{Key: "job_id", Value: 1}, {Key: "identity", Value: 1}, {Key: "seq", Value: 1}},
+				Options: options.Index().SetName("documents_job_identity")},
+		},
+		deliveriesCollection: {
+			// ListDeliveries: a job's log in ID (time) order.
+			{Keys: bson.D{{Key: "job_id", Value: 1}, {Key: "_id", Value: 1}},
+				Options: options.Index().SetName("deliveries_job")},
+		},
+	}
+}
+
+// createMonitorIndexes is migration 2. It creates the schedules and
+// deliveries collections with their first index.
+func createMonitorIndexes(ctx context.Context, db *mongo.Database) error {
+	for _, name := range []string{schedulesCollection, jobsCollection, documentsCollection, deliveriesCollection} {
+		if _, err := db.Collection(name).Indexes().CreateMany(ctx, monitorIndexes()[name]); err != nil {
+			return fmt.Errorf("create %s indexes: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -15,8 +15,24 @@
 // filter an autoscaler (KEDA) counts. `collected` and `bytes` count the
 // job's recorded documents and their size, so Stats sums two fields instead
 // of scanning `documents`. `config` keeps the request's JSON text exactly.
-// Document metadata lives in `documents`, one document per (job_id, seq).
-// The schema version is a document in `intake_schema`.
+// Document metadata lives in `documents`, one document per (job_id, seq),
+// with the document's `identity` and `change` when it has them.
+// Schedules live in `schedules` and the webhook delivery log in
+// `deliveries`. The schema version is a document in `intake_schema`.
+//
+// # Schedules, change detection and the outbox
+//
+// Every step that intake.Store requires to be atomic with another is one
+// single-document update here. A schedule's tick fires once because its
+// job's idempotency key is unique (the `idem` index) and AdvanceSchedule
+// compares and sets `next_fire_at`. A job's outbox entry is its own
+// `notify_due_at` field: the update that completes or fails a job with a
+// `notify` sets it (its filter requires the `notify` it read to be there,
+// so the entry and the status change together or not at all), and
+// ClaimNotifications and SettleNotification move it with filters that
+// compare it. The previous job's documents that a job did not collect
+// are found a chunk at a time, by asking which of a chunk's identities the
+// job has (no $lookup: FerretDB 1.x has none).
 //
 // # Claims and fencing
 //
@@ -127,9 +143,11 @@ const DefaultDatabase = "intake"
 
 // The collection names. jobs and documents are seed 004's.
 const (
-	jobsCollection      = "jobs"
-	documentsCollection = "documents"
-	schemaCollection    = "intake_schema"
+	jobsCollection       = "jobs"
+	documentsCollection  = "documents"
+	schemaCollection     = "intake_schema"
+	schedulesCollection  = "schedules"
+	deliveriesCollection = "deliveries"
 )
 
 // defaultServerSelectionTimeout bounds how long an operation waits for a
@@ -161,6 +179,8 @@ type Driver struct {
 	jobs   *collection
 	docs   *collection
 	schema *collection
+	scheds *collection
+	dels   *collection
 	// wmu serialises writes on servers without atomic updates (FerretDB
 	// 1.x); see collection.
 	wmu sync.Mutex
@@ -174,6 +194,8 @@ type Driver struct {
 	// value means "read it from the job".
 	mu        sync.Mutex
 	unsettled map[string]*docDoc
+
+	removedChunk int // see the constant
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -209,7 +231,7 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	if err := validDatabase(dbName); err != nil {
 		return nil, err
 	}
-	s := &Driver{logger: cfg.Logger, uri: cfg.URI, unsettled: map[string]*docDoc{}}
+	s := &Driver{logger: cfg.Logger, uri: cfg.URI, unsettled: map[string]*docDoc{}, removedChunk: removedChunk}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -247,6 +269,8 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	s.jobs = &collection{Collection: s.db.Collection(jobsCollection), mu: wmu}
 	s.docs = &collection{Collection: s.db.Collection(documentsCollection), mu: wmu}
 	s.schema = &collection{Collection: s.db.Collection(schemaCollection), mu: wmu}
+	s.scheds = &collection{Collection: s.db.Collection(schedulesCollection), mu: wmu}
+	s.dels = &collection{Collection: s.db.Collection(deliveriesCollection), mu: wmu}
 	return s, nil
 }
 

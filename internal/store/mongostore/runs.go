@@ -26,6 +26,25 @@ import (
 var runFields = bson.D{
 	{Key: "status", Value: 1}, {Key: "lease_owner", Value: 1}, {Key: "collected", Value: 1},
 	{Key: "total", Value: 1}, {Key: "attempts", Value: 1}, {Key: "runs", Value: 1}, {Key: "open_run", Value: 1},
+	{Key: "notify", Value: 1},
+}
+
+// notifyFence is the filter term that requires job d's notify to be as it
+// was read, so that an update that ends the job sets notify_due_at exactly
+// when the job has a notify (endSet), in the same single-document update.
+// (A job's notify never changes after it is created; the term makes the
+// update's correctness independent of that.)
+func notifyFence(d *jobDoc) bson.E {
+	return bson.E{Key: "notify", Value: bson.D{{Key: "$exists", Value: d.Notify != nil}}}
+}
+
+// endSet returns set, which ends job d (completed or failed) at now, plus
+// the outbox entry when d has a notify: its notification is due now.
+func endSet(d *jobDoc, set bson.D, now time.Time) bson.D {
+	if d.Notify == nil {
+		return set
+	}
+	return append(set, bson.E{Key: "notify_due_at", Value: now}, bson.E{Key: "notify_attempts", Value: int64(0)})
 }
 
 // closeRetries bounds the read-then-update rounds of a release that keeps
@@ -50,7 +69,7 @@ func (s *Driver) release(ctx context.Context, now time.Time, jobID, owner string
 			return false, err
 		}
 		set, inc, outcome := build(&d)
-		filter := append(fence(jobID, owner), bson.E{Key: "collected", Value: d.Collected})
+		filter := append(fence(jobID, owner), bson.E{Key: "collected", Value: d.Collected}, notifyFence(&d))
 		res, err := s.jobs.UpdateOne(ctx, filter, closingUpdate(&d, set, inc, outcome, errText, now))
 		if err != nil {
 			return false, err

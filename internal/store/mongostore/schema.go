@@ -48,6 +48,46 @@ type jobDoc struct {
 	// processing; RunLog holds the records of its ended runs in order.
 	OpenRun *runDoc  `bson:"open_run,omitempty"`
 	RunLog  []runDoc `bson:"run_log,omitempty"`
+	// ScheduleID and PreviousJobID link a job of a schedule to the
+	// schedule and to the job it compares its documents with.
+	ScheduleID    string `bson:"schedule_id,omitempty"`
+	PreviousJobID string `bson:"previous_job_id,omitempty"`
+	// Notify is where the job's events go; NotifyDueAt, present only while
+	// a notification is owed, is when it is next due (see outbox.go).
+	Notify         *notifyDoc `bson:"notify,omitempty"`
+	NotifyDueAt    time.Time  `bson:"notify_due_at,omitempty"`
+	NotifyAttempts int64      `bson:"notify_attempts,omitempty"`
+}
+
+// notifyDoc is an intake.Notify: a job's or a schedule's notify.
+type notifyDoc struct {
+	URL    string   `bson:"url"`
+	Events []string `bson:"events,omitempty"`
+	Secret string   `bson:"secret,omitempty"`
+}
+
+// newNotifyDoc returns the stored form of n, nil for nil.
+func newNotifyDoc(n *intake.Notify) *notifyDoc {
+	if n == nil {
+		return nil
+	}
+	d := &notifyDoc{URL: n.URL, Secret: n.Secret}
+	for _, e := range n.Events {
+		d.Events = append(d.Events, string(e))
+	}
+	return d
+}
+
+// notify returns the intake form of d, nil for nil.
+func (d *notifyDoc) notify() *intake.Notify {
+	if d == nil {
+		return nil
+	}
+	n := &intake.Notify{URL: d.URL, Secret: d.Secret}
+	for _, e := range d.Events {
+		n.Events = append(n.Events, intake.Event(e))
+	}
+	return n
 }
 
 // runDoc is a run record: a job's open_run, or an element of its run_log.
@@ -96,6 +136,9 @@ type docDoc struct {
 	SHA256       string    `bson:"sha256"`
 	BlobKey      string    `bson:"blob_key"`
 	CollectedAt  time.Time `bson:"collected_at"`
+	// Identity and Change are absent when empty.
+	Identity string `bson:"identity,omitempty"`
+	Change   string `bson:"change,omitempty"`
 }
 
 // idemKey returns the idem value of a job with an idempotency key. The
@@ -122,6 +165,9 @@ func newJobDoc(j *intake.Job) *jobDoc {
 		RequestHash:    j.RequestHash,
 		CreatedAt:      j.CreatedAt,
 		UpdatedAt:      j.UpdatedAt,
+		ScheduleID:     j.ScheduleID,
+		PreviousJobID:  j.PreviousJobID,
+		Notify:         newNotifyDoc(j.Notify),
 	}
 	if d.IdempotencyKey != "" {
 		d.Idem = idemKey(d.Tenant, d.IdempotencyKey)
@@ -155,6 +201,11 @@ func (d *jobDoc) job() *intake.Job {
 		UpdatedAt:      utc(d.UpdatedAt),
 		StartedAt:      utc(d.StartedAt),
 		CompletedAt:    utc(d.CompletedAt),
+		ScheduleID:     d.ScheduleID,
+		PreviousJobID:  d.PreviousJobID,
+		Notify:         d.Notify.notify(),
+		NotifyDueAt:    utc(d.NotifyDueAt),
+		NotifyAttempts: int(d.NotifyAttempts),
 	}
 	if j.Status == statusStaged { // a staged job is reported as it will be
 		j.Status = intake.StatusPending
@@ -175,6 +226,8 @@ func newDocDoc(d *intake.Document) *docDoc {
 		SHA256:       d.SHA256,
 		BlobKey:      d.BlobKey,
 		CollectedAt:  d.CollectedAt,
+		Identity:     d.Identity,
+		Change:       string(d.Change),
 	}
 }
 
@@ -191,6 +244,8 @@ func (d *docDoc) document() *intake.Document {
 		SHA256:       d.SHA256,
 		BlobKey:      d.BlobKey,
 		CollectedAt:  utc(d.CollectedAt),
+		Identity:     d.Identity,
+		Change:       intake.Change(d.Change),
 	}
 }
 

@@ -459,8 +459,11 @@ func TestMigrate(t *testing.T) {
 	}
 	must(t, s.Migrate(ctx))
 	for coll, names := range map[string][]string{
-		"jobs":      {"jobs_claim", "jobs_status_id", "jobs_lease_expiry", "jobs_idempotency", "jobs_last_doc_blob_key", "jobs_batch"},
-		"documents": {"documents_job_seq", "documents_blob_key"},
+		"jobs": {"jobs_claim", "jobs_status_id", "jobs_lease_expiry", "jobs_idempotency", "jobs_last_doc_blob_key", "jobs_batch",
+			"jobs_schedule", "jobs_notify_due"},
+		"documents":  {"documents_job_seq", "documents_blob_key", "documents_job_identity"},
+		"schedules":  {"schedules_due"},
+		"deliveries": {"deliveries_job"},
 	} {
 		specs, err := db.raw.Collection(coll).Indexes().ListSpecifications(ctx)
 		must(t, err)

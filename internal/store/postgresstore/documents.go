@@ -11,7 +11,8 @@ import (
 )
 
 // docColumns lists the columns scanDoc reads, in order.
-const docColumns = `id, job_id, seq, name, document_type, content_type, size_bytes, sha256, blob_key, collected_at`
+const docColumns = `id, job_id, seq, name, document_type, content_type, size_bytes, sha256, blob_key, collected_at,
+	identity, change`
 
 // scanDoc reads one row of docColumns.
 func scanDoc(row pgx.Row) (*intake.Document, error) {
@@ -20,7 +21,7 @@ func scanDoc(row pgx.Row) (*intake.Document, error) {
 		collectedAt time.Time
 	)
 	err := row.Scan(&d.ID, &d.JobID, &d.Seq, &d.Name, &d.DocumentType, &d.ContentType, &d.SizeBytes,
-		&d.SHA256, &d.BlobKey, &collectedAt)
+		&d.SHA256, &d.BlobKey, &collectedAt, &d.Identity, &d.Change)
 	if err != nil {
 		return nil, err
 	}

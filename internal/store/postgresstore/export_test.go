@@ -10,3 +10,10 @@ func (s *Driver) Schema() string { return s.schema }
 
 // ClaimNextQuery is the statement that claims the oldest pending job.
 var ClaimNextQuery = claimNext + jColumns
+
+// The statements of schedules and the outbox whose plans the tests check.
+var (
+	ScheduleJobsQuery       = scheduleJobsQuery
+	ScheduleHealthQuery     = scheduleHealthQuery
+	ClaimNotificationsQuery = claimNotificationsQuery
+)

@@ -17,7 +17,8 @@ import (
 // another relation to jobs alias jobs as j and return jColumns.
 const columns = `id, tenant, source_type, config, status, planned, total, collected, runs, attempts,
 	available_at, lease_owner, lease_expires_at, checkpoint, last_error, idempotency_key, request_hash,
-	created_at, updated_at, started_at, completed_at`
+	created_at, updated_at, started_at, completed_at, schedule_id, previous_job_id, notify, notify_due_at,
+	notify_attempts`
 
 // jColumns is columns qualified with the alias j.
 var jColumns = "j." + strings.Join(strings.Split(strings.Join(strings.Fields(columns), " "), ", "), ", j.")
@@ -27,16 +28,24 @@ func scanJob(row pgx.Row) (*intake.Job, error) {
 	var (
 		j                                    intake.Job
 		config                               []byte
-		leaseOwner                           pgtype.Text
+		leaseOwner, scheduleID, previousID   pgtype.Text
+		notify                               []byte
 		availableAt, createdAt, updatedAt    time.Time
 		leaseExpires, startedAt, completedAt pgtype.Timestamptz
+		notifyDueAt                          pgtype.Timestamptz
 	)
 	err := row.Scan(&j.ID, &j.Tenant, &j.SourceType, &config, &j.Status, &j.Planned, &j.Total, &j.Collected,
 		&j.Runs, &j.Attempts, &availableAt, &leaseOwner, &leaseExpires, &j.Checkpoint, &j.LastError,
-		&j.IdempotencyKey, &j.RequestHash, &createdAt, &updatedAt, &startedAt, &completedAt)
+		&j.IdempotencyKey, &j.RequestHash, &createdAt, &updatedAt, &startedAt, &completedAt,
+		&scheduleID, &previousID, &notify, &notifyDueAt, &j.NotifyAttempts)
 	if err != nil {
 		return nil, err
 	}
+	if j.Notify, err = decodeNotify(notify); err != nil {
+		return nil, err
+	}
+	j.ScheduleID, j.PreviousJobID = scheduleID.String, previousID.String
+	j.NotifyDueAt = fromNull(notifyDueAt)
 	j.Config = json.RawMessage(config)
 	j.AvailableAt = availableAt.UTC()
 	j.LeaseOwner = leaseOwner.String
@@ -62,7 +71,7 @@ type identity struct{ tenant, key string }
 // (Tenant, IdempotencyKey) exists is returned instead of inserted.
 func (s *Driver) CreateJobs(ctx context.Context, _ time.Time, jobs []*intake.Job) ([]*intake.Job, error) {
 	var (
-		text  [7][]string // id, tenant, source_type, config, idempotency_key, request_hash, status
+		text  [10][]string // id, tenant, source_type, config, idempotency_key, request_hash, status, schedule_id, previous_job_id, notify
 		times [3][]time.Time
 		total []int
 		keyed = map[identity]int{} // a key's index in jobs
@@ -71,7 +80,12 @@ func (s *Driver) CreateJobs(ctx context.Context, _ time.Time, jobs []*intake.Job
 		if j.IdempotencyKey != "" {
 			keyed[identity{j.Tenant, j.IdempotencyKey}] = i
 		}
-		for c, v := range []string{j.ID, j.Tenant, j.SourceType, string(j.Config), j.IdempotencyKey, j.RequestHash, string(j.Status)} {
+		notify, err := encodeNotify(j.Notify)
+		if err != nil {
+			return nil, err
+		}
+		for c, v := range []string{j.ID, j.Tenant, j.SourceType, string(j.Config), j.IdempotencyKey, j.RequestHash,
+			string(j.Status), j.ScheduleID, j.PreviousJobID, notify} {
 			text[c] = append(text[c], v)
 		}
 		for c, v := range []time.Time{j.AvailableAt, j.CreatedAt, j.UpdatedAt} {
@@ -82,12 +96,19 @@ func (s *Driver) CreateJobs(ctx context.Context, _ time.Time, jobs []*intake.Job
 	out := slices.Clone(jobs)
 	err := s.inTx(ctx, len(keyed) > 0, func(q querier) error {
 		rows, err := q.Query(ctx, `INSERT INTO jobs (id, tenant, source_type, config, idempotency_key, request_hash,
-				status, total, available_at, created_at, updated_at)
-			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[],
-				$8::integer[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
+				status, total, available_at, created_at, updated_at, schedule_id, previous_job_id, notify)
+			SELECT id, tenant, source_type, config, idempotency_key, request_hash, status, total, available_at,
+				created_at, updated_at, nullif(schedule_id, '')::uuid, nullif(previous_job_id, '')::uuid,
+				nullif(notify, '')::jsonb
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[],
+				$8::integer[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[],
+				$14::text[])
+				AS u (id, tenant, source_type, config, idempotency_key, request_hash, status, total, available_at,
+					created_at, updated_at, schedule_id, previous_job_id, notify)
 			ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key <> '' DO NOTHING
 			RETURNING id`,
-			text[0], text[1], text[2], text[3], text[4], text[5], text[6], total, times[0], times[1], times[2])
+			text[0], text[1], text[2], text[3], text[4], text[5], text[6], total, times[0], times[1], times[2],
+			text[7], text[8], text[9])
 		if err != nil {
 			return err
 		}

@@ -139,16 +139,17 @@ const recordDocument = `WITH job AS (
 		RETURNING id
 	)
 	INSERT INTO documents (id, job_id, seq, name, document_type, content_type, size_bytes, sha256,
-		blob_key, collected_at)
+		blob_key, collected_at, identity, change)
 	SELECT $6::uuid, job.id, $3::integer, $7::text, $8::text, $9::text, $10::bigint, $11::text,
-		$12::text, $13::timestamptz
+		$12::text, $13::timestamptz, $14::text, $15::text
 	FROM job`
 
 // RecordDocument stores a document and the checkpoint after it, and
 // advances Collected, in one statement under the fence.
 func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string, doc *intake.Document, checkpoint []byte) (held bool, collected int, err error) {
 	tag, err := s.pool.Exec(ctx, recordDocument, doc.JobID, owner, doc.Seq, checkpoint, now,
-		doc.ID, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes, doc.SHA256, doc.BlobKey, doc.CollectedAt)
+		doc.ID, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes, doc.SHA256, doc.BlobKey, doc.CollectedAt,
+		doc.Identity, string(doc.Change))
 	if err != nil {
 		return false, 0, err
 	}
@@ -163,12 +164,18 @@ func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string
 	return err == nil, collected, err
 }
 
+// notifyDue returns the assignment that makes the notification of a job
+// with Notify due at now (a parameter), in the update that ends the job.
+func notifyDue(now string) string {
+	return `notify_due_at = CASE WHEN notify IS NOT NULL THEN ` + now + ` ELSE notify_due_at END`
+}
+
 // FinishRun ends a successful run: completed when done, pending otherwise.
 func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
 	q := `UPDATE jobs SET status = 'pending', available_at = $3,`
 	if done {
 		q = `UPDATE jobs SET status = 'completed', completed_at = $3,
-			total = CASE WHEN total = -1 THEN collected ELSE total END,`
+			total = CASE WHEN total = -1 THEN collected ELSE total END, ` + notifyDue("$3") + `,`
 	}
 	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
 		WHERE ` + fence
@@ -195,7 +202,7 @@ func (s *Driver) Reschedule(ctx context.Context, now time.Time, jobID, owner str
 // Fail ends a run for good.
 func (s *Driver) Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (bool, error) {
 	return s.fenced(ctx, closingRun(`UPDATE jobs
-		SET status = 'failed', last_error = $3, completed_at = $4, updated_at = $4,
+		SET status = 'failed', last_error = $3, completed_at = $4, updated_at = $4, `+notifyDue("$4")+`,
 			lease_owner = NULL, lease_expires_at = NULL
 		WHERE `+fence, "$5", "$3", "$4"), jobID, owner, lastErr, now, string(intake.RunFailed))
 }
@@ -226,6 +233,7 @@ const maintain = `WITH due AS (
 			status = CASE WHEN j.attempts + 1 >= $2 THEN 'failed' ELSE 'pending' END,
 			completed_at = CASE WHEN j.attempts + 1 >= $2 THEN $1 ELSE j.completed_at END,
 			available_at = CASE WHEN j.attempts + 1 >= $2 THEN j.available_at ELSE $1 END,
+			notify_due_at = CASE WHEN j.attempts + 1 >= $2 AND j.notify IS NOT NULL THEN $1 ELSE j.notify_due_at END,
 			attempts = j.attempts + 1, last_error = $3,
 			lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
 		FROM lapsed WHERE j.id = lapsed.id

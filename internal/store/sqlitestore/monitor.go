@@ -19,6 +19,7 @@ func encodeNotify(n *intake.Notify) (any, error) {
 	if n == nil {
 		return nil, nil
 	}
+	//nolint:gosec // Secret names the environment variable that holds the secret, not the secret.
 	b, err := json.Marshal(n)
 	if err != nil {
 		return nil, err
@@ -140,6 +141,13 @@ func (s *Driver) DueSchedules(ctx context.Context, until time.Time, limit int) (
 		WHERE NOT paused AND next_fire_at <= ? ORDER BY next_fire_at, id LIMIT ?`, ms(until), limit)
 }
 
+// scheduleJobsQuery counts a schedule's active jobs and finds its latest
+// completed one, both through jobs_schedule.
+const scheduleJobsQuery = `SELECT
+		(SELECT count(*) FROM jobs WHERE schedule_id = ?1 AND status IN ('pending', 'scheduled', 'processing')),
+		(SELECT id FROM jobs WHERE schedule_id = ?1 AND status = 'completed'
+			ORDER BY completed_at DESC, id DESC LIMIT 1)`
+
 // ScheduleJobs counts a schedule's active jobs and finds its latest
 // completed one.
 func (s *Driver) ScheduleJobs(ctx context.Context, scheduleID string) (*intake.ScheduleJobs, error) {
@@ -147,10 +155,7 @@ func (s *Driver) ScheduleJobs(ctx context.Context, scheduleID string) (*intake.S
 		sj   intake.ScheduleJobs
 		last sql.NullString
 	)
-	err := s.reader.QueryRowContext(ctx, `SELECT
-			(SELECT count(*) FROM jobs WHERE schedule_id = ?1 AND status IN ('pending', 'scheduled', 'processing')),
-			(SELECT id FROM jobs WHERE schedule_id = ?1 AND status = 'completed'
-				ORDER BY completed_at DESC, id DESC LIMIT 1)`, scheduleID).Scan(&sj.Active, &last)
+	err := s.reader.QueryRowContext(ctx, scheduleJobsQuery, scheduleID).Scan(&sj.Active, &last)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +175,12 @@ func (s *Driver) AdvanceSchedule(ctx context.Context, now time.Time, id string, 
 	return affected(res)
 }
 
+// scheduleHealthQuery finds every schedule's latest completion, each
+// through jobs_schedule.
+const scheduleHealthQuery = `SELECT s.id, (SELECT max(completed_at) FROM jobs
+		WHERE schedule_id = s.id AND status = 'completed')
+	FROM schedules s ORDER BY s.id`
+
 // ScheduleHealth returns every schedule's latest completion.
 func (s *Driver) ScheduleHealth(ctx context.Context) ([]intake.ScheduleHealth, error) {
 	return queryAll(ctx, s.reader, func(row scanner) (intake.ScheduleHealth, error) {
@@ -180,9 +191,7 @@ func (s *Driver) ScheduleHealth(ctx context.Context) ([]intake.ScheduleHealth, e
 		err := row.Scan(&h.ScheduleID, &last)
 		h.LastCompletedAt = fromNullMS(last)
 		return h, err
-	}, `SELECT s.id, (SELECT max(completed_at) FROM jobs
-			WHERE schedule_id = s.id AND status = 'completed')
-		FROM schedules s ORDER BY s.id`)
+	}, scheduleHealthQuery)
 }
 
 // FindDocument returns a job's document with the identity and the highest
@@ -224,12 +233,16 @@ func (s *Driver) ListRemoved(ctx context.Context, jobID, previousJobID string, a
 		WHERE `+removed+` AND p.seq > ?3 ORDER BY p.seq LIMIT ?4`, jobID, previousJobID, after, limit)
 }
 
+// claimNotificationsQuery moves the due time of the due notifications to
+// the claim's end, finding them through jobs_notify_due.
+const claimNotificationsQuery = `UPDATE jobs SET notify_due_at = ?2
+	WHERE id IN (SELECT id FROM jobs WHERE notify_due_at <= ?1 ORDER BY notify_due_at, id LIMIT ?3)
+	RETURNING ` + jobColumns
+
 // ClaimNotifications moves the due time of up to limit due notifications
 // to until, under SQLite's write lock, and returns their jobs.
 func (s *Driver) ClaimNotifications(ctx context.Context, now, until time.Time, limit int) ([]*intake.Job, error) {
-	return queryAll(ctx, s.writer, scanJob, `UPDATE jobs SET notify_due_at = ?2
-		WHERE id IN (SELECT id FROM jobs WHERE notify_due_at <= ?1 ORDER BY notify_due_at, id LIMIT ?3)
-		RETURNING `+jobColumns, ms(now), ms(until), limit)
+	return queryAll(ctx, s.writer, scanJob, claimNotificationsQuery, ms(now), ms(until), limit)
 }
 
 // SettleNotification ends the claim held until until.

@@ -151,6 +151,18 @@ func testErrorsUnavailable(t *testing.T, h Harness) {
 		{"list runs of job " + j.ID, func() error { _, err := b.store.ListRuns(ctx, j.ID, 0, 10); return err }},
 		{"list documents of job " + j.ID, func() error { _, err := b.store.ListDocuments(ctx, j.ID, 0, 10); return err }},
 		{"referenced blob keys", func() error { _, err := b.store.ReferencedBlobKeys(ctx, []string{"a/b"}); return err }},
+		{"create schedule", func() error {
+			_, err := b.store.CreateSchedule(ctx, newSchedule(1, b.clock.Now()))
+			return err
+		}},
+		{"due schedules", func() error { _, err := b.store.DueSchedules(ctx, b.clock.Now(), 10); return err }},
+		{"advance schedule " + j.ID, func() error {
+			_, err := b.store.AdvanceSchedule(ctx, j.ID, b.clock.Now(), b.clock.Now(), "")
+			return err
+		}},
+		{"claim notifications", func() error { _, err := b.store.ClaimNotifications(ctx, time.Minute, 10); return err }},
+		{"find document of job " + j.ID, func() error { _, err := b.store.FindDocument(ctx, j.ID, "x"); return err }},
+		{"list deliveries of job " + j.ID, func() error { _, err := b.store.ListDeliveries(ctx, j.ID, "", 10); return err }},
 		{"ping job store", func() error { return b.store.Ping(ctx) }},
 	}
 	for _, c := range calls {

@@ -145,7 +145,7 @@ func testOutboxClaimExclusive(t *testing.T, h Harness) {
 	)
 	for range replicas {
 		wg.Go(func() {
-			for {
+			for range n + 1 { // bounded: a claim that never empties the outbox fails rather than hangs
 				c, err := b.store.ClaimNotifications(b.ctx, time.Minute, 5)
 				if err != nil {
 					t.Errorf("ClaimNotifications: %v", err)

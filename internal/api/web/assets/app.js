@@ -1,5 +1,7 @@
 // intake web UI: create and trigger jobs, watch them progress, open one and
-// download its documents. Plain DOM, no framework, no external requests.
+// download its documents and see what changed since its previous job;
+// pause and resume schedules. Plain DOM, no framework, no external
+// requests.
 "use strict";
 
 const KEY_STORAGE = "intake.apiKey";
@@ -168,6 +170,7 @@ async function poll() {
   try {
     if (!document.hidden && state.polling) {
       await loadJobs();
+      await loadSchedules();
       if (state.selected) await refreshDetail();
     }
     $("live").classList.toggle("paused", !state.polling);
@@ -178,15 +181,90 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
+// ---- Schedules ------------------------------------------------------------
+
+const schedules = { pages: 1 };
+
+async function loadSchedules() {
+  let cursor = "";
+  const list = [];
+  let next = "";
+  for (let i = 0; i < schedules.pages; i++) {
+    const q = new URLSearchParams({ limit: "20" });
+    if (cursor) q.set("cursor", cursor);
+    const res = await api("api/v1/schedules?" + q);
+    if (!res.ok) throw new Error((await problemText(res)).text);
+    const page = await res.json();
+    list.push(...page.schedules);
+    next = page.next_cursor || "";
+    if (!next) break;
+    cursor = next;
+  }
+  renderSchedules(list, next);
+}
+
+// when describes a schedule's timing: its cron expression and zone, or
+// its interval.
+function when(s) {
+  if (s.cron) return s.cron + (s.time_zone ? ` (${s.time_zone})` : " (UTC)");
+  return "every " + s.interval;
+}
+
+function renderSchedules(list, next) {
+  const rows = list.map((s) =>
+    el("tr", { dataset: { scheduleId: s.id, state: s.state } },
+      el("td", { title: s.id }, s.name || el("code", {}, s.id.slice(-12))),
+      el("td", { class: "col-source" }, s.source_type),
+      el("td", {}, el("code", {}, when(s))),
+      el("td", { title: s.next_job_at }, new Date(s.next_job_at).toLocaleString()),
+      el("td", {}, s.last_fire_at ? new Date(s.last_fire_at).toLocaleString() : "—",
+        s.last_job_id ? el("div", {}, el("a", { href: "#", class: "last-job", onclick: (ev) => { ev.preventDefault(); openJob(s.last_job_id); } }, "last job")) : ""),
+      el("td", {}, badge(s.state)),
+      el("td", {}, el("button", { type: "button", class: "ghost toggle", onclick: (ev) => toggleSchedule(s, ev.currentTarget) },
+        s.paused ? "Resume" : "Pause"))));
+  $("schedules-body").replaceChildren(...rows);
+  $("schedules-empty").hidden = list.length > 0;
+  $("schedules-more").hidden = !next;
+  $("schedules-count").textContent = list.length ? `${list.length}${next ? "+" : ""}` : "";
+}
+
+// toggleSchedule pauses or resumes a schedule, at the version shown: a
+// schedule changed meanwhile is a 409, and the list is refreshed.
+async function toggleSchedule(s, button) {
+  const target = $("schedules-flash");
+  button.disabled = true;
+  try {
+    const res = await api("api/v1/schedules/" + encodeURIComponent(s.id), {
+      method: "PATCH", headers: { "If-Match": `"${s.version}"` }, json: { paused: !s.paused },
+    });
+    if (!res.ok) {
+      const p = await problemText(res);
+      flash(target, "err", p.text, p.fields);
+    } else {
+      flash(target, "ok", `${s.name || "Schedule"} ${s.paused ? "resumed" : "paused"}.`);
+    }
+    await loadSchedules();
+  } catch (err) {
+    flash(target, "err", err.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 // ---- Job detail -----------------------------------------------------------
 
-const detail = { job: null, docsCursor: "", docsLoaded: false };
+const detail = { job: null, docsCursor: "", docsLoaded: false, changesCursor: "", removedCursor: "", changesLoaded: false };
 
 async function openJob(id) {
   state.selected = id;
   detail.job = null;
   detail.docsCursor = "";
   detail.docsLoaded = false;
+  detail.changesCursor = "";
+  detail.removedCursor = "";
+  detail.changesLoaded = false;
+  $("changes-body").replaceChildren();
+  $("changes-table").hidden = true;
   $("docs-body").replaceChildren();
   $("docs-table").hidden = true;
   $("detail").hidden = false;
@@ -207,6 +285,7 @@ async function refreshDetail() {
   detail.job = job;
   renderDetail(job);
   if (job.status === "completed" && !detail.docsLoaded) await loadDocuments(false);
+  if (job.status === "completed" && job.previous_job_id && !detail.changesLoaded) await loadChanges(false);
   if (job.status !== "completed") {
     $("docs-note").textContent = job.status === "failed" || job.status === "cancelled"
       ? `The job is ${job.status}; its result is not available.`
@@ -227,12 +306,71 @@ function renderDetail(job) {
     ["Started", job.started_at ? new Date(job.started_at).toLocaleString() : "—"],
     ["Finished", job.completed_at ? new Date(job.completed_at).toLocaleString() : "—"],
   ];
+  if (job.schedule_id) facts.push(["Schedule", el("code", { title: job.schedule_id }, job.schedule_id.slice(-12))]);
+  if (job.notify) facts.push(["Webhook", el("span", { title: (job.notify.events || []).join(", ") || "all events" }, job.notify.url)]);
   $("detail-facts").replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
   const errBox = $("detail-error");
   errBox.hidden = !job.last_error;
   errBox.textContent = job.last_error ? "Last error: " + job.last_error : "";
   $("detail-cancel").hidden = TERMINAL.has(job.status);
   renderRuns(job.run_history || []);
+  renderChangeCounts(job);
+}
+
+// renderChangeCounts shows, for a job with a previous job, the four counts
+// of its documents against the previous job's.
+function renderChangeCounts(job) {
+  $("changes").hidden = !job.previous_job_id;
+  if (!job.previous_job_id) return;
+  const prev = $("changes-prev");
+  prev.textContent = job.previous_job_id.slice(-12);
+  prev.title = job.previous_job_id;
+  prev.onclick = (ev) => { ev.preventDefault(); openJob(job.previous_job_id); };
+  const c = job.changes;
+  if (!c) {
+    $("changes-counts").replaceChildren();
+    $("changes-note").textContent = "Changes are counted once the job has completed.";
+    return;
+  }
+  const counts = [["new", c.new], ["changed", c.changed], ["unchanged", c.unchanged], ["removed", c.removed]];
+  $("changes-counts").replaceChildren(...counts.map(([k, v]) =>
+    el("div", { dataset: { change: k } }, el("dt", {}, k), el("dd", {}, v))));
+  $("changes-note").textContent = c.new + c.changed + c.removed === 0
+    ? "Nothing changed since the previous job."
+    : "New, changed and removed documents (removed ones are the previous job's):";
+}
+
+// loadChanges lists the job's new, changed and removed documents
+// (GET /api/v1/jobs/{job_id}/changes), a page at a time.
+async function loadChanges(more) {
+  const id = state.selected;
+  const q = new URLSearchParams({ limit: "100" });
+  if (more) {
+    if (detail.changesCursor) q.set("cursor", detail.changesCursor);
+    q.set("removed_cursor", detail.removedCursor || String(Number.MAX_SAFE_INTEGER));
+  }
+  const res = await api(`api/v1/jobs/${encodeURIComponent(id)}/changes?${q}`);
+  if (!res.ok) {
+    $("changes-note").textContent = (await problemText(res)).text;
+    return;
+  }
+  const ch = await res.json();
+  if (state.selected !== id) return;
+  detail.changesLoaded = true;
+  if (more && !detail.changesCursor) ch.documents = [];
+  detail.changesCursor = ch.next_cursor || "";
+  detail.removedCursor = ch.next_removed_cursor || "";
+  const rows = [...ch.documents, ...ch.removed].map((d) =>
+    el("tr", { dataset: { change: d.change, seq: String(d.seq) } },
+      el("td", {}, badge(d.change)),
+      el("td", { class: "num" }, d.seq),
+      el("td", {}, d.name),
+      el("td", {}, el("code", {}, d.identity || "")),
+      el("td", { class: "col-sha" }, el("span", { class: "sha", title: d.sha256 }, d.sha256.slice(0, 16) + "…"))));
+  if (more) $("changes-body").append(...rows);
+  else $("changes-body").replaceChildren(...rows);
+  $("changes-table").hidden = $("changes-body").children.length === 0;
+  $("changes-more").hidden = !detail.changesCursor && !detail.removedCursor;
 }
 
 // renderRuns shows the job's run history: which worker collected what,
@@ -400,6 +538,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("status-filter").addEventListener("change", () => { state.pages = 1; loadJobs().catch(() => {}); });
   $("jobs-more").addEventListener("click", () => { state.pages++; loadJobs().catch(() => {}); });
   $("docs-more").addEventListener("click", () => loadDocuments(true));
+  $("changes-more").addEventListener("click", () => loadChanges(true));
+  $("schedules-more").addEventListener("click", () => { schedules.pages++; loadSchedules().catch(() => {}); });
   $("detail-close").addEventListener("click", () => {
     state.selected = null;
     $("detail").hidden = true;

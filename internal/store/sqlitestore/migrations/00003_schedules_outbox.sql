@@ -36,7 +36,7 @@ ALTER TABLE jobs ADD COLUMN notify_due_at INTEGER;  -- NULL when nothing is owed
 ALTER TABLE jobs ADD COLUMN notify_attempts INTEGER NOT NULL DEFAULT 0;
 
 -- The outbox: due notifications by due time; few rows at any time.
-CREATE INDEX jobs_notify_due ON jobs (notify_due_at) WHERE notify_due_at IS NOT NULL;
+CREATE INDEX jobs_notify_due ON jobs (notify_due_at, id) WHERE notify_due_at IS NOT NULL;
 -- ScheduleJobs and ScheduleHealth: a schedule's jobs by status, and its
 -- latest completion.
 CREATE INDEX jobs_schedule ON jobs (schedule_id, status, completed_at) WHERE schedule_id IS NOT NULL;
