@@ -62,7 +62,7 @@ func Body(job *intake.Job, e intake.Event, changes *intake.ChangeCounts, at time
 			LastError:     job.LastError,
 			Changes:       changes,
 			Links: Links{
-				Job:     "/api/v1/jobs/" + job.ID,
+				Job:     "/api/v1/jobs/status/" + job.ID,
 				Changes: "/api/v1/jobs/" + job.ID + "/changes",
 			},
 		},

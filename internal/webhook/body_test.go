@@ -31,11 +31,11 @@ func TestBody(t *testing.T) {
 		{"completed with a previous job",
 			intake.Job{ID: "j2", ScheduleID: "s1", PreviousJobID: "j1", Status: intake.StatusCompleted, SourceType: "api", Collected: 7, Total: 7},
 			intake.EventJobChanged, counts,
-			`{"type":"job.changed","timestamp":"2026-12-01T11:30:00Z","data":{"job_id":"j2","schedule_id":"s1","previous_job_id":"j1","status":"completed","source_type":"api","collected":7,"total":7,"changes":{"new":1,"changed":2,"unchanged":3,"removed":4},"links":{"job":"/api/v1/jobs/j2","changes":"/api/v1/jobs/j2/changes"}}}`},
+			`{"type":"job.changed","timestamp":"2026-12-01T11:30:00Z","data":{"job_id":"j2","schedule_id":"s1","previous_job_id":"j1","status":"completed","source_type":"api","collected":7,"total":7,"changes":{"new":1,"changed":2,"unchanged":3,"removed":4},"links":{"job":"/api/v1/jobs/status/j2","changes":"/api/v1/jobs/j2/changes"}}}`},
 		{"failed without a schedule",
 			intake.Job{ID: "j3", Status: intake.StatusFailed, SourceType: "filings", Collected: 1, Total: -1, LastError: "boom"},
 			intake.EventJobFailed, counts,
-			`{"type":"job.failed","timestamp":"2026-12-01T11:30:00Z","data":{"job_id":"j3","status":"failed","source_type":"filings","collected":1,"total":-1,"last_error":"boom","links":{"job":"/api/v1/jobs/j3","changes":"/api/v1/jobs/j3/changes"}}}`},
+			`{"type":"job.failed","timestamp":"2026-12-01T11:30:00Z","data":{"job_id":"j3","status":"failed","source_type":"filings","collected":1,"total":-1,"last_error":"boom","links":{"job":"/api/v1/jobs/status/j3","changes":"/api/v1/jobs/j3/changes"}}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
