@@ -199,6 +199,24 @@ func build() (dashboard.Dashboard, error) {
 	b.add(8, 8, timeseries("Document changes", "Documents of a schedule's jobs recorded per second by change against the job before: new, changed, or unchanged (which stores no new blob); long-running workers only.", "ops",
 		q(`sum by (change) (`+rate(`intake_worker_document_changes_total`)+`)`, "{{change}}")))
 
+	b.section("Schedules and webhooks", false)
+	b.add(4, 8, stat("Active schedules", "Schedules that fire (store snapshot).", "short", nil,
+		q(`max(intake_schedules{state="active"})`, "active")))
+	b.add(4, 8, stat("Paused schedules", "Schedules paused by a client (store snapshot).", "short", nil,
+		q(`max(intake_schedules{state="paused"})`, "paused")))
+	b.add(8, 8, timeseries("Schedule ticks", "Ticks per second that created a job (fires), were skipped (by reason: a job of the schedule still running, or a missed tick under misfire: skip), and were handled late (misfires). Counted once across replicas.", "ops",
+		q(`sum(`+rate(`intake_schedule_fires_total`)+`)`, "fired"),
+		q(`sum by (reason) (`+rate(`intake_schedule_skips_total`)+`)`, "skipped: {{reason}}"),
+		q(`sum(`+rate(`intake_schedule_misfires_total`)+`)`, "misfired")))
+	b.add(8, 8, timeseries("Schedule staleness", "Per active schedule, the time since its last completed job (or its creation, before the first) in periods; IntakeScheduleStale fires above 2. Also 0 when a replica's last read of the schedules failed.", "short",
+		q(`(time() - max by (schedule_id) (intake_schedule_last_success_timestamp_seconds or intake_schedule_created_timestamp_seconds)) / max by (schedule_id) (intake_schedule_period_seconds)`, "{{schedule_id}}"),
+		q(`min(intake_schedule_stats_up)`, "snapshot up")))
+	b.add(12, 8, timeseries("Webhook deliveries", "Delivery attempts per second by event and outcome: ok (2xx), error (retried with backoff) or gave_up (the last attempt failed).", "ops",
+		q(`sum by (event, outcome) (`+rate(`intake_webhook_deliveries_total`)+`)`, "{{event}} {{outcome}}")))
+	b.add(12, 8, timeseries("Webhook latency", "95th and 99th percentile of a delivery attempt, connection included.", "s",
+		q(quantile("0.95", "le", `intake_webhook_delivery_duration_seconds_bucket`), "p95"),
+		q(quantile("0.99", "le", `intake_webhook_delivery_duration_seconds_bucket`), "p99")))
+
 	b.section("Errors and failure analysis", false)
 	b.add(12, 8, timeseries("Job failure ratio", "Share of jobs ending failed among jobs ending (from the store), and of runs ending failed (long-running workers only).", "percentunit",
 		q(storeDeriv(`intake_jobs{status="failed"}`)+` / (`+storeDeriv(`intake_jobs{status="failed"}`)+` + `+storeDeriv(`intake_jobs{status="completed"}`)+`)`, "jobs (store)"),
@@ -218,6 +236,9 @@ func build() (dashboard.Dashboard, error) {
 	b.add(8, 8, timeseries("Store errors", "Job store calls that failed (outcome error: alert on these), and the expected non-ok outcomes such as lease_lost or conflict.", "ops",
 		q(`sum by (operation) (`+rate(`intake_store_operations_total{outcome="error"}`)+`)`, "error: {{operation}}"),
 		q(`sum by (outcome) (`+rate(`intake_store_operations_total{outcome!~"ok|error"}`)+`)`, "{{outcome}}")))
+
+	b.add(8, 8, timeseries("Recovered panics", "Panics recovered in worker and maintenance goroutines, by component; any is a bug (each is logged with its stack).", "short",
+		q(`sum by (component) (increase(intake_worker_panics_total[$__rate_interval]))`, "{{component}}")))
 
 	b.section("Blob storage", false)
 	b.add(8, 8, timeseries("Document uploads", "Documents uploaded to blob storage per second (long-running workers only), against documents stored (from the store, every worker).", "ops",
