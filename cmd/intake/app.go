@@ -202,6 +202,7 @@ func (a *app) worker() (*worker.Worker, error) {
 	c := a.cfg.Worker
 	return worker.New(worker.Config{
 		Concurrency:   c.Concurrency,
+		Prefetch:      c.Prefetch,
 		LeaseTTL:      c.LeaseTTL,
 		BatchFraction: c.BatchFraction,
 		MaxAttempts:   c.MaxAttempts,

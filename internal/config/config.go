@@ -104,6 +104,7 @@ type Worker struct {
 	LeaseTTL            time.Duration   `env:"INTAKE_LEASE_TTL" desc:"How long a claimed job stays leased without a heartbeat; workers heartbeat every third of it."`
 	MaxAttempts         int             `env:"INTAKE_MAX_ATTEMPTS" desc:"Failed runs (errors or expired leases) after which a job fails for good."`
 	Concurrency         int             `env:"INTAKE_WORKER_CONCURRENCY" desc:"Jobs a long-running worker (work, dev) processes at once."`
+	Prefetch            int             `env:"INTAKE_WORKER_PREFETCH" desc:"Claimed jobs a long-running worker may hold beyond its idle slots, claimed in one round trip where the store can (PostgreSQL); at most what would start within half a heartbeat, their leases renewed while they wait. 0: INTAKE_WORKER_CONCURRENCY; -1: claim one job per worker slot."`
 	PollInterval        time.Duration   `env:"INTAKE_WORKER_POLL_INTERVAL" desc:"How often an idle worker polls the store for pending jobs."`
 	MaintenanceInterval time.Duration   `env:"INTAKE_MAINTENANCE_INTERVAL" desc:"How often serve, work and dev promote due scheduled jobs and expired leases to pending."`
 	RetryBackoffBase    time.Duration   `env:"INTAKE_RETRY_BACKOFF_BASE" desc:"First retry delay of a failed run; it doubles per attempt, with full jitter."`
@@ -243,6 +244,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("INTAKE_MAX_ATTEMPTS: must be at least 1, not %d", w.MaxAttempts)
 	case w.Concurrency < 1 || w.Concurrency > 256:
 		return fmt.Errorf("INTAKE_WORKER_CONCURRENCY: must be between 1 and 256, not %d", w.Concurrency)
+	case w.Prefetch < -1 || w.Prefetch > 1024:
+		return fmt.Errorf("INTAKE_WORKER_PREFETCH: must be between -1 and 1024, not %d", w.Prefetch)
 	case w.ID != "" && !workerID.MatchString(w.ID):
 		return fmt.Errorf("INTAKE_WORKER_ID: must be 1 to 63 of A-Z a-z 0-9 . _ - starting with a letter or digit, not %q", w.ID)
 	case w.PollInterval < 10*time.Millisecond:
