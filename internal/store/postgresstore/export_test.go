@@ -17,3 +17,12 @@ var (
 	ScheduleHealthQuery     = scheduleHealthQuery
 	ClaimNotificationsQuery = claimNotificationsQuery
 )
+
+// The statements behind the queue gauges of /metrics and the job list
+// whose plans TestScalePlans checks.
+var (
+	StatsQuery            = statsQuery
+	ListJobsByStatusQuery = listJobsByStatus
+	RunOutcomesQuery      = runOutcomesQuery
+	CompletionQuery       = completionQuery
+)

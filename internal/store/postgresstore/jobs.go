@@ -231,6 +231,16 @@ func (s *Driver) Cancel(ctx context.Context, now time.Time, id string) (*intake.
 	return j, err
 }
 
+// statsQuery counts jobs by status and finds the oldest pending job and
+// the number and size of the recorded documents.
+const statsQuery = `WITH c AS (SELECT status, count(*) AS n FROM jobs GROUP BY status)
+		SELECT
+			(SELECT coalesce(array_agg(status ORDER BY status), '{}') FROM c),
+			(SELECT coalesce(array_agg(n ORDER BY status), '{}') FROM c),
+			(SELECT min(available_at) FROM jobs WHERE status = 'pending'),
+			(SELECT count(*) FROM documents),
+			(SELECT coalesce(sum(size_bytes), 0)::bigint FROM documents)`
+
 // Stats counts jobs by status and reports the oldest pending job and the
 // recorded documents, in one round trip.
 func (s *Driver) Stats(ctx context.Context) (*intake.Stats, error) {
@@ -240,13 +250,7 @@ func (s *Driver) Stats(ctx context.Context) (*intake.Stats, error) {
 		counts   []int64
 		oldest   pgtype.Timestamptz
 	)
-	err := s.pool.QueryRow(ctx, `WITH c AS (SELECT status, count(*) AS n FROM jobs GROUP BY status)
-		SELECT
-			(SELECT coalesce(array_agg(status ORDER BY status), '{}') FROM c),
-			(SELECT coalesce(array_agg(n ORDER BY status), '{}') FROM c),
-			(SELECT min(available_at) FROM jobs WHERE status = 'pending'),
-			(SELECT count(*) FROM documents),
-			(SELECT coalesce(sum(size_bytes), 0)::bigint FROM documents)`).
+	err := s.pool.QueryRow(ctx, statsQuery).
 		Scan(&statuses, &counts, &oldest, &st.Documents, &st.Bytes)
 	if err != nil {
 		return nil, err

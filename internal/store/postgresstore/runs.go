@@ -86,9 +86,7 @@ func (s *Driver) ListRuns(ctx context.Context, jobID string, after, limit int) (
 // two queries that return a few rows, counting the buckets in SQL.
 func (s *Driver) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
 	st := intake.NewRunStats(p)
-	rows, err := s.pool.Query(ctx, `SELECT outcome, coalesce(sum(collected), 0)::bigint, `+
-		histogramColumns(`extract(epoch FROM ended_at - started_at)`, p.DurationBuckets)+`
-		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`)
+	rows, err := s.pool.Query(ctx, runOutcomesQuery(p))
 	if err != nil {
 		return nil, err
 	}
@@ -101,13 +99,26 @@ func (s *Driver) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	err = s.pool.QueryRow(ctx, `SELECT `+
-		histogramColumns(`extract(epoch FROM completed_at - created_at)`, p.CompletionBuckets)+`
-		FROM jobs WHERE status = 'completed'`).Scan(driver.HistogramDest(&st.Completion)...)
+	err = s.pool.QueryRow(ctx, completionQuery(p)).Scan(driver.HistogramDest(&st.Completion)...)
 	if err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// runOutcomesQuery sums the ended runs by outcome, with the histogram of
+// their durations.
+func runOutcomesQuery(p intake.RunStatsParams) string {
+	return `SELECT outcome, coalesce(sum(collected), 0)::bigint, ` +
+		histogramColumns(`extract(epoch FROM ended_at - started_at)`, p.DurationBuckets) + `
+		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`
+}
+
+// completionQuery returns the histogram of the completed jobs' times from
+// creation to completion.
+func completionQuery(p intake.RunStatsParams) string {
+	return `SELECT ` + histogramColumns(`extract(epoch FROM completed_at - created_at)`, p.CompletionBuckets) + `
+		FROM jobs WHERE status = 'completed'`
 }
 
 // histogramColumns returns the count, the sum and the cumulative bucket

@@ -6,3 +6,13 @@ var (
 	ScheduleHealthQuery     = scheduleHealthQuery
 	ClaimNotificationsQuery = claimNotificationsQuery
 )
+
+// The statements behind the queue gauges of /metrics and the job list
+// whose plans TestScalePlans checks.
+var (
+	StatsCountsQuery      = statsCountsQuery
+	StatsRestQuery        = statsRestQuery
+	ListJobsByStatusQuery = listJobsByStatus
+	RunOutcomesQuery      = runOutcomesQuery
+	CompletionQuery       = completionQuery
+)

@@ -139,10 +139,20 @@ func (s *Driver) Cancel(ctx context.Context, now time.Time, id string) (*intake.
 	return j, err
 }
 
+// The Stats queries: jobs by status, then the oldest pending job and the
+// number and size of the recorded documents.
+const (
+	statsCountsQuery = `SELECT status, count(*) FROM jobs GROUP BY status`
+	statsRestQuery   = `SELECT
+			(SELECT min(available_at) FROM jobs WHERE status = 'pending'),
+			(SELECT count(*) FROM documents),
+			(SELECT coalesce(sum(size_bytes), 0) FROM documents)`
+)
+
 // Stats counts jobs by status and reports the oldest pending job and the
 // recorded documents.
 func (s *Driver) Stats(ctx context.Context) (*intake.Stats, error) {
-	counts, err := queryAll(ctx, s.reader, scanCount, `SELECT status, count(*) FROM jobs GROUP BY status`)
+	counts, err := queryAll(ctx, s.reader, scanCount, statsCountsQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +161,7 @@ func (s *Driver) Stats(ctx context.Context) (*intake.Stats, error) {
 		st.Jobs[c.status] = c.n
 	}
 	var oldest sql.NullInt64
-	err = s.reader.QueryRowContext(ctx, `SELECT
-			(SELECT min(available_at) FROM jobs WHERE status = 'pending'),
-			(SELECT count(*) FROM documents),
-			(SELECT coalesce(sum(size_bytes), 0) FROM documents)`).
+	err = s.reader.QueryRowContext(ctx, statsRestQuery).
 		Scan(&oldest, &st.Documents, &st.Bytes)
 	if err != nil {
 		return nil, err

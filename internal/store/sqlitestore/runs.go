@@ -106,19 +106,30 @@ func (s *Driver) ListRuns(ctx context.Context, jobID string, after, limit int) (
 // two queries that return a few rows, counting the buckets in SQL.
 func (s *Driver) RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error) {
 	st := intake.NewRunStats(p)
-	//nolint:gosec // the bucket bounds are numbers formatted here, not input text.
-	q := `SELECT outcome, coalesce(sum(collected), 0), ` + histogramColumns(`ended_at - started_at`, p.DurationBuckets) + `
-		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`
-	err := eachRow(ctx, s.reader, func(row scanner) error { return driver.ScanOutcome(row.Scan, p, st) }, q)
+	err := eachRow(ctx, s.reader, func(row scanner) error { return driver.ScanOutcome(row.Scan, p, st) }, runOutcomesQuery(p))
 	if err != nil {
 		return nil, err
 	}
-	q = `SELECT ` + histogramColumns(`completed_at - created_at`, p.CompletionBuckets) + `
-		FROM jobs WHERE status = 'completed'`
-	if err := s.reader.QueryRowContext(ctx, q).Scan(driver.HistogramDest(&st.Completion)...); err != nil {
+	if err := s.reader.QueryRowContext(ctx, completionQuery(p)).Scan(driver.HistogramDest(&st.Completion)...); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// runOutcomesQuery sums the ended runs by outcome, with the histogram of
+// their durations.
+func runOutcomesQuery(p intake.RunStatsParams) string {
+	//nolint:gosec // the bucket bounds are numbers formatted here, not input text.
+	return `SELECT outcome, coalesce(sum(collected), 0), ` + histogramColumns(`ended_at - started_at`, p.DurationBuckets) + `
+		FROM job_runs WHERE outcome <> 'running' GROUP BY outcome`
+}
+
+// completionQuery returns the histogram of the completed jobs' times from
+// creation to completion.
+func completionQuery(p intake.RunStatsParams) string {
+	//nolint:gosec // the bucket bounds are numbers formatted here, not input text.
+	return `SELECT ` + histogramColumns(`completed_at - created_at`, p.CompletionBuckets) + `
+		FROM jobs WHERE status = 'completed'`
 }
 
 // histogramColumns returns the count, the sum in seconds and the

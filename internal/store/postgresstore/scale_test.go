@@ -1,0 +1,205 @@
+package postgresstore_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/store/postgresstore"
+	"github.com/intake-dev/intake/internal/telemetry"
+)
+
+// scaleLoad fills a migrated schema with rows jobs across the statuses
+// (10% pending, 1% scheduled, 1% processing, 80% completed, 5% failed, 3%
+// cancelled), a run for every job that was claimed, a document for every
+// completed job, and 100 schedules that own a tenth of the jobs. IDs sort
+// by creation, as UUIDv7 do.
+var scaleLoad = []string{
+	`INSERT INTO schedules (id, tenant, source_type, config, misfire, overlap, next_fire_at, version, created_at, updated_at)
+		SELECT ('00000000-0000-7000-9000-' || lpad(to_hex(k), 12, '0'))::uuid, 'default', 'filings', '{}',
+			'skip', 'skip', timestamptz '2030-01-01', 1, timestamptz '2030-01-01', timestamptz '2030-01-01'
+		FROM generate_series(1, 100) AS k`,
+	`INSERT INTO jobs (id, tenant, source_type, config, status, available_at, created_at, updated_at,
+			started_at, completed_at, schedule_id)
+		SELECT (lpad(to_hex(i), 12, '0') || '70008000' || lpad(to_hex(i), 12, '0'))::uuid, 'default', 'filings', '{}',
+			st, t, t, t,
+			CASE WHEN st IN ('pending', 'scheduled') THEN NULL ELSE t END,
+			CASE WHEN st IN ('completed', 'failed', 'cancelled') THEN t + interval '1 second' END,
+			CASE WHEN i % 10 = 0 THEN ('00000000-0000-7000-9000-' || lpad(to_hex(i / 10 % 100 + 1), 12, '0'))::uuid END
+		FROM generate_series(1, $1::int) AS i,
+			LATERAL (SELECT timestamptz '2030-01-01' + i * interval '1 millisecond',
+				CASE WHEN i % 100 < 10 THEN 'pending' WHEN i % 100 = 10 THEN 'scheduled'
+					WHEN i % 100 = 11 THEN 'processing' WHEN i % 100 < 17 THEN 'failed'
+					WHEN i % 100 < 20 THEN 'cancelled' ELSE 'completed' END) AS at (t, st)`,
+	`INSERT INTO job_runs (job_id, number, worker, lease_owner, started_at, ended_at, collected_before, collected, outcome)
+		SELECT id, 1, 'w', 'o', started_at, completed_at, 0, 10,
+			CASE WHEN status = 'processing' THEN 'running' ELSE status END
+		FROM jobs WHERE status NOT IN ('pending', 'scheduled')`,
+	`INSERT INTO documents (id, job_id, seq, name, document_type, content_type, size_bytes, sha256, blob_key, collected_at)
+		SELECT id, id, 1, 'filing.pdf', 'filing', 'application/pdf', 4096, '', id::text, completed_at
+		FROM jobs WHERE status = 'completed'`,
+	`VACUUM ANALYZE schedules, jobs, job_runs, documents`,
+}
+
+// scaleRows returns INTAKE_TEST_SCALE_ROWS, 20,000 when it is unset.
+func scaleRows(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("INTAKE_TEST_SCALE_ROWS")
+	if v == "" {
+		return 20_000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 100 {
+		t.Fatalf("INTAKE_TEST_SCALE_ROWS=%q is not a number of at least 100", v)
+	}
+	return n
+}
+
+// TestScalePlans loads INTAKE_TEST_SCALE_ROWS jobs and checks the plans of
+// the reads of a /metrics scrape (Stats, RunStats, ScheduleHealth) and of
+// the first and a deep page of a job list by status. The list pages must
+// scan an index, not the table; the scrape's plans and the median times of all the
+// reads are logged, never asserted.
+func TestScalePlans(t *testing.T) {
+	t.Parallel()
+	rows := scaleRows(t)
+	d := openDriver(t, postgresstore.Config{StatementTimeout: -1})
+	ctx := t.Context()
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	start := time.Now()
+	for i, q := range scaleLoad {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = []any{rows}
+		}
+		if _, err := d.Pool().Exec(ctx, q, args...); err != nil {
+			t.Fatalf("load step %d: %v", i+1, err)
+		}
+	}
+	t.Logf("%d jobs with their runs and documents loaded, vacuumed and analysed in %v", rows, time.Since(start).Round(time.Millisecond))
+
+	var deep string
+	err := d.Pool().QueryRow(ctx, `SELECT id::text FROM jobs WHERE status = 'completed' ORDER BY id DESC OFFSET $1 LIMIT 1`,
+		rows*8/10*9/10).Scan(&deep)
+	if err != nil {
+		t.Fatalf("deep cursor: %v", err)
+	}
+	params := intake.RunStatsParams{DurationBuckets: telemetry.RunDurationBuckets, CompletionBuckets: telemetry.CompletionBuckets}
+	page := intake.MaxPageSize + 1 // the store asks for one more job than a page
+	tests := []struct {
+		name, query string
+		args        []any
+		index       string // what the plan must use; "" to report the plan only
+		call        func(context.Context) error
+	}{
+		{"Stats", postgresstore.StatsQuery, nil, "",
+			func(ctx context.Context) error { _, err := d.Stats(ctx); return err }},
+		{"RunStats by outcome", postgresstore.RunOutcomesQuery(params), nil, "", nil},
+		{"RunStats completion", postgresstore.CompletionQuery(params), nil, "",
+			func(ctx context.Context) error { _, err := d.RunStats(ctx, params); return err }},
+		{"ScheduleHealth", postgresstore.ScheduleHealthQuery, nil, "jobs_schedule",
+			func(ctx context.Context) error { _, err := d.ScheduleHealth(ctx); return err }},
+		{"ListJobs pending, first page", postgresstore.ListJobsByStatusQuery,
+			[]any{"ffffffff-ffff-ffff-ffff-ffffffffffff", page, "pending"}, "Index Scan",
+			func(ctx context.Context) error {
+				_, err := d.ListJobs(ctx, intake.StatusPending, "", page)
+				return err
+			}},
+		{"ListJobs processing, first page", postgresstore.ListJobsByStatusQuery,
+			[]any{"ffffffff-ffff-ffff-ffff-ffffffffffff", page, "processing"}, "Index Scan",
+			func(ctx context.Context) error {
+				_, err := d.ListJobs(ctx, intake.StatusProcessing, "", page)
+				return err
+			}},
+		{"ListJobs completed, first page", postgresstore.ListJobsByStatusQuery,
+			[]any{"ffffffff-ffff-ffff-ffff-ffffffffffff", page, "completed"}, "Index Scan",
+			func(ctx context.Context) error {
+				_, err := d.ListJobs(ctx, intake.StatusCompleted, "", page)
+				return err
+			}},
+		{"ListJobs completed, deep page", postgresstore.ListJobsByStatusQuery,
+			[]any{deep, page, "completed"}, "Index Scan",
+			func(ctx context.Context) error {
+				_, err := d.ListJobs(ctx, intake.StatusCompleted, deep, page)
+				return err
+			}},
+	}
+	for _, tt := range tests {
+		var text string
+		for range 3 { // the last of three runs: the steady state
+			text = explainAnalyze(t, d, tt.query, tt.args...)
+		}
+		t.Logf("%s: EXPLAIN (ANALYZE, BUFFERS), run 3 of 3:\n%s", tt.name, text)
+		var scans []string
+		for _, table := range []string{"jobs", "job_runs", "documents"} {
+			if strings.Contains(text, "Seq Scan on "+table+" ") {
+				scans = append(scans, table)
+			}
+		}
+		if tt.index == "" {
+			t.Logf("%s: sequential scans of %v", tt.name, scans)
+		} else {
+			if !strings.Contains(text, tt.index) {
+				t.Errorf("%s does not use %s", tt.name, tt.index)
+			}
+			if len(scans) > 0 {
+				t.Errorf("%s scans %v sequentially", tt.name, scans)
+			}
+		}
+		if tt.call != nil {
+			t.Logf("%s: median of 5 calls through the driver: %v", tt.name, median(t, 5, tt.call))
+		}
+	}
+	t.Logf("a scrape's store reads (Stats, RunStats, ScheduleHealth, ListSchedules): median of 5: %v",
+		median(t, 5, func(ctx context.Context) error {
+			if _, err := d.Stats(ctx); err != nil {
+				return err
+			}
+			if _, err := d.RunStats(ctx, params); err != nil {
+				return err
+			}
+			if _, err := d.ScheduleHealth(ctx); err != nil {
+				return err
+			}
+			_, err := d.ListSchedules(ctx, "", intake.MaxPageSize+1)
+			return err
+		}))
+}
+
+// explainAnalyze returns the EXPLAIN (ANALYZE, BUFFERS) output of a query.
+func explainAnalyze(t *testing.T, d *postgresstore.Driver, query string, args ...any) string {
+	t.Helper()
+	r, err := d.Pool().Query(t.Context(), `EXPLAIN (ANALYZE, BUFFERS) `+query, args...)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	plan, err := pgx.CollectRows(r, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	return strings.Join(plan, "\n")
+}
+
+// median returns the median time of n calls of call.
+func median(t *testing.T, n int, call func(context.Context) error) time.Duration {
+	t.Helper()
+	times := make([]time.Duration, n)
+	for i := range times {
+		start := time.Now()
+		if err := call(t.Context()); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		times[i] = time.Since(start)
+	}
+	slices.Sort(times)
+	return times[n/2].Round(time.Microsecond)
+}
