@@ -119,6 +119,11 @@ type ScheduleJobs struct {
 	// LastCompletedID is the schedule's most recently completed job ("" when
 	// none has completed), which a new job compares its documents with.
 	LastCompletedID string
+	// TickJobID is the job created for the tick asked about, found by its
+	// idempotency key ScheduleTickKey(s.ID, tick) in s.Tenant; "" when
+	// none. A replica that finds it records the tick as fired with that
+	// job instead of checking overlap, since the job is the tick's own.
+	TickJobID string
 }
 
 // ScheduleHealth is, per schedule, when its last job completed, for the

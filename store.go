@@ -113,9 +113,13 @@ type Store interface {
 	// DueSchedules returns up to limit schedules that are not paused and
 	// whose NextFireAt is at or before until, earliest first.
 	DueSchedules(ctx context.Context, until time.Time, limit int) ([]*Schedule, error)
-	// ScheduleJobs reports the schedule's jobs that are not terminal and
-	// its last completed job.
-	ScheduleJobs(ctx context.Context, scheduleID string) (*ScheduleJobs, error)
+	// ScheduleJobs reports, for s's tick tick, the schedule's jobs that are
+	// not terminal, its last completed job and the job already created for
+	// tick (found by its idempotency key ScheduleTickKey(s.ID, tick) in
+	// s.Tenant). It looks the tick's job up no earlier than it counts the
+	// active jobs, so that a job it does not report as the tick's is not
+	// counted as active either.
+	ScheduleJobs(ctx context.Context, s *Schedule, tick time.Time) (*ScheduleJobs, error)
 	// AdvanceSchedule moves the schedule from tick from (its NextFireAt) to
 	// next, setting LastFireAt to from and, when jobID is set, LastJobID;
 	// it reports false, and changes nothing, when NextFireAt is no longer

@@ -49,13 +49,24 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// Scheduler fires due schedules. Several replicas may run it at once: a
-// tick's job has the idempotency key ScheduleTickKey, and only the replica
-// whose AdvanceSchedule moves the schedule on counts the tick. A replica
-// that crashes between creating a tick's job and advancing leaves the tick
-// to the next pass, which finds the same job by its key; under the skip
-// overlap policy that job already counts as active, so the tick is
-// recorded as an overlap skip while its one job runs as the schedule's.
+// Scheduler fires due schedules. Several replicas may run it at once, and
+// each tick is counted once, by the replica whose AdvanceSchedule moves the
+// schedule on: as a fire when the tick has a job, as a skip when it has
+// none. A tick's job has the idempotency key ScheduleTickKey, so replicas
+// that fire the same tick get the same job; and a replica that finds the
+// tick's job already created (by a replica that is about to advance, lost
+// the race, or crashed before advancing) records the tick as fired with
+// that job rather than checking it against the misfire and overlap
+// policies, which it would otherwise see as one of the schedule's active
+// jobs.
+//
+// Replicas may still disagree on a tick: one reads the schedule's jobs
+// while an earlier job is running and skips, another reads them after it
+// ended and fires. A replica therefore creates a job only for a schedule
+// that no replica has handled since it read it (GetSchedule, right before
+// CreateJobs), and a replica that skips looks for the tick's job again once
+// it has advanced, counting a fire when another replica created one
+// meanwhile; the schedule's LastJobID is then left at the previous fire.
 type Scheduler struct {
 	cfg     Config
 	store   intake.Store
@@ -154,47 +165,74 @@ func (s *Scheduler) FireDue(ctx context.Context) (int, error) {
 
 // handle handles the due tick of sch and reports whether it fired a job.
 func (s *Scheduler) handle(ctx context.Context, sch *intake.Schedule, now time.Time) (bool, error) {
-	tick := sch.NextFireAt
 	act, misfired, next, err := decide(sch, now, s.cfg.MisfireGrace)
-	if err != nil {
+	if err != nil || act == actionWait {
 		return false, err
 	}
-	switch act {
-	case actionWait:
-		return false, nil
-	case actionSkipMisfire:
-		return false, s.skip(ctx, sch, next, misfired, "misfire")
-	}
-	jobs, err := s.store.ScheduleJobs(ctx, sch.ID)
+	jobs, err := s.store.ScheduleJobs(ctx, sch, sch.NextFireAt)
 	if err != nil {
 		return false, fmt.Errorf("schedule jobs: %w", err)
 	}
-	if overlaps(sch.Overlap, jobs.Active) {
-		return false, s.skip(ctx, sch, next, misfired, "overlap")
+	switch {
+	case jobs.TickJobID != "":
+		return s.fired(ctx, sch, next, misfired, jobs.TickJobID)
+	case act == actionSkipMisfire:
+		return s.skip(ctx, sch, next, misfired, "misfire")
+	case overlaps(sch.Overlap, jobs.Active):
+		return s.skip(ctx, sch, next, misfired, "overlap")
 	}
-	created, err := s.store.CreateJobs(ctx, []*intake.Job{s.job(sch, jobs.LastCompletedID)})
+	return s.fire(ctx, sch, next, misfired, jobs.LastCompletedID)
+}
+
+// fire creates the job of sch's tick, comparing with previous, and moves
+// sch on to next. It creates nothing, and leaves the tick to the next pass,
+// when sch changed since it was read: another replica handled the tick, or
+// a client edited, paused or deleted the schedule.
+func (s *Scheduler) fire(ctx context.Context, sch *intake.Schedule, next time.Time, misfired bool, previous string) (bool, error) {
+	cur, err := s.store.GetSchedule(ctx, sch.ID)
+	if intake.ErrorCode(err) == intake.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get schedule: %w", err)
+	}
+	if cur.Version != sch.Version {
+		return false, nil
+	}
+	created, err := s.store.CreateJobs(ctx, []*intake.Job{s.job(sch, previous)})
 	if err != nil {
 		return false, fmt.Errorf("create job: %w", err)
 	}
-	job := created[0]
-	advanced, err := s.store.AdvanceSchedule(ctx, sch.ID, tick, next, job.ID)
+	return s.fired(ctx, sch, next, misfired, created[0].ID)
+}
+
+// fired moves sch on from its tick, whose job is jobID, to next, and
+// counts the fire and announces the job when this replica advanced it.
+func (s *Scheduler) fired(ctx context.Context, sch *intake.Schedule, next time.Time, misfired bool, jobID string) (bool, error) {
+	advanced, err := s.store.AdvanceSchedule(ctx, sch.ID, sch.NextFireAt, next, jobID)
 	if err != nil {
 		return false, fmt.Errorf("advance: %w", err)
 	}
 	if !advanced {
 		return false, nil // another replica handled the tick
 	}
+	s.countFire(ctx, sch, next, misfired, jobID)
+	return true, nil
+}
+
+// countFire counts the fire of sch's tick with its job jobID and announces
+// the job.
+func (s *Scheduler) countFire(ctx context.Context, sch *intake.Schedule, next time.Time, misfired bool, jobID string) {
 	s.metrics.fires.Inc()
 	if misfired {
 		s.metrics.misfires.Inc()
 	}
-	s.logger.InfoContext(ctx, "schedule fired", "schedule_id", sch.ID, "tick", tick, "job_id", job.ID,
-		"previous_job_id", job.PreviousJobID, "misfired", misfired, "next_tick", next)
+	s.logger.InfoContext(ctx, "schedule fired", "schedule_id", sch.ID, "tick", sch.NextFireAt, "job_id", jobID,
+		"misfired", misfired, "next_tick", next)
 	// Workers poll the store regardless: a lost announcement costs latency.
-	if err := s.disp.Notify(ctx, job.ID); err != nil {
-		s.logger.WarnContext(ctx, "announce scheduled job", "job_id", job.ID, "err", err)
+	if err := s.disp.Notify(ctx, jobID); err != nil {
+		s.logger.WarnContext(ctx, "announce scheduled job", "job_id", jobID, "err", err)
 	}
-	return true, nil
 }
 
 // job is the job of a tick of sch.
@@ -214,22 +252,36 @@ func (s *Scheduler) job(sch *intake.Schedule, previous string) *intake.Job {
 	}
 }
 
-// skip moves sch on to next without a job, counting the skip (and the
-// misfire) when this replica advanced it.
-func (s *Scheduler) skip(ctx context.Context, sch *intake.Schedule, next time.Time, misfired bool, reason string) error {
-	advanced, err := s.store.AdvanceSchedule(ctx, sch.ID, sch.NextFireAt, next, "")
+// skip moves sch on to next without a job and, when this replica advanced
+// it, counts the skip (and the misfire). A replica that decided to fire the
+// tick may have created its job after this one looked: skip looks again
+// once it has advanced, and counts a fire when there is one. Only a replica
+// that checked the schedule before the advance, and created the job after
+// the second look, goes unseen.
+func (s *Scheduler) skip(ctx context.Context, sch *intake.Schedule, next time.Time, misfired bool, reason string) (bool, error) {
+	tick := sch.NextFireAt
+	advanced, err := s.store.AdvanceSchedule(ctx, sch.ID, tick, next, "")
 	if err != nil {
-		return fmt.Errorf("advance: %w", err)
+		return false, fmt.Errorf("advance: %w", err)
 	}
 	if !advanced {
-		return nil
+		return false, nil
+	}
+	jobs, err := s.store.ScheduleJobs(ctx, sch, tick)
+	if err != nil {
+		s.logger.WarnContext(ctx, "look for a skipped tick's job", "schedule_id", sch.ID, "tick", tick, "err", err)
+		jobs = &intake.ScheduleJobs{}
+	}
+	if jobs.TickJobID != "" {
+		s.countFire(ctx, sch, next, misfired, jobs.TickJobID)
+		return true, nil
 	}
 	s.metrics.skips.WithLabelValues(reason).Inc()
 	if misfired {
 		s.metrics.misfires.Inc()
 	}
-	s.logger.InfoContext(ctx, "schedule tick skipped", "schedule_id", sch.ID, "tick", sch.NextFireAt, "reason", reason, "next_tick", next)
-	return nil
+	s.logger.InfoContext(ctx, "schedule tick skipped", "schedule_id", sch.ID, "tick", tick, "reason", reason, "next_tick", next)
+	return false, nil
 }
 
 type metrics struct {

@@ -351,43 +351,157 @@ func TestFireDueJob(t *testing.T) {
 }
 
 // TestFireDueAfterCrash checks a tick whose job was created by a replica
-// that crashed before it advanced the schedule: the next pass moves the
-// schedule on and creates no other job. With queue_one it finds the same
-// job (CreateJobs deduplicates by the tick's key) and records it; with
-// skip the job counts as active, so the tick is recorded as an overlap
-// skip, and the job still runs as the schedule's.
+// that crashed before it advanced the schedule (or that is about to
+// advance): the next pass finds the job by the tick's key and records the
+// tick as fired with it, whatever the policies, creating no other job. The
+// job is not one of the schedule's active jobs that would overlap it, nor
+// is its tick skipped as misfired.
 func TestFireDueAfterCrash(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		policy  intake.OverlapPolicy
-		fired   int
-		lastJob bool
+		name     string
+		overlap  intake.OverlapPolicy
+		misfire  intake.MisfirePolicy
+		late     time.Duration
+		misfired bool
 	}{
-		{intake.OverlapQueueOne, 1, true},
-		{intake.OverlapSkip, 0, false},
+		{"queue one", intake.OverlapQueueOne, intake.MisfireFireOnce, 0, false},
+		{"overlap skip", intake.OverlapSkip, intake.MisfireFireOnce, 0, false},
+		{"misfire skip past grace", intake.OverlapSkip, intake.MisfireSkip, 2 * time.Minute, true},
 	} {
-		t.Run(string(tt.policy), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			sch := f.schedule(func(s *intake.Schedule) { s.Overlap = tt.policy })
+			sch := f.schedule(func(s *intake.Schedule) { s.Overlap, s.Misfire = tt.overlap, tt.misfire })
 			s := f.scheduler(f.store, Config{})
 			created, err := f.store.CreateJobs(t.Context(), []*intake.Job{s.job(sch, "")})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := f.fireDue(s); n != tt.fired {
-				t.Fatalf("fired %d, want %d", n, tt.fired)
+			f.clock.Advance(tt.late)
+			if n := f.fireDue(s); n != 1 {
+				t.Fatalf("fired %d, want 1", n)
 			}
 			jobs := f.jobs(sch.ID)
 			got := f.get(sch.ID)
 			if len(jobs) != 1 || jobs[0].ID != created[0].ID || !got.NextFireAt.Equal(start.Add(time.Hour)) {
 				t.Fatalf("%d jobs (first %s), next %s; want only %s, next %s", len(jobs), jobs[0].ID, got.NextFireAt, created[0].ID, start.Add(time.Hour))
 			}
-			if (got.LastJobID == created[0].ID) != tt.lastJob || f.disp.notified(created[0].ID) != tt.lastJob {
-				t.Fatalf("last job %q, announced %v; want recorded and announced %v", got.LastJobID, f.disp.notified(created[0].ID), tt.lastJob)
+			if got.LastJobID != created[0].ID || !got.LastFireAt.Equal(start) || !f.disp.notified(created[0].ID) {
+				t.Fatalf("last job %q at %s, announced %v; want %s at %s, announced", got.LastJobID, got.LastFireAt,
+					f.disp.notified(created[0].ID), created[0].ID, start)
 			}
+			wantMisfires := 0.0
+			if tt.misfired {
+				wantMisfires = 1
+			}
+			wantCounts(t, s, 1, 0, wantMisfires)
 		})
 	}
+}
+
+// wantCounts checks a Scheduler's fires, skips (of both reasons) and
+// misfires.
+func wantCounts(t *testing.T, s *Scheduler, fires, skips, misfires float64) {
+	t.Helper()
+	gotSkips := testutil.ToFloat64(s.metrics.skips.WithLabelValues("overlap")) + testutil.ToFloat64(s.metrics.skips.WithLabelValues("misfire"))
+	if f, m := testutil.ToFloat64(s.metrics.fires), testutil.ToFloat64(s.metrics.misfires); f != fires || gotSkips != skips || m != misfires {
+		t.Errorf("counted %v fires, %v skips, %v misfires; want %v, %v, %v", f, gotSkips, m, fires, skips, misfires)
+	}
+}
+
+// interleaved is a real store on which another replica acts, once, right
+// before the Scheduler calls a method: the interleavings that races between
+// replicas produce.
+type interleaved struct {
+	intake.Store
+	before map[string]func()
+}
+
+func (s *interleaved) run(method string) {
+	if fn := s.before[method]; fn != nil {
+		delete(s.before, method)
+		fn()
+	}
+}
+
+// GetSchedule implements intake.Store.
+func (s *interleaved) GetSchedule(ctx context.Context, id string) (*intake.Schedule, error) {
+	s.run("GetSchedule")
+	return s.Store.GetSchedule(ctx, id)
+}
+
+// AdvanceSchedule implements intake.Store.
+func (s *interleaved) AdvanceSchedule(ctx context.Context, id string, from, next time.Time, jobID string) (bool, error) {
+	s.run("AdvanceSchedule")
+	return s.Store.AdvanceSchedule(ctx, id, from, next, jobID)
+}
+
+// TestFireDueRaces checks the ticks that two replicas decide differently,
+// one skipping while an earlier job runs and the other firing after it
+// ended: the tick is counted once, as a fire exactly when it has a job.
+func TestFireDueRaces(t *testing.T) {
+	t.Parallel()
+	t.Run("job created before the skip advances", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		sch := f.schedule(nil)
+		other := f.open()
+		st := &interleaved{Store: f.open()}
+		s := f.scheduler(st, Config{})
+		earlier := f.earlierJob(s, sch)
+		var tickJob *intake.Job
+		st.before = map[string]func(){"AdvanceSchedule": func() {
+			// The earlier job ends, and another replica fires the tick
+			// (and then loses the advance).
+			f.complete(earlier.ID)
+			created, err := other.CreateJobs(t.Context(), []*intake.Job{s.job(sch, earlier.ID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tickJob = created[0]
+		}}
+		if n := f.fireDue(s); n != 1 {
+			t.Fatalf("fired %d, want 1", n)
+		}
+		wantCounts(t, s, 1, 0, 0)
+		if got := f.get(sch.ID); !got.NextFireAt.Equal(start.Add(time.Hour)) || !f.disp.notified(tickJob.ID) {
+			t.Fatalf("next %s, tick's job announced %v; want %s, announced", got.NextFireAt, f.disp.notified(tickJob.ID), start.Add(time.Hour))
+		}
+	})
+	t.Run("tick skipped before the fire creates its job", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		sch := f.schedule(nil)
+		other := f.open()
+		st := &interleaved{Store: f.open()}
+		s := f.scheduler(st, Config{})
+		st.before = map[string]func(){"GetSchedule": func() {
+			// Another replica saw an earlier job running and skipped.
+			if ok, err := other.AdvanceSchedule(t.Context(), sch.ID, start, start.Add(time.Hour), ""); err != nil || !ok {
+				t.Fatalf("advance = %v, %v", ok, err)
+			}
+		}}
+		if n := f.fireDue(s); n != 0 {
+			t.Fatalf("fired %d, want 0", n)
+		}
+		wantCounts(t, s, 0, 0, 0)
+		if jobs := f.jobs(sch.ID); len(jobs) != 0 {
+			t.Fatalf("%d jobs of a skipped tick", len(jobs))
+		}
+	})
+}
+
+// earlierJob creates a job of sch's tick before start, which has not ended.
+func (f *fixture) earlierJob(s *Scheduler, sch *intake.Schedule) *intake.Job {
+	f.t.Helper()
+	j := s.job(sch, "")
+	j.IdempotencyKey = intake.ScheduleTickKey(sch.ID, start.Add(-time.Hour))
+	created, err := f.store.CreateJobs(f.t.Context(), []*intake.Job{j})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return created[0]
 }
 
 // TestFireDueWaits checks that nothing fires before a tick's jittered

@@ -171,15 +171,17 @@ func (s *Store) DueSchedules(ctx context.Context, until time.Time, limit int) ([
 	return list, nil
 }
 
-// ScheduleJobs reports the schedule's jobs that are not terminal and its
-// last completed job. A schedule without jobs (or a missing one) has none.
-func (s *Store) ScheduleJobs(ctx context.Context, scheduleID string) (*intake.ScheduleJobs, error) {
-	if !intake.ValidID(scheduleID) {
+// ScheduleJobs reports the schedule's jobs that are not terminal, its last
+// completed job and the job already created for tick (by its idempotency
+// key ScheduleTickKey in sch.Tenant). A schedule without jobs (or a missing
+// one) has none.
+func (s *Store) ScheduleJobs(ctx context.Context, sch *intake.Schedule, tick time.Time) (*intake.ScheduleJobs, error) {
+	if !intake.ValidID(sch.ID) {
 		return &intake.ScheduleJobs{}, nil
 	}
-	sj, err := s.d.ScheduleJobs(ctx, scheduleID)
+	sj, err := s.d.ScheduleJobs(ctx, sch.ID, sch.Tenant, intake.ScheduleTickKey(sch.ID, tick))
 	if err != nil {
-		return nil, s.wrap(err, "jobs of schedule %s", scheduleID)
+		return nil, s.wrap(err, "jobs of schedule %s", sch.ID)
 	}
 	return sj, nil
 }

@@ -38,9 +38,9 @@ func (s *store) DueSchedules(ctx context.Context, until time.Time, limit int) (_
 	return s.next.DueSchedules(ctx, until, limit)
 }
 
-func (s *store) ScheduleJobs(ctx context.Context, scheduleID string) (_ *intake.ScheduleJobs, err error) {
+func (s *store) ScheduleJobs(ctx context.Context, sch *intake.Schedule, tick time.Time) (_ *intake.ScheduleJobs, err error) {
 	defer s.m.observe("schedule_jobs", time.Now(), &err)
-	return s.next.ScheduleJobs(ctx, scheduleID)
+	return s.next.ScheduleJobs(ctx, sch, tick)
 }
 
 func (s *store) AdvanceSchedule(ctx context.Context, id string, from, next time.Time, jobID string) (_ bool, err error) {

@@ -109,9 +109,13 @@ type Driver interface {
 	// DueSchedules returns up to limit schedules that are not paused with
 	// NextFireAt at or before until, by NextFireAt then ID.
 	DueSchedules(ctx context.Context, until time.Time, limit int) ([]*intake.Schedule, error)
-	// ScheduleJobs counts the schedule's jobs that are not terminal and
-	// finds its completed job with the latest CompletedAt (then ID).
-	ScheduleJobs(ctx context.Context, scheduleID string) (*intake.ScheduleJobs, error)
+	// ScheduleJobs counts the schedule's jobs that are not terminal, finds
+	// its completed job with the latest CompletedAt (then ID), and finds
+	// the job of tenant whose idempotency key is tickKey (TickJobID, ""
+	// when none) through the unique (tenant, idempotency key) index. It
+	// reads tickKey's job in the same snapshot as the count, or after it,
+	// never before: a job the count includes is then always found.
+	ScheduleJobs(ctx context.Context, scheduleID, tenant, tickKey string) (*intake.ScheduleJobs, error)
 	// AdvanceSchedule sets NextFireAt to next, LastFireAt to from and,
 	// when jobID is set, LastJobID, with Version+1 and UpdatedAt now, when
 	// NextFireAt is from; it reports whether it did.

@@ -210,8 +210,11 @@ var activeStatuses = bson.A{
 }
 
 // ScheduleJobs counts the schedule's jobs that are not terminal and finds
-// its most recently completed one, both served by the jobs_schedule index.
-func (s *Driver) ScheduleJobs(ctx context.Context, scheduleID string) (*intake.ScheduleJobs, error) {
+// its most recently completed one, both served by the jobs_schedule index,
+// then the job of the tick's key through the idem index. The tick's job is
+// read after the count has ended: a job inserted meanwhile is found, and
+// one the count included is found too.
+func (s *Driver) ScheduleJobs(ctx context.Context, scheduleID, tenant, tickKey string) (*intake.ScheduleJobs, error) {
 	active, err := s.jobs.CountDocuments(ctx, bson.D{
 		{Key: "schedule_id", Value: scheduleID},
 		{Key: "status", Value: bson.D{{Key: "$in", Value: activeStatuses}}},
@@ -227,7 +230,28 @@ func (s *Driver) ScheduleJobs(ctx context.Context, scheduleID string) (*intake.S
 	if last != nil {
 		sj.LastCompletedID = last.ID
 	}
+	if sj.TickJobID, err = s.keyedJobID(ctx, tenant, tickKey); err != nil {
+		return nil, err
+	}
 	return sj, nil
+}
+
+// keyedJobID returns the ID of tenant's job with the idempotency key, ""
+// when there is none (or key is empty).
+func (s *Driver) keyedJobID(ctx context.Context, tenant, key string) (string, error) {
+	if key == "" {
+		return "", nil
+	}
+	var d jobDoc
+	err := s.jobs.FindOne(ctx, bson.D{{Key: "idem", Value: idemKey(tenant, key)}},
+		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return d.ID, nil
 }
 
 // lastCompleted returns the schedule's most recently completed job (ID and

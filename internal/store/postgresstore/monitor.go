@@ -153,23 +153,26 @@ func (s *Driver) DueSchedules(ctx context.Context, until time.Time, limit int) (
 }
 
 // scheduleJobsQuery counts a schedule's active jobs and finds its latest
-// completed one, both through jobs_schedule.
+// completed one, both through jobs_schedule, and the job of the tick's
+// idempotency key through jobs_idempotency; one statement reads all three
+// in one snapshot.
 const scheduleJobsQuery = `SELECT
 		(SELECT count(*) FROM jobs WHERE schedule_id = $1 AND status IN ('pending', 'scheduled', 'processing')),
 		(SELECT id::text FROM jobs WHERE schedule_id = $1 AND status = 'completed'
-			ORDER BY completed_at DESC, id DESC LIMIT 1)`
+			ORDER BY completed_at DESC, id DESC LIMIT 1),
+		(SELECT id::text FROM jobs WHERE tenant = $2 AND idempotency_key = $3 AND idempotency_key <> '')`
 
 // ScheduleJobs counts a schedule's active jobs and finds its latest
-// completed one.
-func (s *Driver) ScheduleJobs(ctx context.Context, scheduleID string) (*intake.ScheduleJobs, error) {
+// completed one and the job of its tick's key.
+func (s *Driver) ScheduleJobs(ctx context.Context, scheduleID, tenant, tickKey string) (*intake.ScheduleJobs, error) {
 	var (
-		sj   intake.ScheduleJobs
-		last pgtype.Text
+		sj         intake.ScheduleJobs
+		last, tick pgtype.Text
 	)
-	if err := s.pool.QueryRow(ctx, scheduleJobsQuery, scheduleID).Scan(&sj.Active, &last); err != nil {
+	if err := s.pool.QueryRow(ctx, scheduleJobsQuery, scheduleID, tenant, tickKey).Scan(&sj.Active, &last, &tick); err != nil {
 		return nil, err
 	}
-	sj.LastCompletedID = last.String
+	sj.LastCompletedID, sj.TickJobID = last.String, tick.String
 	return &sj, nil
 }
 

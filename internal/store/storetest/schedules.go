@@ -21,6 +21,7 @@ var scheduleTests = []suiteCase{
 	{"Schedules/Advance", testScheduleAdvance},
 	{"Schedules/ExactlyOnce", testScheduleExactlyOnce},
 	{"Schedules/Jobs", testScheduleJobs},
+	{"Schedules/TickJob", testScheduleTickJob},
 	{"Schedules/Health", testScheduleHealth},
 	{"CreateJobs/ScheduleFields", testCreateScheduleFields},
 }
@@ -437,7 +438,8 @@ func testScheduleJobs(t *testing.T, h Harness) {
 	b := setup(t, h)
 	s := b.createSchedule(newSchedule(1, b.clock.Now()))
 	other := b.createSchedule(newSchedule(2, b.clock.Now()))
-	if sj, err := b.store.ScheduleJobs(b.ctx, s.ID); err != nil || *sj != (intake.ScheduleJobs{}) {
+	tick := b.clock.Now()
+	if sj, err := b.store.ScheduleJobs(b.ctx, s, tick); err != nil || *sj != (intake.ScheduleJobs{}) {
 		t.Errorf("ScheduleJobs without jobs = %+v, %v; want none", sj, err)
 	}
 	jobs := b.scheduledJobs(s.ID, 7)
@@ -460,18 +462,65 @@ func testScheduleJobs(t *testing.T, h Harness) {
 		t.Fatalf("Reschedule: %v", err)
 	}
 	// jobs[6] stays pending.
-	sj, err := b.store.ScheduleJobs(b.ctx, s.ID)
+	sj, err := b.store.ScheduleJobs(b.ctx, s, tick)
 	if err != nil {
 		t.Fatalf("ScheduleJobs: %v", err)
 	}
 	if want := (intake.ScheduleJobs{Active: 3, LastCompletedID: jobs[0].ID}); *sj != want {
 		t.Errorf("ScheduleJobs = %+v, want %+v", *sj, want)
 	}
-	if sj, err := b.store.ScheduleJobs(b.ctx, other.ID); err != nil || *sj != (intake.ScheduleJobs{Active: 2}) {
+	if sj, err := b.store.ScheduleJobs(b.ctx, other, tick); err != nil || *sj != (intake.ScheduleJobs{Active: 2}) {
 		t.Errorf("ScheduleJobs of the other schedule = %+v, %v; want 2 active", sj, err)
 	}
-	if sj, err := b.store.ScheduleJobs(b.ctx, "not-a-uuid"); err != nil || *sj != (intake.ScheduleJobs{}) {
+	invalid := &intake.Schedule{ID: "not-a-uuid", Tenant: intake.DefaultTenant}
+	if sj, err := b.store.ScheduleJobs(b.ctx, invalid, tick); err != nil || *sj != (intake.ScheduleJobs{}) {
 		t.Errorf("ScheduleJobs(not-a-uuid) = %+v, %v; want none", sj, err)
+	}
+}
+
+// testScheduleTickJob checks ScheduleJobs' TickJobID: the job of the tick's
+// key in the schedule's tenant, whatever its status, and no other.
+func testScheduleTickJob(t *testing.T, h Harness) {
+	b := setup(t, h)
+	s := b.createSchedule(newSchedule(1, b.clock.Now()))
+	t0, t1, t2 := s.NextFireAt, s.NextFireAt.Add(time.Hour), s.NextFireAt.Add(2*time.Hour)
+	tickJob := func(tenant string, tick time.Time) *intake.Job {
+		j := newJob(0)
+		j.Tenant, j.ScheduleID, j.IdempotencyKey = tenant, s.ID, intake.ScheduleTickKey(s.ID, tick)
+		return j
+	}
+	created, err := b.store.CreateJobs(b.ctx, []*intake.Job{
+		tickJob(s.Tenant, t0), tickJob(s.Tenant, t1), tickJob("acme", t2),
+	})
+	if err != nil {
+		t.Fatalf("CreateJobs: %v", err)
+	}
+	b.complete(created[0].ID) // a tick's job is its own whatever its status
+	acme := *s
+	acme.Tenant = "acme"
+	for _, tt := range []struct {
+		name string
+		s    *intake.Schedule
+		tick time.Time
+		want string
+	}{
+		{"completed job of the tick", s, t0, created[0].ID},
+		{"pending job of the tick", s, t1, created[1].ID},
+		{"a tick without a job", s, t1.Add(time.Millisecond), ""},
+		{"a tick whose job is another tenant's", s, t2, ""},
+		{"the other tenant's tick", &acme, t2, created[2].ID},
+		{"the other tenant has no job of the tick", &acme, t0, ""},
+	} {
+		sj, err := b.store.ScheduleJobs(b.ctx, tt.s, tt.tick)
+		if err != nil {
+			t.Fatalf("%s: ScheduleJobs: %v", tt.name, err)
+		}
+		if sj.TickJobID != tt.want {
+			t.Errorf("%s: TickJobID = %q, want %q", tt.name, sj.TickJobID, tt.want)
+		}
+		if sj.Active != 2 || sj.LastCompletedID != created[0].ID {
+			t.Errorf("%s: %d active, last completed %q; want 2, %q", tt.name, sj.Active, sj.LastCompletedID, created[0].ID)
+		}
 	}
 }
 
