@@ -196,8 +196,9 @@ func build() (dashboard.Dashboard, error) {
 	b.add(8, 8, timeseries("Batch size", "Mean number of documents a run collected (from the run records), and a run set out to collect per source type (long-running workers).", "short",
 		q(`max(`+rate(`intake_recorded_run_documents_total`)+`) / sum(`+recorded(`intake_recorded_runs_total`, "outcome")+`)`, "documents per run (store)"),
 		q(`sum by (source_type) (`+rate(`intake_worker_batch_size_sum`)+`) / sum by (source_type) (`+rate(`intake_worker_batch_size_count`)+`)`, "{{source_type}} (long-running workers)")))
-	b.add(8, 8, timeseries("Document changes", "Documents of a schedule's jobs recorded per second by change against the job before: new, changed, or unchanged (which stores no new blob); long-running workers only.", "ops",
-		q(`sum by (change) (`+rate(`intake_worker_document_changes_total`)+`)`, "{{change}}")))
+	b.add(8, 8, timeseries("Document changes", "Documents of a schedule's jobs recorded per second by change against the job before: new, changed, or unchanged (which stores no new blob; long-running workers only), against all documents stored (from the store).", "ops",
+		q(`sum by (change) (`+rate(`intake_worker_document_changes_total`)+`)`, "{{change}} (long-running workers)"),
+		q(storeDeriv(`intake_documents_stored`), "stored (store)")))
 
 	b.section("Schedules and webhooks", false)
 	b.add(4, 8, stat("Active schedules", "Schedules that fire (store snapshot).", "short", nil,

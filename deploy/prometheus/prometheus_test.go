@@ -280,6 +280,10 @@ scrape_configs:
 	prom := &promClient{base: "http://" + promAddr}
 	waitHTTP(t, prom.base+"/-/ready")
 
+	// A schedule that will not fire during the test (at midnight on
+	// 1 January): the per-schedule gauges exist for the staleness panel.
+	createSchedule(t, api)
+
 	documents := 0
 
 	t.Run("work-once", func(t *testing.T) {
@@ -627,6 +631,21 @@ func (p *promClient) checkRules(t *testing.T) {
 }
 
 // createJobs creates n filings jobs with POST /create-job.
+func createSchedule(t *testing.T, api string) {
+	t.Helper()
+	body := `{"name":"yearly","source_type":"filings","cron":"0 0 1 1 *",` +
+		`"config":{"cin":"L17110MH1973PLC019786","company_name":"Reliance Industries Limited"}}`
+	resp, err := http.Post(api+"/api/v1/schedules", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST /api/v1/schedules: %s %s", resp.Status, b)
+	}
+}
+
 func createJobs(t *testing.T, api string, n int) []string {
 	t.Helper()
 	resp, err := http.Post(api+"/create-job", "application/json", strings.NewReader(fmt.Sprintf(`{"num_jobs": %d}`, n)))
