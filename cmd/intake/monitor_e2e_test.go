@@ -187,7 +187,7 @@ func TestMonitorEndToEnd(t *testing.T) {
 	blobs := t.TempDir()
 	env := processEnv(append(postgresDatabase(t).env,
 		"INTAKE_BLOB_URL=file://"+filepath.ToSlash(blobs),
-		"INTAKE_FILINGS_DAY=250ms", // eight simulated days a tick: some change
+		"INTAKE_FILINGS_DAY=100ms", // twenty simulated days a tick: changes are likely
 		"INTAKE_FILINGS_DELAY=1ms",
 		"INTAKE_WORKER_CONCURRENCY=4",
 		"INTAKE_SOURCE_HTTP_ALLOW=127.0.0.1/32",
