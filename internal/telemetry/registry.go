@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,22 +89,33 @@ func Outcome(err error) string {
 	return OutcomeError
 }
 
-// register registers c on reg and returns it, or returns the equal
-// collector that is already registered, so that wrapping several stores
-// with one registry shares their metrics. A nil reg registers nothing. It
-// panics on any other registration error, which is a programming error
-// such as a name registered with different labels.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+// Register registers c on reg and returns it, or returns the equal
+// collector that reg already holds, so that several Workers, Maintainers,
+// Deliverers or wrapped stores in one process share their metrics. A nil
+// reg registers nothing. Any other registration error (a name registered
+// with other labels, say) is returned.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	if reg == nil {
-		return c
+		return c, nil
 	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
 		}
+	}
+	return c, fmt.Errorf("register metrics: %w", err)
+}
+
+// register is Register for the wrappers of this package, whose metrics
+// are fixed: any error is a programming error, and panics.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	c, err := Register(reg, c)
+	if err != nil {
 		panic(err)
 	}
 	return c

@@ -2,11 +2,11 @@ package webhook
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/telemetry"
 )
 
 type metrics struct {
@@ -27,8 +27,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	var errs [2]error
-	m.deliveries, errs[0] = register(reg, m.deliveries)
-	m.duration, errs[1] = register(reg, m.duration)
+	m.deliveries, errs[0] = telemetry.Register(reg, m.deliveries)
+	m.duration, errs[1] = telemetry.Register(reg, m.duration)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -38,24 +38,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
-}
-
-// register registers c on reg, or returns the collector reg already holds
-// under the same description, so that two Deliverers in one process share
-// their metrics. A nil reg registers nothing.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("register metrics: %w", err)
 }

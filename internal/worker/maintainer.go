@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/telemetry"
 )
 
 // MaintainerConfig configures a Maintainer. Zero fields take the documented
@@ -353,9 +354,9 @@ func newMaintainerMetrics(reg prometheus.Registerer) (*maintainerMetrics, error)
 		}, []string{"task", "outcome"}),
 	}
 	var errs [3]error
-	m.jobs, errs[0] = register(reg, m.jobs)
-	m.orphans, errs[1] = register(reg, m.orphans)
-	m.runs, errs[2] = register(reg, m.runs)
+	m.jobs, errs[0] = telemetry.Register(reg, m.jobs)
+	m.orphans, errs[1] = telemetry.Register(reg, m.orphans)
+	m.runs, errs[2] = telemetry.Register(reg, m.runs)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}

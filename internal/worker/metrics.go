@@ -2,11 +2,11 @@ package worker
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/telemetry"
 )
 
 // workerMetrics are the Worker's collectors. Labels are bounded:
@@ -73,16 +73,16 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 		}, []string{"change"}),
 	}
 	var errs [10]error
-	m.claims, errs[0] = register(reg, m.claims)
-	m.runs, errs[1] = register(reg, m.runs)
-	m.runDuration, errs[2] = register(reg, m.runDuration)
-	m.batchSize, errs[3] = register(reg, m.batchSize)
-	m.activeRuns, errs[4] = register(reg, m.activeRuns)
-	m.documents, errs[5] = register(reg, m.documents)
-	m.bytes, errs[6] = register(reg, m.bytes)
-	m.docErrors, errs[7] = register(reg, m.docErrors)
-	m.completion, errs[8] = register(reg, m.completion)
-	m.changes, errs[9] = register(reg, m.changes)
+	m.claims, errs[0] = telemetry.Register(reg, m.claims)
+	m.runs, errs[1] = telemetry.Register(reg, m.runs)
+	m.runDuration, errs[2] = telemetry.Register(reg, m.runDuration)
+	m.batchSize, errs[3] = telemetry.Register(reg, m.batchSize)
+	m.activeRuns, errs[4] = telemetry.Register(reg, m.activeRuns)
+	m.documents, errs[5] = telemetry.Register(reg, m.documents)
+	m.bytes, errs[6] = telemetry.Register(reg, m.bytes)
+	m.docErrors, errs[7] = telemetry.Register(reg, m.docErrors)
+	m.completion, errs[8] = telemetry.Register(reg, m.completion)
+	m.changes, errs[9] = telemetry.Register(reg, m.changes)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -108,24 +108,4 @@ func newWorkerMetrics(reg prometheus.Registerer, sourceTypes []string) (*workerM
 		}
 	}
 	return m, nil
-}
-
-// register registers c on reg, or returns the collector reg already holds
-// under the same description, so that two Workers (or Maintainers) in one
-// process share their metrics. A nil reg registers nothing.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("register metrics: %w", err)
 }

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intake-dev/intake/internal/telemetry"
 )
 
 // Components a recovered panic is counted under, the values of the
@@ -26,7 +28,7 @@ var panicComponents = []string{panicRun, panicHeartbeat, panicLoop, panicMainten
 // newPanicCounter returns intake_worker_panics_total, registered on reg (or
 // the one reg already holds), with every component's series at zero.
 func newPanicCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
-	c, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	c, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "intake_worker_panics_total",
 		Help: "Panics recovered in worker and maintenance goroutines, by component: run, heartbeat, worker_loop, maintenance, orphan_sweep, schedules or webhooks.",
 	}, []string{"component"}))
