@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X ma
 TOOLS     ?= $(HOME)/.cache/intake-tools
 GOLANGCI  := $(TOOLS)/golangci-lint
 
-.PHONY: help run build test test-short lint fmt bench bench-compare load-api generate demo images test-images scan compose-up compose-up-mongo compose-down bundle kube-local test-kube kind-up kind-down clean
+.PHONY: help run build test test-short lint fmt bench bench-compare load-api scale-out generate demo images test-images scan compose-up compose-up-mongo compose-down bundle kube-local test-kube kind-up kind-down clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench-compare: ## intake bench beside river bench on one PostgreSQL, and on SQLi
 
 load-api: ## Open-loop API latency with vegeta at 1k, 3k and 5k req/s on PostgreSQL (scripts/load-api.sh).
 	scripts/load-api.sh
+
+scale-out: ## Documents/s and jobs/s of 1, 2, 4 and 8 work processes on one PostgreSQL, with a PNG chart (scripts/scale-out.sh).
+	scripts/scale-out.sh
 
 generate: ## Regenerate checked-in artefacts (docs/CONFIG.md, docs/openapi.yaml, docs/img/ui.png, the Grafana dashboard, the chart's files, README and deploy/k8s).
 	$(GO) test ./internal/config -run TestConfigDoc -update
