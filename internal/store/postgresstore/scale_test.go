@@ -2,9 +2,6 @@ package postgresstore_test
 
 import (
 	"context"
-	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/intake-dev/intake"
 	"github.com/intake-dev/intake/internal/store/postgresstore"
+	"github.com/intake-dev/intake/internal/store/storetest"
 	"github.com/intake-dev/intake/internal/telemetry"
 )
 
@@ -48,20 +46,6 @@ var scaleLoad = []string{
 	`VACUUM ANALYZE schedules, jobs, job_runs, documents`,
 }
 
-// scaleRows returns INTAKE_TEST_SCALE_ROWS, 20,000 when it is unset.
-func scaleRows(t *testing.T) int {
-	t.Helper()
-	v := os.Getenv("INTAKE_TEST_SCALE_ROWS")
-	if v == "" {
-		return 20_000
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 100 {
-		t.Fatalf("INTAKE_TEST_SCALE_ROWS=%q is not a number of at least 100", v)
-	}
-	return n
-}
-
 // TestScalePlans loads INTAKE_TEST_SCALE_ROWS jobs and checks the plans of
 // the reads of a /metrics scrape (Stats, RunStats, ScheduleHealth) and of
 // the first and a deep page of a job list by status. The list pages must
@@ -69,7 +53,7 @@ func scaleRows(t *testing.T) int {
 // reads are logged, never asserted.
 func TestScalePlans(t *testing.T) {
 	t.Parallel()
-	rows := scaleRows(t)
+	rows := storetest.ScaleRows(t)
 	d := openDriver(t, postgresstore.Config{StatementTimeout: -1})
 	ctx := t.Context()
 	if err := d.Migrate(ctx); err != nil {
@@ -156,23 +140,11 @@ func TestScalePlans(t *testing.T) {
 			}
 		}
 		if tt.call != nil {
-			t.Logf("%s: median of 5 calls through the driver: %v", tt.name, median(t, 5, tt.call))
+			t.Logf("%s: median of 5 calls through the driver: %v", tt.name, storetest.Median(t, 5, tt.call))
 		}
 	}
 	t.Logf("a scrape's store reads (Stats, RunStats, ScheduleHealth, ListSchedules): median of 5: %v",
-		median(t, 5, func(ctx context.Context) error {
-			if _, err := d.Stats(ctx); err != nil {
-				return err
-			}
-			if _, err := d.RunStats(ctx, params); err != nil {
-				return err
-			}
-			if _, err := d.ScheduleHealth(ctx); err != nil {
-				return err
-			}
-			_, err := d.ListSchedules(ctx, "", intake.MaxPageSize+1)
-			return err
-		}))
+		storetest.Median(t, 5, storetest.ScrapeReads(d, params)))
 }
 
 // explainAnalyze returns the EXPLAIN (ANALYZE, BUFFERS) output of a query.
@@ -187,19 +159,4 @@ func explainAnalyze(t *testing.T, d *postgresstore.Driver, query string, args ..
 		t.Fatalf("explain: %v", err)
 	}
 	return strings.Join(plan, "\n")
-}
-
-// median returns the median time of n calls of call.
-func median(t *testing.T, n int, call func(context.Context) error) time.Duration {
-	t.Helper()
-	times := make([]time.Duration, n)
-	for i := range times {
-		start := time.Now()
-		if err := call(t.Context()); err != nil {
-			t.Fatalf("call %d: %v", i+1, err)
-		}
-		times[i] = time.Since(start)
-	}
-	slices.Sort(times)
-	return times[n/2].Round(time.Microsecond)
 }
