@@ -6,8 +6,10 @@
 # /create-job ({"num_jobs": 1}); before each step serve's backlog from the
 # last one drains. `intake serve` runs on a scratch PostgreSQL database on
 # loopback with API-key authentication, as in production; no worker runs,
-# so the created jobs stay pending. For each rate it prints the achieved
-# rate, p50/p99/max latency, errors (non-2xx and transport), the RSS of
+# so the created jobs stay pending. For each rate it prints the requests
+# answered 2xx per second and their p50/p99/max latency, the requests shed
+# with 503 by admission control (INTAKE_HTTP_MAX_IN_FLIGHT), other errors
+# (another status, or no answer within 10 s), the RSS of
 # serve and the load average.
 #
 # vegeta is built once from the Go module proxy at a pinned version
@@ -22,9 +24,10 @@
 # Environment:
 #   RATES      requests per second to try (default "1000 3000 5000")
 #   ENDPOINTS  which to load, in order (default "status create")
-#   DURATION   per rate and endpoint (default 20s)
+#   DURATION   per rate and endpoint, in s or m (default 20s)
 #   PGHOST_URL server URL without database (default postgres://postgres@127.0.0.1:5432)
 #   INTAKE_DATABASE_MAX_CONNS  serve's pool size (default: intake's default)
+#   INTAKE_HTTP_MAX_IN_FLIGHT  serve's admission bound (default: intake's; 0 for none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,7 +89,7 @@ rss() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$serve_pid/status"; }
 peak() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$serve_pid/status"; }
 
 echo "load-api: intake serve on PostgreSQL ($(psql -X -A -t -d "$INTAKE_DATABASE_URL" -c 'SHOW server_version')), $(cat "$tools/.vegeta.version"), $duration per rate, $(nproc) CPUs"
-printf '%-12s %6s %9s %9s %9s %9s %8s %7s %8s  %s\n' endpoint rate achieved p50 p99 max errors rss_mb peak_mb load
+printf '%-12s %6s %9s %9s %9s %9s %8s %8s %7s %8s  %s\n' endpoint rate answered p50 p99 max shed errors rss_mb peak_mb load
 # drain waits until serve answers a status request within 50 ms again (at
 # most a minute), so that a step does not inherit the backlog of an
 # overloaded one.
@@ -107,15 +110,27 @@ for endpoint in $endpoints; do
     "$vegeta" attack -rate="$rate/s" -duration="$duration" -timeout=10s -keepalive=true \
       -targets="$work/$endpoint.targets" >"$work/$endpoint-$rate.bin"
     load=$(uptime | sed 's/.*load average: //')
-    "$vegeta" report -type=json <"$work/$endpoint-$rate.bin" | python3 -c '
+    "$vegeta" encode --to json <"$work/$endpoint-$rate.bin" | python3 -c '
 import json, sys
-r = json.load(sys.stdin)
-ms = lambda ns: "%.1fms" % (ns / 1e6)
-codes = r.get("status_codes") or {}
-errors = sum(n for c, n in codes.items() if not c.startswith("2"))
-print("%-12s %6s %9.0f %9s %9s %9s %8d" % (sys.argv[1], sys.argv[2], r["throughput"],
-      ms(r["latencies"]["50th"]), ms(r["latencies"]["99th"]), ms(r["latencies"]["max"]), errors), end="")
-' "$endpoint" "$rate"
+# Latencies are those of the answered requests (2xx); a request shed with
+# 503 (INTAKE_HTTP_MAX_IN_FLIGHT) is counted apart, as is any other
+# failure (another status, or no answer within the client timeout).
+ok, shed, errors = [], 0, 0
+for line in sys.stdin:
+    r = json.loads(line)
+    if r["code"] // 100 == 2:
+        ok.append(r["latency"])
+    elif r["code"] == 503:
+        shed += 1
+    else:
+        errors += 1
+ok.sort()
+pct = lambda q: "%.1fms" % (ok[min(len(ok) - 1, int(q * len(ok)))] / 1e6) if ok else "-"
+d = sys.argv[3]
+secs = float(d[:-1]) * 60 if d.endswith("m") else float(d.rstrip("s"))
+print("%-12s %6s %9.0f %9s %9s %9s %8d %8d" % (sys.argv[1], sys.argv[2], len(ok) / secs,
+      pct(0.5), pct(0.99), pct(1.0), shed, errors), end="")
+' "$endpoint" "$rate" "$duration"
     printf ' %7s %8s  %s\n' "$(rss)" "$(peak)" "$load"
   done
 done

@@ -22,6 +22,7 @@ type metrics struct {
 	requests       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	inFlight       prometheus.Gauge
+	shed           prometheus.Counter
 	jobsCreated    *prometheus.CounterVec
 	createFailures *prometheus.CounterVec
 	batchSize      prometheus.Histogram
@@ -42,6 +43,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "intake_http_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "intake_http_requests_shed_total",
+			Help: "API requests answered 503 at once because INTAKE_HTTP_MAX_IN_FLIGHT requests were in flight.",
+		}),
 		jobsCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_jobs_created_total",
 			Help: "Jobs accepted by the API, by source type (idempotent replays included).",
@@ -56,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.LinearBuckets(1, 1, 10),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.jobsCreated, m.createFailures, m.batchSize} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.shed, m.jobsCreated, m.createFailures, m.batchSize} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("api: register metrics: %w", err)
 		}

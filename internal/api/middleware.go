@@ -102,6 +102,15 @@ func (s *server) middleware(mux *http.ServeMux) http.Handler {
 			h.ServeHTTP(&problemWriter{ResponseWriter: rw}, r)
 			return
 		}
+		if admitted(patternPath(pattern)) {
+			release, ok := s.admit.acquire(r.Context())
+			if !ok {
+				s.metrics.shed.Inc()
+				writeShed(rw, patternPath(pattern))
+				return
+			}
+			defer release()
+		}
 		mux.ServeHTTP(rw, r)
 	})
 }

@@ -27,6 +27,8 @@ const (
 	DefaultMaxBodyBytes  int64 = 1 << 20
 	DefaultReadyCacheTTL       = 2 * time.Second
 	DefaultStoreTimeout        = 5 * time.Second
+	DefaultMaxInFlight         = 64
+	DefaultAdmissionWait       = 100 * time.Millisecond
 )
 
 // Config tunes the HTTP API.
@@ -49,6 +51,14 @@ type Config struct {
 	// StoreTimeout bounds every store call a request makes, so that a store
 	// outage answers 503 instead of hanging. Default 5s.
 	StoreTimeout time.Duration
+	// MaxInFlight bounds the /api and /create-job requests served at once
+	// (default DefaultMaxInFlight; negative: no bound). A request beyond
+	// it waits up to AdmissionWait (default DefaultAdmissionWait; negative:
+	// not at all) for another to finish, and is otherwise answered 503
+	// with Retry-After at once. Probes, /metrics, the UI and the docs are
+	// never held back.
+	MaxInFlight   int
+	AdmissionWait time.Duration
 }
 
 // Deps are the API's collaborators.
@@ -98,6 +108,7 @@ type server struct {
 	log     *slog.Logger
 	metrics *metrics
 	ready   *readiness
+	admit   *admission
 	// keys are the SHA-256 digests of the accepted API keys.
 	keys [][sha256.Size]byte
 }
@@ -144,6 +155,7 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 		log:     deps.Logger,
 		metrics: m,
 		ready:   newReadiness(deps.Store, deps.Blobs, cfg.ReadyCacheTTL, deps.Logger),
+		admit:   newAdmission(cfg.MaxInFlight, cfg.AdmissionWait),
 	}
 	for _, k := range cfg.APIKeys {
 		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
@@ -168,6 +180,15 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = DefaultStoreTimeout
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	switch {
+	case cfg.AdmissionWait == 0:
+		cfg.AdmissionWait = DefaultAdmissionWait
+	case cfg.AdmissionWait < 0:
+		cfg.AdmissionWait = 0
 	}
 	return cfg
 }

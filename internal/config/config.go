@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/intake-dev/intake"
+	"github.com/intake-dev/intake/internal/api"
 	"github.com/intake-dev/intake/internal/blob/azureblob"
 	"github.com/intake-dev/intake/internal/dispatch"
 	"github.com/intake-dev/intake/internal/dispatch/redisstream"
@@ -53,9 +54,11 @@ type Config struct {
 
 // API configures the HTTP API of serve and dev.
 type API struct {
-	Addr string   `env:"INTAKE_HTTP_ADDR" desc:"Address of the API, web UI and /metrics listener of serve and dev. The container images set 0.0.0.0:8000."`
-	Auth Auth     `env:"INTAKE_AUTH" desc:"enabled or disabled. Unset, serve requires INTAKE_API_KEYS and dev runs without authentication, listening on loopback only; disabled, dev still listens on loopback only."`
-	Keys []string `env:"INTAKE_API_KEYS" envSeparator:"," secret:"true" desc:"Comma-separated bearer keys accepted on /api/* and /create-job."`
+	Addr          string        `env:"INTAKE_HTTP_ADDR" desc:"Address of the API, web UI and /metrics listener of serve and dev. The container images set 0.0.0.0:8000."`
+	Auth          Auth          `env:"INTAKE_AUTH" desc:"enabled or disabled. Unset, serve requires INTAKE_API_KEYS and dev runs without authentication, listening on loopback only; disabled, dev still listens on loopback only."`
+	Keys          []string      `env:"INTAKE_API_KEYS" envSeparator:"," secret:"true" desc:"Comma-separated bearer keys accepted on /api/* and /create-job."`
+	MaxInFlight   int           `env:"INTAKE_HTTP_MAX_IN_FLIGHT" desc:"Most /api/* and /create-job requests served at once (document downloads excepted); beyond it a request waits INTAKE_HTTP_ADMISSION_WAIT for a slot and is otherwise answered 503 with Retry-After. 0: no bound."`
+	AdmissionWait time.Duration `env:"INTAKE_HTTP_ADMISSION_WAIT" desc:"How long a request over INTAKE_HTTP_MAX_IN_FLIGHT waits for a slot before its 503; 0 answers at once."`
 }
 
 // Auth is INTAKE_AUTH: whether the API asks for a bearer key. Its zero
@@ -168,7 +171,7 @@ type Process struct {
 // the Redis stream), it is that package's constant.
 func Default() Config {
 	return Config{
-		API:   API{Addr: "127.0.0.1:8000"},
+		API:   API{Addr: "127.0.0.1:8000", MaxInFlight: api.DefaultMaxInFlight, AdmissionWait: api.DefaultAdmissionWait},
 		Store: Store{StatementTimeout: 30 * time.Second},
 		Blob:  Blob{Container: azureblob.DefaultContainer, CreateContainer: true},
 		Dispatch: Dispatch{
@@ -238,6 +241,10 @@ func (c *Config) validate() error {
 	switch {
 	case c.API.Auth != AuthDefault && c.API.Auth != AuthEnabled && c.API.Auth != AuthDisabled:
 		return fmt.Errorf("INTAKE_AUTH: must be enabled or disabled, not %q", c.API.Auth)
+	case c.API.MaxInFlight < 0:
+		return fmt.Errorf("INTAKE_HTTP_MAX_IN_FLIGHT: must not be negative (0: no bound), not %d", c.API.MaxInFlight)
+	case c.API.AdmissionWait < 0:
+		return fmt.Errorf("INTAKE_HTTP_ADMISSION_WAIT: must not be negative, not %s", c.API.AdmissionWait)
 	case w.LeaseTTL < time.Second:
 		return fmt.Errorf("INTAKE_LEASE_TTL: must be at least 1s, not %s", w.LeaseTTL)
 	case w.MaxAttempts < 1:
