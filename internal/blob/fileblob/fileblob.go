@@ -139,15 +139,19 @@ func (b *Bucket) PutUnsynced(ctx context.Context, key string, r io.Reader, conte
 	return b.put(ctx, key, r, contentType, false)
 }
 
-// put is Put, with the fsyncs when durable is set.
+// put is Put, with the fsyncs when durable is set. It works inside the
+// key's directory, opened once, so that each file operation is one system
+// call rather than a walk from the root.
 func (b *Bucket) put(ctx context.Context, key string, r io.Reader, contentType string, durable bool) (*intake.BlobInfo, error) {
-	dir := path.Dir(key)
-	if err := b.root.MkdirAll(dir, 0o750); err != nil {
+	dirName, name := path.Split(key)
+	dir, err := b.openDir(dirName)
+	if err != nil {
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 			return nil, intake.WrapError(intake.ECONFLICT, err, "put blob %q: a key above it exists", key)
 		}
 		return nil, classify(err, "put blob %q: create directory", key)
 	}
+	defer dir.Close()
 
 	dataTmp, fi, sum, err := b.writeTemp(ctx, dir, r, durable)
 	if err != nil {
@@ -156,22 +160,22 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, contentType s
 	meta := sidecar{ContentType: contentType, SHA256: sum, Size: fi.Size(), ModTime: fi.ModTime()}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
-		_ = b.root.Remove(dataTmp)
+		_ = dir.Remove(dataTmp)
 		return nil, intake.WrapError(intake.EINTERNAL, err, "put blob %q: encode metadata", key)
 	}
 	metaTmp, _, _, err := b.writeTemp(ctx, dir, bytes.NewReader(metaJSON), durable)
 	if err != nil {
-		_ = b.root.Remove(dataTmp)
+		_ = dir.Remove(dataTmp)
 		return nil, fmt.Errorf("put blob %q: %w", key, err)
 	}
 
-	if err := b.commit(key, dataTmp, metaTmp); err != nil {
-		_ = b.root.Remove(dataTmp)
-		_ = b.root.Remove(metaTmp)
+	if err := b.commit(key, dir, name, dataTmp, metaTmp); err != nil {
+		_ = dir.Remove(dataTmp)
+		_ = dir.Remove(metaTmp)
 		return nil, err
 	}
 	if durable {
-		if err := b.fsync(dir); err != nil {
+		if err := fsync(dir, "."); err != nil {
 			return nil, classify(err, "put blob %q: sync directory", key)
 		}
 	}
@@ -184,19 +188,35 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, contentType s
 	}, nil
 }
 
-// commit renames the data file and then its sidecar into place under the
-// key's lock.
-func (b *Bucket) commit(key, dataTmp, metaTmp string) error {
+// openDir opens the directory dir (a key's directory part, "" or ending
+// in "/") below the root, creating it when it is missing.
+func (b *Bucket) openDir(dir string) (*os.Root, error) {
+	if dir == "" {
+		dir = "."
+	}
+	d, err := b.root.OpenRoot(dir)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return d, err
+	}
+	if err := b.root.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	return b.root.OpenRoot(dir)
+}
+
+// commit renames the data file and then its sidecar into place, as name in
+// dir, under the key's lock.
+func (b *Bucket) commit(key string, dir *os.Root, name, dataTmp, metaTmp string) error {
 	mu := b.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	if err := b.root.Rename(dataTmp, key); err != nil {
-		if fi, serr := b.root.Lstat(key); serr == nil && fi.IsDir() {
+	if err := dir.Rename(dataTmp, name); err != nil {
+		if fi, serr := dir.Lstat(name); serr == nil && fi.IsDir() {
 			return intake.WrapError(intake.ECONFLICT, err, "put blob %q: a key below it exists", key)
 		}
 		return classify(err, "put blob %q: rename", key)
 	}
-	if err := b.root.Rename(metaTmp, sidecarName(key)); err != nil {
+	if err := dir.Rename(metaTmp, sidecarName(name)); err != nil {
 		return classify(err, "put blob %q: rename metadata", key)
 	}
 	return nil
@@ -205,11 +225,11 @@ func (b *Bucket) commit(key, dataTmp, metaTmp string) error {
 // writeTemp copies r into a new temporary file in dir, fsyncs it when
 // durable is set, closes it, and returns its name, its final FileInfo and
 // the hex SHA-256 of what was written. The file is removed on error.
-func (b *Bucket) writeTemp(ctx context.Context, dir string, r io.Reader, durable bool) (name string, fi fs.FileInfo, sum string, err error) {
+func (b *Bucket) writeTemp(ctx context.Context, dir *os.Root, r io.Reader, durable bool) (name string, fi fs.FileInfo, sum string, err error) {
 	var rnd [12]byte
 	_, _ = rand.Read(rnd[:])
-	name = path.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
-	f, err := b.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	name = tempPrefix + hex.EncodeToString(rnd[:])
+	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", nil, "", classify(err, "create temporary file")
 	}
@@ -217,7 +237,7 @@ func (b *Bucket) writeTemp(ctx context.Context, dir string, r io.Reader, durable
 	defer func() {
 		if err != nil {
 			_ = f.Close()
-			_ = b.root.Remove(tmp)
+			_ = dir.Remove(tmp)
 		}
 	}()
 
@@ -470,23 +490,23 @@ func (b *Bucket) syncEach(ctx context.Context, keys []string) error {
 			return fmt.Errorf("sync blobs: %w", err)
 		}
 		for _, name := range []string{key, sidecarName(key)} {
-			if err := b.fsync(name); err != nil && !isNotExist(err) {
+			if err := fsync(b.root, name); err != nil && !isNotExist(err) {
 				return classify(err, "sync blob %q", key)
 			}
 		}
 		dirs[path.Dir(key)] = true
 	}
 	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
-		if err := b.fsync(dir); err != nil && !isNotExist(err) {
+		if err := fsync(b.root, dir); err != nil && !isNotExist(err) {
 			return classify(err, "sync blobs: directory %q", dir)
 		}
 	}
 	return nil
 }
 
-// fsync fsyncs the file or directory at name.
-func (b *Bucket) fsync(name string) error {
-	d, err := b.root.Open(name)
+// fsync fsyncs the file or directory at name in root.
+func fsync(root *os.Root, name string) error {
+	d, err := root.Open(name)
 	if err != nil {
 		return err
 	}
