@@ -81,8 +81,11 @@ type Config struct {
 	RecordBatch int
 	// RecordWait bounds how long a group stays open: a group is recorded
 	// after the first document that ends RecordWait or more after the
-	// group's first document began, so a slow source records each
-	// document as it comes. Default DefaultRecordWait.
+	// group's first document began, so a source slower than that gets
+	// each document recorded as it comes. Default DefaultRecordWait, long
+	// enough to fill groups of 64 on a busy machine (where a document
+	// takes 1–2 ms to write) and short beside the time a document of a
+	// slow source takes.
 	RecordWait time.Duration
 	// Identity names this worker process in run records, lease owners and
 	// blob keys. Characters outside [A-Za-z0-9._-] are replaced. Default
@@ -105,7 +108,7 @@ const (
 	DefaultShutdownGrace = 25 * time.Second
 	DefaultMaxRetryAfter = 24 * time.Hour
 	DefaultRecordBatch   = 64
-	DefaultRecordWait    = 20 * time.Millisecond
+	DefaultRecordWait    = 100 * time.Millisecond
 )
 
 // MaxRecordBatch is the largest Config.RecordBatch.
