@@ -18,7 +18,7 @@ import (
 // failed attempt, and the job fails once its attempts are used up. The
 // documents collected before the panic are recorded.
 func (w *Worker) safeCollect(stop, ctx context.Context, r *run) (err error) {
-	g := &group{}
+	g := newGroups()
 	defer func() {
 		if v := recover(); v != nil {
 			err = recovered(ctx, w.logger, w.metrics.panics, panicRun, v,
@@ -30,9 +30,9 @@ func (w *Worker) safeCollect(stop, ctx context.Context, r *run) (err error) {
 }
 
 // collect validates and plans the job and collects its next batch,
-// recording its documents in groups (see group). It returns nil when the
+// recording its documents in groups (see groups). It returns nil when the
 // batch ended normally (r.done and r.drained say how).
-func (w *Worker) collect(stop, ctx context.Context, r *run, g *group) error {
+func (w *Worker) collect(stop, ctx context.Context, r *run, g *groups) error {
 	src, err := w.sources.Lookup(r.job.SourceType)
 	if err != nil {
 		return fmt.Errorf("look up source: %w", err)
@@ -74,8 +74,8 @@ func (w *Worker) collect(stop, ctx context.Context, r *run, g *group) error {
 			return w.flush(ctx, r, g)
 		default:
 		}
-		if len(g.recs) == 0 {
-			g.started = time.Now()
+		if len(g.open.recs) == 0 {
+			g.open.started = time.Now()
 		}
 		exhausted, err := w.collectDocument(ctx, r, g)
 		if err != nil {
@@ -85,8 +85,12 @@ func (w *Worker) collect(stop, ctx context.Context, r *run, g *group) error {
 			r.done = true
 			return w.flush(ctx, r, g)
 		}
-		if len(g.recs) >= w.cfg.RecordBatch || time.Since(g.started) >= w.cfg.RecordWait {
-			if err := w.flush(ctx, r, g); err != nil {
+		if len(g.open.recs) >= w.cfg.RecordBatch || time.Since(g.open.started) >= w.cfg.RecordWait {
+			record := w.handOff
+			if w.cfg.RecordBatch == 1 {
+				record = w.flush // each document recorded before the next begins
+			}
+			if err := record(ctx, r, g); err != nil {
 				return err
 			}
 		}
@@ -107,15 +111,11 @@ func (w *Worker) collect(stop, ctx context.Context, r *run, g *group) error {
 	return nil
 }
 
-// group is the documents a run collected and has not recorded yet, in Seq
-// order after r.collected. Their blobs are written, unsynced where the blob
-// store can sync many at once (intake.BlobSyncer); flush makes those
-// durable with one Sync and then records the group with one
-// RecordDocuments, so a recorded document's blob is always durable before
-// its record commits. A group is flushed when it holds
-// Config.RecordBatch documents, once Config.RecordWait has passed since its
-// first document began, when the batch ends or the worker stops, and
-// before an error ends the run (settle).
+// group is documents a run collected and has not recorded yet, in Seq
+// order. Their blobs are written, unsynced where the blob store can sync
+// many at once (intake.BlobSyncer). record makes those durable with one
+// Sync and then records the group with one RecordDocuments, so a recorded
+// document's blob is always durable before its record commits.
 type group struct {
 	recs []intake.DocumentRecord
 	// written says which documents' blobs this run wrote, to sync and,
@@ -126,17 +126,6 @@ type group struct {
 	unsynced bool
 	// started is when the first document of the group began.
 	started time.Time
-}
-
-// next returns the Seq of the document after the group.
-func (g *group) next(r *run) int { return r.collected + len(g.recs) + 1 }
-
-// checkpoint returns the source checkpoint after the group.
-func (g *group) checkpoint(r *run) []byte {
-	if len(g.recs) == 0 {
-		return r.checkpoint
-	}
-	return g.recs[len(g.recs)-1].Checkpoint
 }
 
 // keys returns the keys of the blobs written for documents from i on.
@@ -155,21 +144,128 @@ func (g *group) reset() {
 	g.recs, g.written, g.unsynced = g.recs[:0], g.written[:0], false
 }
 
-// flush makes the group's unsynced blobs durable and then records the
-// group, and accounts for every document recorded. A group of one is
-// recorded with RecordDocument. When either step fails it counts the
-// error and discards the blobs of the documents that were not recorded.
-func (w *Worker) flush(ctx context.Context, r *run, g *group) error {
-	if len(g.recs) == 0 {
+// groups are a run's groups: the open one, which collects documents, and
+// the busy one, handed off and being recorded in the background while
+// the run collects the next. A group is handed off when it holds
+// Config.RecordBatch documents or once Config.RecordWait has passed since
+// its first document began; the run waits for the busy group before it
+// hands off another, so groups are recorded one at a time and in order.
+// With Config.RecordBatch 1 nothing is handed off: each document is
+// recorded before the next begins.
+// At the end of the batch, when the worker stops, and before an error
+// ends the run (settle), the run waits for the busy group and records the
+// open one itself.
+type groups struct {
+	open, busy *group // busy is nil when no group is being recorded
+	spare      *group // the group to open next
+	done       chan recordResult
+}
+
+// recordResult is how a busy group's recording ended: its first n
+// documents were recorded.
+type recordResult struct {
+	n   int
+	err error
+}
+
+func newGroups() *groups {
+	return &groups{open: &group{}, spare: &group{}, done: make(chan recordResult, 1)}
+}
+
+// next returns the Seq of the document after the groups.
+func (g *groups) next(r *run) int {
+	n := r.collected + len(g.open.recs) + 1
+	if g.busy != nil {
+		n += len(g.busy.recs)
+	}
+	return n
+}
+
+// checkpoint returns the source checkpoint after the groups.
+func (g *groups) checkpoint(r *run) []byte {
+	switch {
+	case len(g.open.recs) > 0:
+		return g.open.recs[len(g.open.recs)-1].Checkpoint
+	case g.busy != nil && len(g.busy.recs) > 0:
+		return g.busy.recs[len(g.busy.recs)-1].Checkpoint
+	}
+	return r.checkpoint
+}
+
+// handOff waits for the busy group and hands the open one off to be
+// recorded in the background. When the busy group failed, the open one is
+// given up (its blobs discarded) and the busy group's error returned.
+//
+// The background recording runs on a context detached from the run's, so
+// that a group handed off is recorded even when the shutdown grace ends
+// the run meanwhile; the fence refuses it when the lease is gone.
+func (w *Worker) handOff(ctx context.Context, r *run, g *groups) error {
+	if err := w.await(ctx, r, g); err != nil {
+		return err
+	}
+	busy := g.open
+	g.open, g.spare, g.busy = g.spare, nil, busy
+	go func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		var res recordResult
+		defer func() {
+			if v := recover(); v != nil {
+				res = recordResult{err: recovered(ctx, w.logger, w.metrics.panics, panicRun, v,
+					"job_id", r.job.ID, "source_type", r.job.SourceType, "seq", busy.recs[0].Document.Seq)}
+			}
+			g.done <- res
+		}()
+		res.n, res.err = w.record(rctx, r, busy)
+	}()
+	return nil
+}
+
+// await waits for the busy group, if any, and accounts for what it
+// recorded. When it failed, it gives up the open group too (its documents
+// would not follow the recorded ones) and returns the error.
+func (w *Worker) await(ctx context.Context, r *run, g *groups) error {
+	if g.busy == nil {
 		return nil
 	}
-	defer g.reset()
+	res := <-g.done
+	w.account(r, g.busy, res.n)
+	g.busy.reset()
+	g.spare, g.busy = g.busy, nil
+	if res.err != nil {
+		w.discardBlobs(ctx, g.open.keys(0))
+		g.open.reset()
+	}
+	return res.err
+}
+
+// flush waits for the busy group and then records the open one.
+func (w *Worker) flush(ctx context.Context, r *run, g *groups) error {
+	if err := w.await(ctx, r, g); err != nil {
+		return err
+	}
+	if len(g.open.recs) == 0 {
+		return nil
+	}
+	n, err := w.record(ctx, r, g.open)
+	w.account(r, g.open, n)
+	g.open.reset()
+	return err
+}
+
+// record makes the group's unsynced blobs durable and then records the
+// group, and returns how many of its documents were recorded. A group of
+// one is recorded with RecordDocument. When either step fails it counts
+// the error and discards the blobs of the documents that were not
+// recorded. It runs in the background for a busy group, so it leaves the
+// run's state alone (see account).
+func (w *Worker) record(ctx context.Context, r *run, g *group) (int, error) {
 	first, last := g.recs[0].Document.Seq, g.recs[len(g.recs)-1].Document.Seq
 	if syncer, ok := w.blobs.(intake.BlobSyncer); ok && g.unsynced {
 		if err := syncer.Sync(ctx, g.keys(0)); err != nil {
 			w.countDocError(ctx, r, err, kindBlob)
 			w.discardBlobs(ctx, g.keys(0))
-			return fmt.Errorf("sync the blobs of documents %d to %d: %w", first, last, err)
+			return 0, fmt.Errorf("sync the blobs of documents %d to %d: %w", first, last, err)
 		}
 	}
 	var (
@@ -183,6 +279,17 @@ func (w *Worker) flush(ctx context.Context, r *run, g *group) error {
 	} else {
 		n, err = w.store.RecordDocuments(ctx, r.owner, g.recs)
 	}
+	if err != nil {
+		w.countDocError(ctx, r, err, kindStore)
+		w.discardBlobs(ctx, g.keys(n))
+		return n, err // the store's error names the job and documents
+	}
+	return n, nil
+}
+
+// account advances the run past the first n documents of g, which were
+// recorded, and counts them.
+func (w *Worker) account(r *run, g *group, n int) {
 	for i, rec := range g.recs[:n] {
 		doc := rec.Document
 		r.collected, r.checkpoint = doc.Seq, rec.Checkpoint
@@ -194,25 +301,22 @@ func (w *Worker) flush(ctx context.Context, r *run, g *group) error {
 			w.metrics.changes.WithLabelValues(string(doc.Change)).Inc()
 		}
 	}
-	if err != nil {
-		w.countDocError(ctx, r, err, kindStore)
-		w.discardBlobs(ctx, g.keys(n))
-		return err // the store's error names the job and documents
-	}
-	return nil
 }
 
-// settle ends a run's collection with err: it records the open group
-// first, since its documents are complete, unless the lease is lost, when
-// it discards their blobs. When the shutdown grace ended the run it
-// records them on a detached context.
-func (w *Worker) settle(ctx context.Context, r *run, g *group, err error) error {
-	if len(g.recs) == 0 {
+// settle ends a run's collection with err: it waits for the busy group and
+// records the open one, since its documents are complete, unless the lease
+// is lost, when it discards their blobs. When the shutdown grace ended the
+// run it records them on a detached context.
+func (w *Worker) settle(ctx context.Context, r *run, g *groups, err error) error {
+	if aerr := w.await(ctx, r, g); aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	if len(g.open.recs) == 0 {
 		return err
 	}
 	if isLeaseLost(err) || isLeaseLost(context.Cause(ctx)) {
-		w.discardBlobs(ctx, g.keys(0))
-		g.reset()
+		w.discardBlobs(ctx, g.open.keys(0))
+		g.open.reset()
 		return err
 	}
 	if ctx.Err() != nil {
@@ -226,12 +330,12 @@ func (w *Worker) settle(ctx context.Context, r *run, g *group, err error) error 
 	return err
 }
 
-// collectDocument produces and stores the document after the group and
-// adds it to the group. A document of a job with a previous job is
+// collectDocument produces and stores the document after the groups and
+// adds it to the open group. A document of a job with a previous job is
 // compared with it (see storeCompared) and may reference the previous
 // document's blob instead. It reports exhausted when the source has no
 // more documents.
-func (w *Worker) collectDocument(ctx context.Context, r *run, g *group) (exhausted bool, err error) {
+func (w *Worker) collectDocument(ctx context.Context, r *run, g *groups) (exhausted bool, err error) {
 	seq := g.next(r)
 	item, err := r.source.Next(ctx, r.job.Config, seq, g.checkpoint(r))
 	if errors.Is(err, intake.ErrExhausted) {
@@ -272,9 +376,10 @@ func (w *Worker) collectDocument(ctx context.Context, r *run, g *group) (exhaust
 	if err != nil {
 		return false, err
 	}
-	g.recs = append(g.recs, intake.DocumentRecord{Document: doc, Checkpoint: item.Checkpoint})
-	g.written = append(g.written, written)
-	g.unsynced = g.unsynced || (written && w.cfg.RecordBatch > 1)
+	open := g.open
+	open.recs = append(open.recs, intake.DocumentRecord{Document: doc, Checkpoint: item.Checkpoint})
+	open.written = append(open.written, written)
+	open.unsynced = open.unsynced || (written && w.cfg.RecordBatch > 1)
 	return false, nil
 }
 

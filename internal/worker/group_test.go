@@ -213,27 +213,31 @@ func TestRecordWaitBoundsGroups(t *testing.T) {
 }
 
 // TestRecordGroupFailures fails a group: its Sync, or its record midway
-// (the first documents recorded, as on a store without transactions). The
-// documents recorded are counted and keep their blobs; the blobs of the
-// rest are discarded; the run is rescheduled and the next run collects
-// the rest.
+// (the first documents recorded, as on a store without transactions),
+// alone or while the next group is collected. The documents recorded are
+// counted and keep their blobs; the blobs of the rest, the next group's
+// among them, are discarded; the run is rescheduled and the next run
+// collects the rest.
 func TestRecordGroupFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
+		recordBatch   int
 		syncErr       error
 		failAfter     int
 		wantCollected int
 		wantKind      string
 	}{
-		{"sync fails", intake.Errorf(intake.EUNAVAILABLE, "input/output error"), 0, 0, kindBlob},
-		{"record fails midway", nil, 3, 3, kindStore},
+		{"sync fails", 8, intake.Errorf(intake.EUNAVAILABLE, "input/output error"), 0, 0, kindBlob},
+		{"record fails midway", 8, nil, 3, 3, kindStore},
+		{"sync fails with a group behind", 4, intake.Errorf(intake.EUNAVAILABLE, "input/output error"), 0, 0, kindBlob},
+		{"record fails midway with a group behind", 4, nil, 2, 2, kindStore},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := newBundle(t)
-			w, _, blobs := b.loggedWorker(t, Config{BatchFraction: 10000, RecordBatch: 8, RecordWait: time.Hour}, &seqSource{}, tt.failAfter)
+			w, _, blobs := b.loggedWorker(t, Config{BatchFraction: 10000, RecordBatch: tt.recordBatch, RecordWait: time.Hour}, &seqSource{}, tt.failAfter)
 			blobs.syncErr = tt.syncErr
 			job := b.createJob(t, "seq", seqJob(8))
 			runOnce(t, w, job.ID)
