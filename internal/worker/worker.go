@@ -73,11 +73,12 @@ type Config struct {
 	// blobs are written unsynced and made durable together with one Sync
 	// (where the blob store is an intake.BlobSyncer), and then recorded
 	// with one RecordDocuments, one commit. A group is recorded when it
-	// is full, once RecordWait has passed since its first document began,
-	// at the end of the batch, when the worker stops, and before an error
-	// ends the run; a run that loses its lease loses the open group. 1
-	// records each document on its own, its blob fsynced by Put. Default
-	// DefaultRecordBatch.
+	// is full or once RecordWait has passed since its first document
+	// began (in the background, while the run collects the next group),
+	// and at the end of the batch, when the worker stops, and before an
+	// error ends the run; a run that loses its lease loses its unrecorded
+	// groups. 1 records each document on its own before the next begins,
+	// its blob fsynced by Put. Default DefaultRecordBatch.
 	RecordBatch int
 	// RecordWait bounds how long a group stays open: a group is recorded
 	// after the first document that ends RecordWait or more after the
