@@ -32,6 +32,24 @@ type BlobStore interface {
 	Close() error
 }
 
+// BlobSyncer is implemented by blob stores that can make many blobs
+// durable at once, sharing the cost (an fsync) that Put pays for each:
+// internal/blob's Bucket implements it for every driver. A writer of many
+// blobs puts each with PutUnsynced, then calls Sync once for all of them,
+// and only then records anything that refers to them.
+type BlobSyncer interface {
+	// PutUnsynced is Put, except that the blob is durable only once Sync
+	// returned nil for its key: a crash before then (of the process or the
+	// machine) may leave the key missing, empty, partial or holding the
+	// previous blob. Readers see it at once. Use it only for keys that
+	// nothing refers to before Sync returns.
+	PutUnsynced(ctx context.Context, key string, r io.Reader, contentType string) (*BlobInfo, error)
+	// Sync makes durable the blobs that PutUnsynced wrote at keys; a key
+	// whose blob was deleted since is skipped. After an error none of them
+	// may be durable: put them again or give them up.
+	Sync(ctx context.Context, keys []string) error
+}
+
 // BlobInfo describes a stored blob.
 type BlobInfo struct {
 	Key         string

@@ -149,6 +149,13 @@ type Document struct {
 	Change Change `json:"change,omitempty"`
 }
 
+// DocumentRecord is a document to record with Store.RecordDocuments and
+// the source checkpoint after it.
+type DocumentRecord struct {
+	Document   *Document
+	Checkpoint []byte
+}
+
 // Change is how a document compares with its previous collection.
 type Change string
 

@@ -11,8 +11,9 @@ import (
 // conformance suite in internal/store/storetest.
 //
 // Every worker mutation (Heartbeat, Plan, StartBatch, RecordDocument,
-// FinishRun, Reschedule, Fail) is fenced by the lease owner: it succeeds only while the
-// job is processing under that owner, and returns ErrLeaseLost otherwise.
+// RecordDocuments, FinishRun, Reschedule, Fail) is fenced by the lease
+// owner: it succeeds only while the job is processing under that owner,
+// and returns ErrLeaseLost otherwise.
 // Stores read time from the clock they were opened with, so tests can move it.
 type Store interface {
 	// CreateJobs inserts jobs atomically: all of them or none. IDs,
@@ -52,6 +53,19 @@ type Store interface {
 	// must be Collected+1; anything else is an ECONFLICT error. The store
 	// sets doc.ID when it is empty.
 	RecordDocument(ctx context.Context, owner string, doc *Document, checkpoint []byte) error
+	// RecordDocuments records several documents of one job in Seq order,
+	// each with the source checkpoint after it, as that many RecordDocument
+	// calls would, and returns how many it recorded: the first n of recs.
+	// The first Seq must be Collected+1 (ECONFLICT otherwise) and each
+	// next one more; recs that are not one job's consecutive documents,
+	// or hold a document RecordDocument would refuse, are an EINVALID
+	// error and nothing is recorded. SQL stores record all of them or none
+	// in one transaction (one commit). A store without multi-document
+	// transactions (MongoDB) records them one by one, so after an error
+	// the first n are recorded, Collected is the last of them, and the
+	// rest are not. The store sets the documents' IDs as RecordDocument
+	// does. No recs record nothing.
+	RecordDocuments(ctx context.Context, owner string, recs []DocumentRecord) (int, error)
 	// FinishRun ends a successful run: the job becomes completed when done
 	// is true (Total is then set to Collected if it was unknown), pending
 	// otherwise. Attempts and LastError are reset and the lease released.

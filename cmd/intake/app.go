@@ -223,6 +223,7 @@ func (a *app) worker() (*worker.Worker, error) {
 	return worker.New(worker.Config{
 		Concurrency:   c.Concurrency,
 		Prefetch:      c.Prefetch,
+		RecordBatch:   c.RecordBatch,
 		LeaseTTL:      c.LeaseTTL,
 		BatchFraction: c.BatchFraction,
 		MaxAttempts:   c.MaxAttempts,

@@ -19,7 +19,10 @@ type Bucket struct {
 	d driver.Bucket
 }
 
-var _ intake.BlobStore = (*Bucket)(nil)
+var (
+	_ intake.BlobStore  = (*Bucket)(nil)
+	_ intake.BlobSyncer = (*Bucket)(nil)
+)
 
 // NewBucket returns the portable Bucket over d.
 func NewBucket(d driver.Bucket) *Bucket { return &Bucket{d: d} }
@@ -30,16 +33,59 @@ func (b *Bucket) Driver() driver.Bucket { return b.d }
 // Put streams r to key; an empty contentType stores
 // driver.DefaultContentType.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error) {
-	if err := intake.ValidateBlobKey(key); err != nil {
+	contentType, err := checkPut(ctx, key, contentType)
+	if err != nil {
 		return nil, err
 	}
+	return b.d.Put(ctx, key, r, contentType)
+}
+
+// checkPut checks the arguments of a put and returns the content type to
+// store.
+func checkPut(ctx context.Context, key, contentType string) (string, error) {
+	if err := intake.ValidateBlobKey(key); err != nil {
+		return "", err
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("put blob %q: %w", key, err)
+		return "", fmt.Errorf("put blob %q: %w", key, err)
 	}
 	if contentType == "" {
 		contentType = driver.DefaultContentType
 	}
+	return contentType, nil
+}
+
+// PutUnsynced is Put, except that the blob is durable only once Sync
+// returned for its key (intake.BlobSyncer). On a driver without
+// driver.Syncer it is Put, which is durable when it returns.
+func (b *Bucket) PutUnsynced(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error) {
+	contentType, err := checkPut(ctx, key, contentType)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := b.d.(driver.Syncer); ok {
+		return s.PutUnsynced(ctx, key, r, contentType)
+	}
 	return b.d.Put(ctx, key, r, contentType)
+}
+
+// Sync makes durable the blobs that PutUnsynced wrote at keys. On a driver
+// without driver.Syncer they are durable already, and it only checks its
+// arguments.
+func (b *Bucket) Sync(ctx context.Context, keys []string) error {
+	for _, key := range keys {
+		if err := intake.ValidateBlobKey(key); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sync blobs: %w", err)
+	}
+	s, ok := b.d.(driver.Syncer)
+	if !ok || len(keys) == 0 {
+		return nil
+	}
+	return s.Sync(ctx, keys)
 }
 
 // Get opens the blob at key.

@@ -109,6 +109,7 @@ type Worker struct {
 	Concurrency         int             `env:"INTAKE_WORKER_CONCURRENCY" desc:"Jobs a long-running worker (work, dev) processes at once."`
 	Prefetch            int             `env:"INTAKE_WORKER_PREFETCH" desc:"Claimed jobs a long-running worker may hold beyond its idle slots, claimed in one round trip where the store can (PostgreSQL); at most what would start within half a heartbeat, their leases renewed while they wait. 0: INTAKE_WORKER_CONCURRENCY; -1: claim one job per worker slot."`
 	PollInterval        time.Duration   `env:"INTAKE_WORKER_POLL_INTERVAL" desc:"How often an idle worker polls the store for pending jobs."`
+	RecordBatch         int             `env:"INTAKE_WORKER_RECORD_BATCH" desc:"Most documents a run records at once: their blobs are made durable together (one syncfs for file blobs) and then recorded in one commit. A group is recorded when full, 100ms after its first document began, at the end of a batch, on shutdown and before an error ends the run; a run that loses its lease re-collects its open group. 1 fsyncs and commits each document on its own."`
 	MaintenanceInterval time.Duration   `env:"INTAKE_MAINTENANCE_INTERVAL" desc:"How often serve, work and dev promote due scheduled jobs and expired leases to pending."`
 	RetryBackoffBase    time.Duration   `env:"INTAKE_RETRY_BACKOFF_BASE" desc:"First retry delay of a failed run; it doubles per attempt, with full jitter."`
 	RetryBackoffMax     time.Duration   `env:"INTAKE_RETRY_BACKOFF_MAX" desc:"Largest retry delay."`
@@ -184,6 +185,7 @@ func Default() Config {
 			MaxAttempts:         worker.DefaultMaxAttempts,
 			Concurrency:         worker.DefaultConcurrency,
 			PollInterval:        worker.DefaultPollInterval,
+			RecordBatch:         worker.DefaultRecordBatch,
 			MaintenanceInterval: worker.DefaultMaintainInterval,
 			RetryBackoffBase:    worker.DefaultBackoffBase,
 			RetryBackoffMax:     worker.DefaultBackoffMax,
@@ -253,6 +255,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("INTAKE_WORKER_CONCURRENCY: must be between 1 and 256, not %d", w.Concurrency)
 	case w.Prefetch < -1 || w.Prefetch > 1024:
 		return fmt.Errorf("INTAKE_WORKER_PREFETCH: must be between -1 and 1024, not %d", w.Prefetch)
+	case w.RecordBatch < 1 || w.RecordBatch > worker.MaxRecordBatch:
+		return fmt.Errorf("INTAKE_WORKER_RECORD_BATCH: must be between 1 and %d, not %d", worker.MaxRecordBatch, w.RecordBatch)
 	case w.ID != "" && !workerID.MatchString(w.ID):
 		return fmt.Errorf("INTAKE_WORKER_ID: must be 1 to 63 of A-Z a-z 0-9 . _ - starting with a letter or digit, not %q", w.ID)
 	case w.PollInterval < 10*time.Millisecond:

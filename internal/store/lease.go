@@ -90,22 +90,85 @@ func (s *Store) StartBatch(ctx context.Context, jobID, owner string, batch int) 
 // and advances Collected, in one atomic step under the fence. It sets
 // doc.ID, and doc.CollectedAt when it is zero.
 func (s *Store) RecordDocument(ctx context.Context, owner string, doc *intake.Document, checkpoint []byte) error {
+	now := s.now()
+	d, op, err := prepareDocument(doc, now)
+	if err != nil {
+		return err
+	}
+	var collected int
+	err = s.fenced(op, doc.JobID, func() (held bool, err error) {
+		held, collected, err = s.d.RecordDocument(ctx, now, owner, d, checkpoint)
+		return held, err
+	})
+	if err != nil {
+		return err
+	}
+	if collected != doc.Seq-1 {
+		return notNext(op, doc, collected)
+	}
+	recorded(doc, d)
+	return nil
+}
+
+// RecordDocuments stores documents of one job with the checkpoint after
+// each, in Seq order under the fence, and returns how many it recorded:
+// all or none on stores with transactions, the first n on others. It sets
+// the IDs (and zero CollectedAt) of the documents it recorded.
+func (s *Store) RecordDocuments(ctx context.Context, owner string, recs []intake.DocumentRecord) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	now := s.now()
+	prepared := make([]intake.DocumentRecord, len(recs))
+	first := recs[0].Document
+	for i, rec := range recs {
+		d, op, err := prepareDocument(rec.Document, now)
+		if err != nil {
+			return 0, err
+		}
+		if d.JobID != first.JobID || d.Seq != first.Seq+i {
+			return 0, intake.Errorf(intake.EINVALID, "%s %s: documents %d to %d of job %s are not consecutive",
+				op, d.JobID, first.Seq, first.Seq+len(recs)-1, first.JobID)
+		}
+		prepared[i] = intake.DocumentRecord{Document: d, Checkpoint: rec.Checkpoint}
+	}
+	op := fmt.Sprintf("record documents %d to %d of job", first.Seq, first.Seq+len(recs)-1)
+	var n, collected int
+	err := s.fenced(op, first.JobID, func() (held bool, err error) {
+		n, held, collected, err = s.d.RecordDocuments(ctx, now, owner, prepared)
+		return held, err
+	})
+	for i := range n {
+		recorded(recs[i].Document, prepared[i].Document)
+	}
+	switch {
+	case err != nil:
+		return n, err
+	case n < len(recs):
+		return n, notNext(op, recs[n].Document, collected)
+	}
+	return n, nil
+}
+
+// prepareDocument checks a document to record and returns the copy to
+// store, with its ID set and CollectedAt at the store's precision (now
+// when zero), and the operation's name for errors.
+func prepareDocument(doc *intake.Document, now time.Time) (*intake.Document, string, error) {
 	if doc == nil || doc.JobID == "" {
-		return intake.Errorf(intake.EINVALID, "record document: a document with a job ID is required")
+		return nil, "", intake.Errorf(intake.EINVALID, "record document: a document with a job ID is required")
 	}
 	op := fmt.Sprintf("record document %d of job", doc.Seq)
 	if err := intake.ValidateBlobKey(doc.BlobKey); err != nil {
-		return fmt.Errorf("%s %s: %w", op, doc.JobID, err)
+		return nil, "", fmt.Errorf("%s %s: %w", op, doc.JobID, err)
 	}
 	switch doc.Change {
 	case "", intake.ChangeNew, intake.ChangeChanged, intake.ChangeUnchanged:
 	default:
-		return intake.Errorf(intake.EINVALID, "%s %s: unknown change %q", op, doc.JobID, doc.Change)
+		return nil, "", intake.Errorf(intake.EINVALID, "%s %s: unknown change %q", op, doc.JobID, doc.Change)
 	}
 	if doc.ID != "" && !intake.ValidID(doc.ID) {
-		return intake.Errorf(intake.EINVALID, "%s %s: document ID %q is not a UUID", op, doc.JobID, doc.ID)
+		return nil, "", intake.Errorf(intake.EINVALID, "%s %s: document ID %q is not a UUID", op, doc.JobID, doc.ID)
 	}
-	now := s.now()
 	d := *doc
 	if d.ID == "" {
 		d.ID = intake.NewID()
@@ -114,23 +177,22 @@ func (s *Store) RecordDocument(ctx context.Context, owner string, doc *intake.Do
 	if d.CollectedAt.IsZero() {
 		d.CollectedAt = now
 	}
-	var collected int
-	err := s.fenced(op, doc.JobID, func() (held bool, err error) {
-		held, collected, err = s.d.RecordDocument(ctx, now, owner, &d, checkpoint)
-		return held, err
-	})
-	if err != nil {
-		return err
-	}
-	if collected != doc.Seq-1 {
-		return fmt.Errorf("%s %s: %w", op, doc.JobID, intake.Errorf(intake.ECONFLICT,
-			"document seq %d is not next: the job has %d documents", doc.Seq, collected))
-	}
+	return &d, op, nil
+}
+
+// notNext is the error of a document that was not recorded because its
+// Seq is not Collected+1.
+func notNext(op string, doc *intake.Document, collected int) error {
+	return fmt.Errorf("%s %s: %w", op, doc.JobID, intake.Errorf(intake.ECONFLICT,
+		"document seq %d is not next: the job has %d documents", doc.Seq, collected))
+}
+
+// recorded sets on the caller's doc what the store set on its copy d.
+func recorded(doc, d *intake.Document) {
 	doc.ID = d.ID
 	if doc.CollectedAt.IsZero() {
 		doc.CollectedAt = d.CollectedAt
 	}
-	return nil
 }
 
 // FinishRun ends a successful run: completed when done, pending otherwise.

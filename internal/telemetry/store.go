@@ -16,7 +16,7 @@ var storeBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 
 // storeOps are the operation label values, one per Store method.
 var storeOps = []string{
 	"create_jobs", "get_job", "list_jobs", "cancel", "claim", "heartbeat", "plan",
-	"record_document", "finish_run", "reschedule", "fail", "maintain", "stats",
+	"record_document", "record_documents", "finish_run", "reschedule", "fail", "maintain", "stats",
 	"get_document", "list_documents", "referenced_blob_keys", "ping", "close",
 	"start_batch", "list_runs", "run_stats", "claim_many",
 	"create_schedule", "get_schedule", "list_schedules", "update_schedule", "delete_schedule", "due_schedules", "schedule_jobs", "advance_schedule", "schedule_health", "find_document", "change_counts", "list_removed", "claim_notifications", "settle_notification", "redeliver", "record_delivery", "list_deliveries",
@@ -95,6 +95,11 @@ func (s *store) Plan(ctx context.Context, jobID, owner string, total int, checkp
 func (s *store) RecordDocument(ctx context.Context, owner string, doc *intake.Document, checkpoint []byte) (err error) {
 	defer s.m.observe("record_document", time.Now(), &err)
 	return s.next.RecordDocument(ctx, owner, doc, checkpoint)
+}
+
+func (s *store) RecordDocuments(ctx context.Context, owner string, recs []intake.DocumentRecord) (_ int, err error) {
+	defer s.m.observe("record_documents", time.Now(), &err)
+	return s.next.RecordDocuments(ctx, owner, recs)
 }
 
 func (s *store) FinishRun(ctx context.Context, jobID, owner string, done bool) (err error) {

@@ -80,6 +80,12 @@ func TestInstrumentStore(t *testing.T) {
 			d.ID, d.Seq = "", 5
 			return s.RecordDocument(ctx, owner, &d, nil)
 		}},
+		{"record_documents", "conflict", func() error {
+			d := *doc
+			d.ID, d.Seq = "", 5
+			_, err := s.RecordDocuments(ctx, owner, []intake.DocumentRecord{{Document: &d}})
+			return err
+		}},
 		{"get_document", "ok", func() error { _, err := s.GetDocument(ctx, job.ID, 1); return err }},
 		{"get_document", "not_found", func() error { _, err := s.GetDocument(ctx, job.ID, 2); return err }},
 		{"list_documents", "ok", func() error {

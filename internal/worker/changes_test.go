@@ -257,9 +257,19 @@ func (b *bundle) checkDocumentBlobs(t testing.TB, id string) {
 // TestUnchangedRecordFailureKeepsPreviousBlob: when recording an unchanged
 // document fails (the job was cancelled under the run), the previous
 // job's blob, which the document would have referenced, is left alone, and
-// the blob the run streamed for it is gone.
+// the blob the run streamed for it is gone. Recording in groups, the
+// first document is in the same failed group.
 func TestUnchangedRecordFailureKeepsPreviousBlob(t *testing.T) {
 	t.Parallel()
+	for _, mode := range recordModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testUnchangedRecordFailureKeepsPreviousBlob(t, mode.batch, mode.pick(1, 0))
+		})
+	}
+}
+
+func testUnchangedRecordFailureKeepsPreviousBlob(t *testing.T, recordBatch, want int) {
 	ctx := context.Background()
 	b := newBundle(t)
 	docs := listConfig{Docs: []listDoc{{Identity: "a", Body: "alpha"}, {Identity: "big", Body: "x", Repeat: big}}}
@@ -275,13 +285,13 @@ func TestUnchangedRecordFailureKeepsPreviousBlob(t *testing.T) {
 		_, err := b.store.Cancel(ctx, second.ID) // the next record is fenced out
 		return err
 	}}
-	w2, _ := b.worker(t, Config{BatchFraction: 10000}, nil, cancelling)
+	w2, _ := b.worker(t, Config{BatchFraction: 10000, RecordBatch: recordBatch}, nil, cancelling)
 	second = b.createNext(t, "list", docs, first.ID)
 	if _, err := w2.RunOnce(ctx, second.ID); err != nil {
 		t.Fatalf("RunOnce: %v", err)
 	}
-	if j := b.job(t, second.ID); j.Status != intake.StatusCancelled || j.Collected != 1 {
-		t.Fatalf("second job %s with %d documents, want cancelled with 1", j.Status, j.Collected)
+	if j := b.job(t, second.ID); j.Status != intake.StatusCancelled || j.Collected != want {
+		t.Fatalf("second job %s with %d documents, want cancelled with %d", j.Status, j.Collected, want)
 	}
 	b.checkDocumentBlobs(t, first.ID)
 	if got := b.blobKeys(t, "jobs/"+second.ID+"/"); len(got) != 0 {

@@ -46,7 +46,7 @@ func (s hostileSource) Next(context.Context, json.RawMessage, int, []byte) (*int
 
 // pgStore opens a migrated PostgreSQL store in a schema of the test's own
 // on the test server, the store that refused such text.
-func pgStore(t *testing.T, clock func() time.Time) intake.Store {
+func pgStore(t testing.TB, clock func() time.Time) intake.Store {
 	t.Helper()
 	url := testenv.Postgres.URL(t)
 	var rnd [6]byte

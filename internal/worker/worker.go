@@ -69,6 +69,25 @@ type Config struct {
 	// that each worker claims its own job, as with stores that cannot
 	// claim in batches. RunOnce always claims one job.
 	Prefetch int
+	// RecordBatch is the most documents a run records at once: their
+	// blobs are written unsynced and made durable together with one Sync
+	// (where the blob store is an intake.BlobSyncer), and then recorded
+	// with one RecordDocuments, one commit. A group is recorded when it
+	// is full or once RecordWait has passed since its first document
+	// began (in the background, while the run collects the next group),
+	// and at the end of the batch, when the worker stops, and before an
+	// error ends the run; a run that loses its lease loses its unrecorded
+	// groups. 1 records each document on its own before the next begins,
+	// its blob fsynced by Put. Default DefaultRecordBatch.
+	RecordBatch int
+	// RecordWait bounds how long a group stays open: a group is recorded
+	// after the first document that ends RecordWait or more after the
+	// group's first document began, so a source slower than that gets
+	// each document recorded as it comes. Default DefaultRecordWait, long
+	// enough to fill groups of 64 on a busy machine (where a document
+	// takes 1–2 ms to write) and short beside the time a document of a
+	// slow source takes.
+	RecordWait time.Duration
 	// Identity names this worker process in run records, lease owners and
 	// blob keys. Characters outside [A-Za-z0-9._-] are replaced. Default
 	// the host name.
@@ -89,7 +108,12 @@ const (
 	DefaultBackoffMax    = 10 * time.Minute
 	DefaultShutdownGrace = 25 * time.Second
 	DefaultMaxRetryAfter = 24 * time.Hour
+	DefaultRecordBatch   = 64
+	DefaultRecordWait    = 100 * time.Millisecond
 )
+
+// MaxRecordBatch is the largest Config.RecordBatch.
+const MaxRecordBatch = 1000
 
 // releaseTimeout bounds the store calls that end a run after its context
 // was cancelled (drain, grace elapsed): they run on a detached context.
@@ -108,6 +132,8 @@ func (c Config) withDefaults() (Config, error) {
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, DefaultShutdownGrace)
 	c.Prefetch = cmp.Or(c.Prefetch, c.Concurrency)
 	c.MaxRetryAfter = cmp.Or(c.MaxRetryAfter, DefaultMaxRetryAfter)
+	c.RecordBatch = cmp.Or(c.RecordBatch, DefaultRecordBatch)
+	c.RecordWait = cmp.Or(c.RecordWait, DefaultRecordWait)
 	if c.Identity == "" {
 		c.Identity, _ = os.Hostname()
 	}
@@ -132,6 +158,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, intake.Errorf(intake.EINVALID, "backoff base %s must be in [0, backoff max %s]", c.BackoffBase, c.BackoffMax)
 	case c.ShutdownGrace < 0:
 		return c, intake.Errorf(intake.EINVALID, "shutdown grace must not be negative, got %s", c.ShutdownGrace)
+	case c.RecordBatch < 1 || c.RecordBatch > MaxRecordBatch:
+		return c, intake.Errorf(intake.EINVALID, "record batch must be between 1 and %d, got %d", MaxRecordBatch, c.RecordBatch)
+	case c.RecordWait < 0:
+		return c, intake.Errorf(intake.EINVALID, "record wait must not be negative, got %s", c.RecordWait)
 	}
 	return c, nil
 }

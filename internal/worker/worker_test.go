@@ -522,9 +522,39 @@ func TestUnknownTotalCompletesWhenExhausted(t *testing.T) {
 }
 
 // TestCancelStopsRun cancels a job while a worker collects it: the worker
-// must stop at its next fenced call and record nothing more.
+// must stop at its next fenced call and record nothing more. Recording
+// each document on its own, documents 1 and 2 are recorded; recording in
+// groups, they are in the open group when the lease goes, so nothing is
+// recorded and their blobs are discarded.
 func TestCancelStopsRun(t *testing.T) {
 	t.Parallel()
+	for _, mode := range recordModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testCancelStopsRun(t, mode.batch, mode.pick(2, 0))
+		})
+	}
+}
+
+// recordMode is a way a worker records documents: Config.RecordBatch.
+type recordMode struct {
+	name  string
+	batch int
+}
+
+// recordModes are each document on its own and in groups (the default).
+var recordModes = []recordMode{{"one at a time", 1}, {"in groups", 0}}
+
+// pick returns one when documents are recorded one at a time, groups
+// otherwise.
+func (m recordMode) pick(one, groups int) int {
+	if m.batch == 1 {
+		return one
+	}
+	return groups
+}
+
+func testCancelStopsRun(t *testing.T, recordBatch, want int) {
 	tests := []struct {
 		name string
 		cfg  Config
@@ -555,6 +585,7 @@ func TestCancelStopsRun(t *testing.T) {
 			b := newBundle(t)
 			var id string
 			src, reached := tt.src(b, &id)
+			tt.cfg.RecordBatch = recordBatch
 			w, _ := b.worker(t, tt.cfg, nil, src)
 			job := b.createJob(t, "seq", seqJob(20))
 			id = job.ID
@@ -577,10 +608,10 @@ func TestCancelStopsRun(t *testing.T) {
 			}
 			got := b.job(t, job.ID)
 			wantStatus(t, got, intake.StatusCancelled)
-			if got.Collected != 2 {
-				t.Errorf("collected %d, want 2", got.Collected)
+			if got.Collected != want {
+				t.Errorf("collected %d, want %d", got.Collected, want)
 			}
-			b.checkDocuments(t, job.ID, 2, docBody)
+			b.checkDocuments(t, job.ID, want, docBody) // also: no other blob is left
 			if n := testutil.ToFloat64(w.metrics.runs.WithLabelValues("seq", outcomeLeaseLost)); n != 1 {
 				t.Errorf("runs{outcome=lease_lost} = %v, want 1", n)
 			}
@@ -590,14 +621,28 @@ func TestCancelStopsRun(t *testing.T) {
 
 // TestZombieCannotCorruptDocuments lets a run lose its lease while it is
 // inside a document: another run takes the job over and records that
-// document, and the zombie's late write must change nothing.
+// document, and the zombie's late write must change nothing. Recording in
+// groups, the zombie's document 1 is still in its open group, so the
+// successor collects from document 1.
 func TestZombieCannotCorruptDocuments(t *testing.T) {
 	t.Parallel()
+	for _, mode := range recordModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testZombieCannotCorruptDocuments(t, mode.batch, mode.pick(1, 0))
+		})
+	}
+}
+
+// testZombieCannotCorruptDocuments is TestZombieCannotCorruptDocuments
+// with recordBatch, where the zombie records zombieRecorded documents
+// before it stalls.
+func testZombieCannotCorruptDocuments(t *testing.T, recordBatch, zombieRecorded int) {
 	b := newBundle(t)
 	g := newGate(2)
 	src := g.source()
-	zombie, _ := b.worker(t, Config{LeaseTTL: 2 * time.Hour, HeartbeatInterval: time.Hour, Identity: "zombie"}, nil, src)
-	successor, _ := b.worker(t, Config{LeaseTTL: 2 * time.Hour, HeartbeatInterval: time.Hour, Identity: "successor"}, nil, src)
+	zombie, _ := b.worker(t, Config{LeaseTTL: 2 * time.Hour, HeartbeatInterval: time.Hour, Identity: "zombie", RecordBatch: recordBatch}, nil, src)
+	successor, _ := b.worker(t, Config{LeaseTTL: 2 * time.Hour, HeartbeatInterval: time.Hour, Identity: "successor", RecordBatch: recordBatch}, nil, src)
 	m := b.maintainer(t, MaintainerConfig{})
 	job := b.createJob(t, "seq", seqJob(10))
 
@@ -606,7 +651,7 @@ func TestZombieCannotCorruptDocuments(t *testing.T) {
 		_, err := zombie.RunOnce(context.Background(), job.ID)
 		done <- err
 	}()
-	reach(t, g.reached) // the zombie recorded document 1 and is inside document 2
+	reach(t, g.reached) // the zombie has document 1 (recorded or in its group) and is inside document 2
 	b.clock.Advance(3 * time.Hour)
 	if err := m.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
@@ -616,7 +661,7 @@ func TestZombieCannotCorruptDocuments(t *testing.T) {
 	if got.Attempts != 1 || !b.disp.notified(job.ID) {
 		t.Fatalf("after lease expiry: attempts %d, notified %v; want 1, true", got.Attempts, b.disp.notified(job.ID))
 	}
-	runOnce(t, successor, job.ID) // documents 2..4
+	runOnce(t, successor, job.ID) // a batch of 3: documents 2..4, or 1..3
 
 	close(g.release) // the zombie writes its document 2 and tries to record it
 	if err := await(t, done, "zombie RunOnce"); err != nil {
@@ -624,11 +669,12 @@ func TestZombieCannotCorruptDocuments(t *testing.T) {
 	}
 	got = b.job(t, job.ID)
 	wantStatus(t, got, intake.StatusPending)
-	if got.Collected != 4 {
-		t.Errorf("collected %d, want 4", got.Collected)
+	want := zombieRecorded + 3
+	if got.Collected != want {
+		t.Errorf("collected %d, want %d", got.Collected, want)
 	}
-	docs := b.checkDocuments(t, job.ID, 4, docBody) // also: the zombie's blob is gone
-	for _, d := range docs[1:] {
+	docs := b.checkDocuments(t, job.ID, want, docBody) // also: the zombie's blobs are gone
+	for _, d := range docs[zombieRecorded:] {
 		if !strings.Contains(d.BlobKey, "-successor-") {
 			t.Errorf("document %d has blob %s, want the successor's", d.Seq, d.BlobKey)
 		}

@@ -14,6 +14,7 @@ package blobtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,7 +35,9 @@ import (
 	"github.com/intake-dev/intake/internal/blob/driver"
 )
 
-// Run runs the conformance suite against drivers made by open.
+// Run runs the conformance suite against drivers made by open, through
+// blob.Bucket: its intake.BlobSyncer methods use the driver's
+// driver.Syncer where it has one.
 func Run(t *testing.T, open func(t *testing.T) driver.Bucket) {
 	t.Helper()
 	tests := []struct {
@@ -52,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) driver.Bucket) {
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"Ping", testPing},
 		{"ContextCancelled", testContextCancelled},
+		{"PutUnsynced", testPutUnsynced},
+		{"PutUnsyncedFails", testPutUnsyncedFails},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,13 +240,14 @@ func testDeleteWhileListing(t *testing.T, s intake.BlobStore) {
 	}
 }
 
-// testInvalidKeys checks that every invalid key is refused, by Put, Get
-// and Delete alike, with intake.ValidateBlobKey's EINVALID error, so that
-// every driver refuses it identically, and that none reaches the driver;
-// and that List under a directory no key can have lists nothing without
-// asking the driver.
+// testInvalidKeys checks that every invalid key is refused, by Put, Get,
+// Delete, PutUnsynced and Sync alike, with intake.ValidateBlobKey's
+// EINVALID error, so that every driver refuses it identically, and that
+// none reaches the driver; and that List under a directory no key can have
+// lists nothing without asking the driver.
 func testInvalidKeys(t *testing.T, s intake.BlobStore, rec *recorder) {
 	ctx := t.Context()
+	syncer := mustSyncer(t, s)
 	for _, key := range []string{"", "/abs", "a/../b", "..", "a//b", "a/./b", `a\b`, "a/b/", "sp ace", ".hidden", "a/.b", "a/b\x00", strings.Repeat("k", 513)} {
 		want := intake.ValidateBlobKey(key)
 		if want == nil {
@@ -252,7 +258,11 @@ func testInvalidKeys(t *testing.T, s intake.BlobStore, rec *recorder) {
 		if getErr == nil {
 			rc.Close()
 		}
-		for op, err := range map[string]error{"Put": putErr, "Get": getErr, "Delete": s.Delete(ctx, key)} {
+		_, unsyncedErr := syncer.PutUnsynced(ctx, key, strings.NewReader("x"), "text/plain")
+		for op, err := range map[string]error{
+			"Put": putErr, "Get": getErr, "Delete": s.Delete(ctx, key),
+			"PutUnsynced": unsyncedErr, "Sync": syncer.Sync(ctx, []string{"valid", key}),
+		} {
 			if code := intake.ErrorCode(err); code != intake.EINVALID || err.Error() != want.Error() {
 				t.Errorf("%s(%q) error = %v (code %q), want %s %q", op, key, err, code, intake.EINVALID, want)
 			}
@@ -368,6 +378,102 @@ func testConcurrentPuts(t *testing.T, s intake.BlobStore) {
 	}
 	if keys := listKeys(t, s, "race/"); len(keys) != rounds {
 		t.Errorf("List after concurrent puts = %q, want one key per round", keys)
+	}
+}
+
+// mustSyncer returns s as an intake.BlobSyncer, which blob.Bucket is.
+func mustSyncer(t *testing.T, s intake.BlobStore) intake.BlobSyncer {
+	t.Helper()
+	syncer, ok := s.(intake.BlobSyncer)
+	if !ok {
+		t.Fatalf("%T is not an intake.BlobSyncer", s)
+	}
+	return syncer
+}
+
+// testPutUnsynced puts blobs without syncing them, as the worker does for
+// a group of documents: each reads back at once as Put's would, an
+// overwrite replaces the blob and its metadata, and one Sync for all of
+// them (one deleted since, which Sync skips) succeeds and leaves them as
+// they were. What survives a crash no test here can see.
+func testPutUnsynced(t *testing.T, s intake.BlobStore) {
+	ctx := t.Context()
+	syncer := mustSyncer(t, s)
+	blobs := []struct {
+		key, contentType string
+		content          []byte
+	}{
+		{"group/a/000001-w", "text/plain", []byte("one")},
+		{"group/a/000002-w", "application/pdf", randomBytes(5, 300_000)},
+		{"group/b/000003-w", "", nil},
+		{"group/a/000001-w", "application/json", []byte(`{"v":2}`)}, // overwrites the first
+		{"group/gone", "text/plain", []byte("deleted before Sync")},
+	}
+	before := time.Now()
+	var keys []string
+	for _, b := range blobs {
+		info, err := syncer.PutUnsynced(ctx, b.key, bytes.NewReader(b.content), b.contentType)
+		if err != nil {
+			t.Fatalf("PutUnsynced(%q): %v", b.key, err)
+		}
+		want := &intake.BlobInfo{Key: b.key, Size: int64(len(b.content)), ContentType: cmp.Or(b.contentType, driver.DefaultContentType), SHA256: hexSHA256(b.content)}
+		checkInfo(t, "PutUnsynced", info, want, before)
+		body, got := Read(t, s, b.key) // readable before Sync
+		if !bytes.Equal(body, b.content) {
+			t.Errorf("Get(%q) before Sync = %d bytes, want the %d put", b.key, len(body), len(b.content))
+		}
+		checkInfo(t, "Get before Sync", got, want, before)
+		keys = append(keys, b.key)
+	}
+	if err := s.Delete(ctx, "group/gone"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := syncer.Sync(ctx, keys); err != nil {
+		t.Fatalf("Sync(%q): %v", keys, err)
+	}
+	if err := syncer.Sync(ctx, nil); err != nil {
+		t.Errorf("Sync of no keys: %v", err)
+	}
+	for _, b := range blobs[1:4] {
+		body, info := Read(t, s, b.key)
+		want := &intake.BlobInfo{Key: b.key, Size: int64(len(b.content)), ContentType: cmp.Or(b.contentType, driver.DefaultContentType), SHA256: hexSHA256(b.content)}
+		if !bytes.Equal(body, b.content) {
+			t.Errorf("Get(%q) after Sync = %d bytes, want the %d put", b.key, len(body), len(b.content))
+		}
+		checkInfo(t, "Get after Sync", info, want, before)
+	}
+	want := []string{"group/a/000001-w", "group/a/000002-w", "group/b/000003-w"}
+	if got := listKeys(t, s, "group/"); !slices.Equal(got, want) {
+		t.Errorf("List after Sync = %q, want %q", got, want)
+	}
+}
+
+// testPutUnsyncedFails checks that PutUnsynced fails as Put does: a
+// failing reader's error comes back and nothing changes at the key, a
+// cancelled context stops it; and that Sync with a cancelled context fails
+// with the context's error.
+func testPutUnsyncedFails(t *testing.T, s intake.BlobStore) {
+	ctx := t.Context()
+	syncer := mustSyncer(t, s)
+	errBroken := errors.New("connection reset")
+	old := []byte("the old blob")
+	mustPut(t, s, "unsynced/old", old, "text/plain")
+	for _, key := range []string{"unsynced/new", "unsynced/old"} {
+		r := io.MultiReader(bytes.NewReader(randomBytes(6, 200_000)), errReader{errBroken})
+		if _, err := syncer.PutUnsynced(ctx, key, r, "application/pdf"); !errors.Is(err, errBroken) {
+			t.Errorf("PutUnsynced(%q) with a failing reader error = %v, want the reader's error", key, err)
+		}
+	}
+	if body, info := Read(t, s, "unsynced/old"); !bytes.Equal(body, old) || info.ContentType != "text/plain" {
+		t.Errorf("after a failed PutUnsynced over it, Get = %q %+v, want the old blob intact", body, info)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := syncer.PutUnsynced(done, "unsynced/cancelled", strings.NewReader("x"), "text/plain")
+	wantCanceled(t, "PutUnsynced", err)
+	wantCanceled(t, "Sync", syncer.Sync(done, []string{"unsynced/old"}))
+	if keys := listKeys(t, s, "unsynced/"); !slices.Equal(keys, []string{"unsynced/old"}) {
+		t.Errorf("List after failed PutUnsynced calls = %q, want [unsynced/old]", keys)
 	}
 }
 
@@ -522,6 +628,25 @@ func (r *recorder) calls() []string {
 func (r *recorder) Put(ctx context.Context, key string, body io.Reader, contentType string) (*intake.BlobInfo, error) {
 	r.record("Put", key)
 	return r.Bucket.Put(ctx, key, body, contentType)
+}
+
+// PutUnsynced records the call and puts through the driver's
+// driver.Syncer, or its Put when it has none.
+func (r *recorder) PutUnsynced(ctx context.Context, key string, body io.Reader, contentType string) (*intake.BlobInfo, error) {
+	r.record("PutUnsynced", key)
+	if s, ok := r.Bucket.(driver.Syncer); ok {
+		return s.PutUnsynced(ctx, key, body, contentType)
+	}
+	return r.Bucket.Put(ctx, key, body, contentType)
+}
+
+// Sync records the call and syncs through the driver's driver.Syncer.
+func (r *recorder) Sync(ctx context.Context, keys []string) error {
+	r.record("Sync", strings.Join(keys, " "))
+	if s, ok := r.Bucket.(driver.Syncer); ok {
+		return s.Sync(ctx, keys)
+	}
+	return nil
 }
 
 func (r *recorder) Get(ctx context.Context, key string) (io.ReadCloser, *intake.BlobInfo, error) {

@@ -36,3 +36,15 @@ type Bucket interface {
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// Syncer is implemented by a driver whose Put pays for durability per
+// blob (a file system's fsyncs) and that can make many blobs durable at
+// once instead. PutUnsynced is Put without that cost, and Sync makes the
+// blobs at keys durable, as intake.BlobSyncer says; blob.Bucket calls them
+// with valid keys only. For a driver without it, Put is durable when it
+// returns (an Azure blob is once its block list is committed), and
+// blob.Bucket's PutUnsynced is Put and its Sync does nothing.
+type Syncer interface {
+	PutUnsynced(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error)
+	Sync(ctx context.Context, keys []string) error
+}

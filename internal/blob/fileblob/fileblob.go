@@ -16,6 +16,14 @@
 // one, never a partial file. A failed Put removes its temporary file; List
 // removes those that a crash left behind once they are a day old.
 //
+// PutUnsynced (driver.Syncer) does the same without the fsyncs, and Sync
+// makes a group of such blobs durable at once: on Linux with one syncfs(2)
+// of the root's file system, which writes back every blob, sidecar and
+// directory entry written before it and commits the file system's journal;
+// elsewhere by fsyncing each blob, its sidecar and their directories.
+// Until Sync returns, a crash may leave such a key empty or partial;
+// readers in the running process never see that.
+//
 // Consistency between a blob and its sidecar: within one process, Put,
 // Get, Delete and List serialise on a per-key lock around the renames, so
 // they always see a blob with its own metadata. The sidecar also records
@@ -44,6 +52,7 @@ import (
 	"hash/fnv"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -75,9 +84,15 @@ type Bucket struct {
 	root  *os.Root
 	locks [lockStripes]sync.RWMutex
 	bufs  sync.Pool
+	// fs flushes the root's file system for Sync; nil where there is no
+	// syncfs(2), and Sync then fsyncs file by file.
+	fs *flusher
 }
 
-var _ driver.Bucket = (*Bucket)(nil)
+var (
+	_ driver.Bucket = (*Bucket)(nil)
+	_ driver.Syncer = (*Bucket)(nil)
+)
 
 // Open returns a Bucket rooted at dir, creating the directory if needed.
 func Open(dir string) (*Bucket, error) {
@@ -93,6 +108,11 @@ func Open(dir string) (*Bucket, error) {
 	}
 	b := &Bucket{root: root}
 	b.bufs.New = func() any { return new([copyBufSize]byte) }
+	b.fs, err = openFlusher(dir)
+	if err != nil {
+		_ = root.Close()
+		return nil, intake.WrapError(intake.EUNAVAILABLE, err, "open file blob store %q", dir)
+	}
 	return b, nil
 }
 
@@ -106,40 +126,58 @@ type sidecar struct {
 }
 
 // Put streams r to a temporary file while hashing it, then renames the file
-// and its sidecar into place. When r fails or ctx ends, nothing at key
-// changes and r's error is returned wrapped, its code intact.
+// and its sidecar into place, each fsynced, and fsyncs the directory. When
+// r fails or ctx ends, nothing at key changes and r's error is returned
+// wrapped, its code intact.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error) {
-	dir := path.Dir(key)
-	if err := b.root.MkdirAll(dir, 0o750); err != nil {
+	return b.put(ctx, key, r, contentType, true)
+}
+
+// PutUnsynced is Put without its fsyncs: the blob is durable once Sync
+// returned for its key.
+func (b *Bucket) PutUnsynced(ctx context.Context, key string, r io.Reader, contentType string) (*intake.BlobInfo, error) {
+	return b.put(ctx, key, r, contentType, false)
+}
+
+// put is Put, with the fsyncs when durable is set. It works inside the
+// key's directory, opened once, so that each file operation is one system
+// call rather than a walk from the root.
+func (b *Bucket) put(ctx context.Context, key string, r io.Reader, contentType string, durable bool) (*intake.BlobInfo, error) {
+	dirName, name := path.Split(key)
+	dir, err := b.openDir(dirName)
+	if err != nil {
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 			return nil, intake.WrapError(intake.ECONFLICT, err, "put blob %q: a key above it exists", key)
 		}
 		return nil, classify(err, "put blob %q: create directory", key)
 	}
+	defer dir.Close()
 
-	dataTmp, fi, sum, err := b.writeTemp(ctx, dir, r)
+	dataTmp, fi, sum, err := b.writeTemp(ctx, dir, r, durable)
 	if err != nil {
 		return nil, fmt.Errorf("put blob %q: %w", key, err)
 	}
 	meta := sidecar{ContentType: contentType, SHA256: sum, Size: fi.Size(), ModTime: fi.ModTime()}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
-		_ = b.root.Remove(dataTmp)
+		_ = dir.Remove(dataTmp)
 		return nil, intake.WrapError(intake.EINTERNAL, err, "put blob %q: encode metadata", key)
 	}
-	metaTmp, _, _, err := b.writeTemp(ctx, dir, bytes.NewReader(metaJSON))
+	metaTmp, _, _, err := b.writeTemp(ctx, dir, bytes.NewReader(metaJSON), durable)
 	if err != nil {
-		_ = b.root.Remove(dataTmp)
+		_ = dir.Remove(dataTmp)
 		return nil, fmt.Errorf("put blob %q: %w", key, err)
 	}
 
-	if err := b.commit(key, dataTmp, metaTmp); err != nil {
-		_ = b.root.Remove(dataTmp)
-		_ = b.root.Remove(metaTmp)
+	if err := b.commit(key, dir, name, dataTmp, metaTmp); err != nil {
+		_ = dir.Remove(dataTmp)
+		_ = dir.Remove(metaTmp)
 		return nil, err
 	}
-	if err := b.syncDir(dir); err != nil {
-		return nil, classify(err, "put blob %q: sync directory", key)
+	if durable {
+		if err := fsync(dir, "."); err != nil {
+			return nil, classify(err, "put blob %q: sync directory", key)
+		}
 	}
 	return &intake.BlobInfo{
 		Key:         key,
@@ -150,32 +188,48 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, contentType s
 	}, nil
 }
 
-// commit renames the data file and then its sidecar into place under the
-// key's lock.
-func (b *Bucket) commit(key, dataTmp, metaTmp string) error {
+// openDir opens the directory dir (a key's directory part, "" or ending
+// in "/") below the root, creating it when it is missing.
+func (b *Bucket) openDir(dir string) (*os.Root, error) {
+	if dir == "" {
+		dir = "."
+	}
+	d, err := b.root.OpenRoot(dir)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return d, err
+	}
+	if err := b.root.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	return b.root.OpenRoot(dir)
+}
+
+// commit renames the data file and then its sidecar into place, as name in
+// dir, under the key's lock.
+func (b *Bucket) commit(key string, dir *os.Root, name, dataTmp, metaTmp string) error {
 	mu := b.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	if err := b.root.Rename(dataTmp, key); err != nil {
-		if fi, serr := b.root.Lstat(key); serr == nil && fi.IsDir() {
+	if err := dir.Rename(dataTmp, name); err != nil {
+		if fi, serr := dir.Lstat(name); serr == nil && fi.IsDir() {
 			return intake.WrapError(intake.ECONFLICT, err, "put blob %q: a key below it exists", key)
 		}
 		return classify(err, "put blob %q: rename", key)
 	}
-	if err := b.root.Rename(metaTmp, sidecarName(key)); err != nil {
+	if err := dir.Rename(metaTmp, sidecarName(name)); err != nil {
 		return classify(err, "put blob %q: rename metadata", key)
 	}
 	return nil
 }
 
-// writeTemp copies r into a new temporary file in dir, fsyncs and closes
-// it, and returns its name, its final FileInfo and the hex SHA-256 of what
-// was written. The file is removed on error.
-func (b *Bucket) writeTemp(ctx context.Context, dir string, r io.Reader) (name string, fi fs.FileInfo, sum string, err error) {
+// writeTemp copies r into a new temporary file in dir, fsyncs it when
+// durable is set, closes it, and returns its name, its final FileInfo and
+// the hex SHA-256 of what was written. The file is removed on error.
+func (b *Bucket) writeTemp(ctx context.Context, dir *os.Root, r io.Reader, durable bool) (name string, fi fs.FileInfo, sum string, err error) {
 	var rnd [12]byte
 	_, _ = rand.Read(rnd[:])
-	name = path.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
-	f, err := b.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	name = tempPrefix + hex.EncodeToString(rnd[:])
+	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", nil, "", classify(err, "create temporary file")
 	}
@@ -183,7 +237,7 @@ func (b *Bucket) writeTemp(ctx context.Context, dir string, r io.Reader) (name s
 	defer func() {
 		if err != nil {
 			_ = f.Close()
-			_ = b.root.Remove(tmp)
+			_ = dir.Remove(tmp)
 		}
 	}()
 
@@ -210,8 +264,10 @@ func (b *Bucket) writeTemp(ctx context.Context, dir string, r io.Reader) (name s
 			return "", nil, "", err
 		}
 	}
-	if err = f.Sync(); err != nil {
-		return "", nil, "", classify(err, "sync temporary file")
+	if durable {
+		if err = f.Sync(); err != nil {
+			return "", nil, "", classify(err, "sync temporary file")
+		}
 	}
 	if fi, err = f.Stat(); err != nil {
 		return "", nil, "", classify(err, "stat temporary file")
@@ -400,14 +456,57 @@ func (b *Bucket) Ping(context.Context) error {
 
 // Close releases the root directory.
 func (b *Bucket) Close() error {
-	if err := b.root.Close(); err != nil {
+	err := b.root.Close()
+	if b.fs != nil {
+		err = errors.Join(err, b.fs.close())
+	}
+	if err != nil {
 		return fmt.Errorf("close file blob store: %w", err)
 	}
 	return nil
 }
 
-func (b *Bucket) syncDir(dir string) error {
-	d, err := b.root.Open(dir)
+// Sync makes durable the blobs that PutUnsynced wrote at keys: with one
+// syncfs(2) of the root's file system, shared with every other Sync that
+// waits for it (see flusher), or where there is none by fsyncing each
+// blob, its sidecar and each of their directories. A key deleted since is
+// skipped.
+func (b *Bucket) Sync(ctx context.Context, keys []string) error {
+	if b.fs != nil {
+		if err := b.fs.flush(ctx); err != nil {
+			return classify(err, "sync blobs")
+		}
+		return nil
+	}
+	return b.syncEach(ctx, keys)
+}
+
+// syncEach fsyncs each blob at keys, its sidecar, and then each of their
+// directories once.
+func (b *Bucket) syncEach(ctx context.Context, keys []string) error {
+	dirs := make(map[string]bool)
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("sync blobs: %w", err)
+		}
+		for _, name := range []string{key, sidecarName(key)} {
+			if err := fsync(b.root, name); err != nil && !isNotExist(err) {
+				return classify(err, "sync blob %q", key)
+			}
+		}
+		dirs[path.Dir(key)] = true
+	}
+	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
+		if err := fsync(b.root, dir); err != nil && !isNotExist(err) {
+			return classify(err, "sync blobs: directory %q", dir)
+		}
+	}
+	return nil
+}
+
+// fsync fsyncs the file or directory at name in root.
+func fsync(root *os.Root, name string) error {
+	d, err := root.Open(name)
 	if err != nil {
 		return err
 	}

@@ -276,6 +276,53 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
+// BenchmarkPutSmall measures 1 KiB blobs under new keys, as a worker
+// writes documents: each with Put (fsyncs per blob), and in groups of 64
+// with PutUnsynced and one Sync per group.
+//
+//	go test -run '^$' -bench PutSmall -benchtime 2000x ./internal/blob/fileblob/
+func BenchmarkPutSmall(b *testing.B) {
+	content := bytes.Repeat([]byte("intake-"), 1<<10/7+1)[:1<<10]
+	for _, group := range []int{1, 64} {
+		name := "Put"
+		if group > 1 {
+			name = fmt.Sprintf("PutUnsynced+Sync/%d", group)
+		}
+		b.Run(name, func(b *testing.B) {
+			bucket, err := fileblob.Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bucket.Close()
+			var keys []string
+			i := 0
+			for b.Loop() {
+				key := fmt.Sprintf("jobs/bench/%06d-owner", i)
+				i++
+				if group == 1 {
+					if _, err := bucket.Put(b.Context(), key, bytes.NewReader(content), "text/plain"); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				if _, err := bucket.PutUnsynced(b.Context(), key, bytes.NewReader(content), "text/plain"); err != nil {
+					b.Fatal(err)
+				}
+				if keys = append(keys, key); len(keys) == group {
+					if err := bucket.Sync(b.Context(), keys); err != nil {
+						b.Fatal(err)
+					}
+					keys = keys[:0]
+				}
+			}
+			if err := bucket.Sync(b.Context(), keys); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "blobs/s")
+		})
+	}
+}
+
 // TestFailedPutCleansUp checks that a Put that fails leaves no temporary
 // file behind on disk.
 func TestFailedPutCleansUp(t *testing.T) {

@@ -63,6 +63,16 @@ type Driver interface {
 	// Collected+1. It returns the job's Collected before the call: the
 	// document was recorded if and only if that is doc.Seq-1.
 	RecordDocument(ctx context.Context, now time.Time, owner string, doc *intake.Document, checkpoint []byte) (held bool, collected int, err error)
+	// RecordDocuments stores recs (at least one; consecutive documents of
+	// one job, IDs and CollectedAt set) in order, each with its checkpoint,
+	// as RecordDocument stores one, stopping at the first it cannot
+	// record: the lease is gone, its Seq is not Collected+1, or an error.
+	// It returns how many it recorded (the first n of recs), held = false
+	// when it stopped because the lease was gone, and otherwise, when it
+	// stopped short, the job's Collected that made the next one not next.
+	// A driver with transactions records all of them or none, with one
+	// commit.
+	RecordDocuments(ctx context.Context, now time.Time, owner string, recs []intake.DocumentRecord) (recorded int, held bool, collected int, err error)
 	// FinishRun, Reschedule and Fail release the job and end its run
 	// record, as intake.Store says. The update that makes a job with
 	// Notify completed or failed sets its NotifyDueAt to now.

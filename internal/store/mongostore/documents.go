@@ -123,6 +123,20 @@ func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string
 	return true, doc.Seq - 1, nil
 }
 
+// RecordDocuments records documents one by one with RecordDocument, each
+// with its checkpoint: MongoDB's commit record is the job, one document at
+// a time (FerretDB has no transactions), so a failure leaves the documents
+// before it recorded and Collected at the last of them.
+func (s *Driver) RecordDocuments(ctx context.Context, now time.Time, owner string, recs []intake.DocumentRecord) (recorded int, held bool, collected int, err error) {
+	for i, rec := range recs {
+		held, collected, err = s.RecordDocument(ctx, now, owner, rec.Document, rec.Checkpoint)
+		if err != nil || !held || collected != rec.Document.Seq-1 {
+			return i, held, collected, err
+		}
+	}
+	return len(recs), true, 0, nil
+}
+
 // remember notes that the last document of a job may not be materialised;
 // d is that document, or nil to read it from the job.
 func (s *Driver) remember(jobID string, d *docDoc) {

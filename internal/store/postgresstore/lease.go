@@ -164,6 +164,59 @@ func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string
 	return err == nil, collected, err
 }
 
+// recordDocuments is recordDocument for several documents: the INSERT
+// selects the documents, passed as one array per column, from the fenced
+// UPDATE, which requires the first seq to be next and sets Collected to
+// the last. One statement, so one transaction and one commit.
+const recordDocuments = `WITH job AS (
+		UPDATE jobs SET collected = $3, checkpoint = $4, updated_at = $5
+		WHERE ` + fence + ` AND collected = $6
+		RETURNING id
+	)
+	INSERT INTO documents (id, job_id, seq, name, document_type, content_type, size_bytes, sha256,
+		blob_key, collected_at, identity, change)
+	SELECT d.id, job.id, d.seq, d.name, d.document_type, d.content_type, d.size_bytes, d.sha256,
+		d.blob_key, d.collected_at, d.identity, d.change
+	FROM job, unnest($7::uuid[], $8::integer[], $9::text[], $10::text[], $11::text[], $12::bigint[],
+		$13::text[], $14::text[], $15::timestamptz[], $16::text[], $17::text[])
+		AS d(id, seq, name, document_type, content_type, size_bytes, sha256, blob_key, collected_at,
+			identity, change)`
+
+// RecordDocuments stores documents and the checkpoint after the last, and
+// advances Collected to the last, in one statement under the fence: all of
+// them or none.
+func (s *Driver) RecordDocuments(ctx context.Context, now time.Time, owner string, recs []intake.DocumentRecord) (recorded int, held bool, collected int, err error) {
+	n := len(recs)
+	var (
+		ids, names, types, contentTypes, sums, keys, identities, changes = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		seqs  = make([]int32, n)
+		sizes = make([]int64, n)
+		times = make([]time.Time, n)
+	)
+	for i, rec := range recs {
+		d := rec.Document
+		ids[i], seqs[i], names[i], types[i], contentTypes[i] = d.ID, int32(d.Seq), d.Name, d.DocumentType, d.ContentType //nolint:gosec // seqs are at most intake.MaxSeq
+		sizes[i], sums[i], keys[i], times[i] = d.SizeBytes, d.SHA256, d.BlobKey, d.CollectedAt
+		identities[i], changes[i] = d.Identity, string(d.Change)
+	}
+	first, last := recs[0].Document, recs[n-1]
+	tag, err := s.pool.Exec(ctx, recordDocuments, first.JobID, owner, last.Document.Seq, last.Checkpoint, now,
+		first.Seq-1, ids, seqs, names, types, contentTypes, sizes, sums, keys, times, identities, changes)
+	if err != nil {
+		return 0, false, 0, err
+	}
+	if tag.RowsAffected() == int64(n) {
+		return n, true, 0, nil
+	}
+	// Not recorded: the lease is gone, or the first seq is not the next one.
+	err = s.pool.QueryRow(ctx, `SELECT collected FROM jobs WHERE `+fence, first.JobID, owner).Scan(&collected)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, 0, nil
+	}
+	return 0, err == nil, collected, err
+}
+
 // notifyDue returns the assignment that makes the notification of a job
 // with Notify due at now (a parameter), in the update that ends the job.
 func notifyDue(now string) string {

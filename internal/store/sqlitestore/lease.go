@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/intake-dev/intake"
@@ -87,17 +89,71 @@ func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string
 			return err
 		}
 		held, collected = true, doc.Seq-1
-		_, err = tx.ExecContext(ctx, `INSERT INTO documents (id, job_id, seq, name, document_type,
-				content_type, size_bytes, sha256, blob_key, collected_at, identity, change)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			doc.ID, doc.JobID, doc.Seq, doc.Name, doc.DocumentType, doc.ContentType, doc.SizeBytes,
-			doc.SHA256, doc.BlobKey, ms(doc.CollectedAt), doc.Identity, string(doc.Change))
-		return err
+		return insertDocuments(ctx, tx, []intake.DocumentRecord{{Document: doc}})
 	})
 	if err != nil {
 		return false, 0, err
 	}
 	return held, collected, nil
+}
+
+// RecordDocuments stores documents and the checkpoint after the last, and
+// advances Collected to the last, in one transaction under the fence: all
+// of them or none, with one commit.
+func (s *Driver) RecordDocuments(ctx context.Context, now time.Time, owner string, recs []intake.DocumentRecord) (recorded int, held bool, collected int, err error) {
+	first, last := recs[0].Document, recs[len(recs)-1]
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET collected = ?1, checkpoint = ?2, updated_at = ?3
+			WHERE collected = ?4 AND `+fence, last.Document.Seq, last.Checkpoint, ms(now), first.Seq-1, first.JobID, owner)
+		if err != nil {
+			return err
+		}
+		if ok, err := affected(res); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			// Not recorded: the lease is gone, or seq is not the next one.
+			err := tx.QueryRowContext(ctx, `SELECT collected FROM jobs WHERE `+fence, first.JobID, owner).Scan(&collected)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			held = err == nil
+			return err
+		}
+		if err := insertDocuments(ctx, tx, recs); err != nil {
+			return err
+		}
+		recorded, held = len(recs), true
+		return nil
+	})
+	if err != nil {
+		return 0, false, 0, err
+	}
+	return recorded, held, collected, nil
+}
+
+// insertRows is the most documents one INSERT of insertDocuments holds:
+// 12 parameters each, well below SQLite's limit of 32,766.
+const insertRows = 100
+
+// insertDocuments inserts the documents of recs, insertRows at a time.
+func insertDocuments(ctx context.Context, tx *sql.Tx, recs []intake.DocumentRecord) error {
+	for chunk := range slices.Chunk(recs, insertRows) {
+		args := make([]any, 0, 12*len(chunk))
+		for _, rec := range chunk {
+			d := rec.Document
+			args = append(args, d.ID, d.JobID, d.Seq, d.Name, d.DocumentType, d.ContentType, d.SizeBytes,
+				d.SHA256, d.BlobKey, ms(d.CollectedAt), d.Identity, string(d.Change))
+		}
+		//nolint:gosec // the concatenation repeats a constant row of placeholders; values are parameters.
+		_, err := tx.ExecContext(ctx, `INSERT INTO documents (id, job_id, seq, name, document_type,
+				content_type, size_bytes, sha256, blob_key, collected_at, identity, change)
+			VALUES `+strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, len(chunk)), ", "), args...)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // notifyDue is the assignment that makes the notification of a job with

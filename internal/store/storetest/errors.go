@@ -145,6 +145,10 @@ func testErrorsUnavailable(t *testing.T, h Harness) {
 		{"record document 1 of job " + j.ID, func() error {
 			return b.store.RecordDocument(ctx, "w1", b.doc(j.ID, 1, "w1"), nil)
 		}},
+		{"record documents 1 to 2 of job " + j.ID, func() error {
+			_, err := b.store.RecordDocuments(ctx, "w1", b.group(j.ID, 1, 2, "w1"))
+			return err
+		}},
 		{"finish run of job " + j.ID, func() error { return b.store.FinishRun(ctx, j.ID, "w1", true) }},
 		{"maintain jobs", func() error { _, err := b.store.Maintain(ctx, 3); return err }},
 		{"job stats", func() error { _, err := b.store.Stats(ctx); return err }},

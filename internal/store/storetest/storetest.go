@@ -99,6 +99,7 @@ func Run(t *testing.T, h Harness) {
 	tests = append(tests, scheduleTests...)
 	tests = append(tests, changeTests...)
 	tests = append(tests, outboxTests...)
+	tests = append(tests, recordTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
