@@ -104,8 +104,10 @@ func (s *Driver) RecordDocument(ctx context.Context, now time.Time, owner string
 // Notify due at ?1, in the update that ends the job.
 const notifyDue = `notify_due_at = CASE WHEN notify IS NOT NULL THEN ?1 ELSE notify_due_at END`
 
-// FinishRun ends a successful run: completed when done, pending otherwise.
-func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
+// finishRun returns the fenced job update of FinishRun, whose parameters
+// are the time, the job ID and the owner, and the outcome its run ends with
+// (empty: batch_done or drained, decided by closeRun).
+func finishRun(done bool) (string, intake.RunOutcome) {
 	q := `UPDATE jobs SET status = 'pending', available_at = ?1,`
 	if done {
 		q = `UPDATE jobs SET status = 'completed', completed_at = ?1,
@@ -113,11 +115,53 @@ func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner stri
 	}
 	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
 		WHERE id = ?2 AND status = 'processing' AND lease_owner = ?3`
-	var outcome intake.RunOutcome // batch_done or drained, decided by closeRun
 	if done {
-		outcome = intake.RunCompleted
+		return q, intake.RunCompleted
 	}
+	return q, ""
+}
+
+// FinishRun ends a successful run: completed when done, pending otherwise.
+func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
+	q, outcome := finishRun(done)
 	return s.release(ctx, now, jobID, owner, outcome, "", q, ms(now), jobID, owner)
+}
+
+// planRun is Plan's update, for a run whose plan FinishRuns records.
+const planRun = `UPDATE jobs SET planned = 1, total = ?, checkpoint = ?, updated_at = ? WHERE ` + fence
+
+// FinishRuns ends many successful runs, each fenced by its own lease, in
+// one transaction: a run's plan, its job's update and its record's close,
+// run after run, under one commit.
+func (s *Driver) FinishRuns(ctx context.Context, now time.Time, runs []intake.FinishParams) ([]bool, error) {
+	held := make([]bool, len(runs))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for i, p := range runs {
+			if p.Plan != nil {
+				res, err := tx.ExecContext(ctx, planRun, p.Plan.Total, p.Plan.Checkpoint, ms(now), p.JobID, p.Owner)
+				if err != nil {
+					return err
+				}
+				if ok, err := affected(res); err != nil || !ok {
+					if err != nil {
+						return err
+					}
+					continue // the lease is gone
+				}
+			}
+			q, outcome := finishRun(p.Done)
+			ok, err := releaseTx(ctx, tx, now, p.JobID, p.Owner, outcome, "", q, ms(now), p.JobID, p.Owner)
+			if err != nil {
+				return err
+			}
+			held[i] = ok
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return held, nil
 }
 
 // Reschedule ends a run that should be retried at a later time.
