@@ -192,16 +192,16 @@ func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner stri
 // (job ID, owner, done, whether it brings a plan, the planned total and
 // checkpoint), $7 is the time. The held CTE locks the jobs still under
 // their runs' leases in ID order, so that two calls finishing the same jobs
-// cannot deadlock (one waits, then finds the lease gone); the jobs UPDATE
-// is FinishRun's for each job, done or not, and the job_runs UPDATE is
-// closingRun's. The statement returns the positions (from 1) in the arrays
+// cannot deadlock (one waits, then finds the lease gone), and keeps their
+// runs' input rows for the UPDATE; the jobs UPDATE is FinishRun's for each
+// job, done or not, and the job_runs UPDATE is closingRun's. The statement returns the positions (from 1) in the arrays
 // of the runs it finished.
 const finishRuns = `WITH input AS (
 		SELECT i.id::uuid AS id, i.owner, i.done, i.has_plan, i.total, i.checkpoint, i.n
 		FROM unnest($1::text[], $2::text[], $3::boolean[], $4::boolean[], $5::integer[], $6::bytea[])
 			WITH ORDINALITY AS i(id, owner, done, has_plan, total, checkpoint, n)
 	), held AS MATERIALIZED (
-		SELECT j.id, j.lease_owner AS owner FROM jobs AS j JOIN input AS i ON j.id = i.id
+		SELECT i.* FROM jobs AS j JOIN input AS i ON j.id = i.id
 		WHERE j.status = 'processing' AND j.lease_owner = i.owner
 		ORDER BY j.id
 		FOR UPDATE OF j
@@ -216,8 +216,8 @@ const finishRuns = `WITH input AS (
 				WHEN i.has_plan THEN i.total ELSE j.total END,
 			notify_due_at = CASE WHEN i.done AND j.notify IS NOT NULL THEN $7 ELSE j.notify_due_at END,
 			attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = $7
-		FROM held JOIN input AS i ON i.id = held.id AND i.owner = held.owner
-		WHERE j.id = held.id AND j.status = 'processing' AND j.lease_owner = held.owner
+		FROM held AS i
+		WHERE j.id = i.id AND j.status = 'processing' AND j.lease_owner = i.owner
 		RETURNING j.id, j.collected, i.owner, i.done, i.n
 	), r AS (
 		UPDATE job_runs AS r SET ended_at = $7, error = '',
