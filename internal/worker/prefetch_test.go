@@ -12,13 +12,26 @@ import (
 	"github.com/intake-dev/intake"
 )
 
-// batchStore counts how a pool claims: many counts ClaimMany calls (the
-// store claims in batches on every driver: in one statement on PostgreSQL,
-// one job after another on SQLite), single counts Claim calls.
+// batchStore counts how a pool claims and finishes: many counts ClaimMany
+// calls (the store claims in batches on every driver: in one statement on
+// PostgreSQL, one job after another on SQLite), single counts Claim calls;
+// finishMany and finishSingle count FinishRuns and FinishRun calls.
 type batchStore struct {
 	intake.Store
-	many   atomic.Int64
-	single atomic.Int64
+	many         atomic.Int64
+	single       atomic.Int64
+	finishMany   atomic.Int64
+	finishSingle atomic.Int64
+}
+
+func (s *batchStore) FinishRun(ctx context.Context, jobID, owner string, done bool) error {
+	s.finishSingle.Add(1)
+	return s.Store.FinishRun(ctx, jobID, owner, done)
+}
+
+func (s *batchStore) FinishRuns(ctx context.Context, runs []intake.FinishParams) []error {
+	s.finishMany.Add(1)
+	return s.Store.(intake.BatchFinisher).FinishRuns(ctx, runs)
 }
 
 func (s *batchStore) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, error) {
@@ -133,6 +146,10 @@ func TestBatchedPoolsCompleteJobs(t *testing.T) {
 				t.Errorf("the pools made %d single claims and %d batch claims; want batch claims only",
 					bs.single.Load(), bs.many.Load())
 			}
+			if bs.finishSingle.Load() != 0 || bs.finishMany.Load() == 0 {
+				t.Errorf("the pools made %d single finishes and %d batch finishes; want batch finishes only",
+					bs.finishSingle.Load(), bs.finishMany.Load())
+			}
 		})
 	}
 }
@@ -232,7 +249,7 @@ func TestPrefetchedLeases(t *testing.T) {
 	if _, err := b.store.Maintain(ctx, DefaultMaxAttempts); err != nil {
 		t.Fatal(err)
 	}
-	w.startClaimed(ctx, ctx, stale)
+	w.startClaimed(ctx, ctx, stale, nil)
 	got := b.job(t, stale.job.ID)
 	wantStatus(t, got, intake.StatusPending)
 	if got.Collected != 0 {
@@ -245,7 +262,7 @@ func TestPrefetchedLeases(t *testing.T) {
 	}
 	old := p.buf[1]
 	b.clock.Advance(ttl / 3)
-	w.startClaimed(ctx, ctx, old)
+	w.startClaimed(ctx, ctx, old, nil)
 	got = b.job(t, old.job.ID)
 	wantStatus(t, got, intake.StatusPending)
 	if got.Collected != 1 || got.Attempts != 0 {
