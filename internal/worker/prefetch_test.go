@@ -14,7 +14,7 @@ import (
 
 // batchStore counts how a pool claims and finishes: many counts ClaimMany
 // calls (the store claims in batches on every driver: in one statement on
-// PostgreSQL, one job after another on SQLite), single counts Claim calls;
+// PostgreSQL, one transaction on SQLite), single counts Claim calls;
 // finishMany and finishSingle count FinishRuns and FinishRun calls.
 type batchStore struct {
 	intake.Store

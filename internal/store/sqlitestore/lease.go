@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/intake-dev/intake"
@@ -40,6 +42,44 @@ func (s *Driver) Claim(ctx context.Context, now time.Time, p intake.ClaimParams)
 		return nil, nil
 	}
 	return j, err
+}
+
+// ClaimMany claims up to n pending jobs, oldest first, and opens their run
+// records in one transaction, so that a batch costs one commit rather than
+// one a job. Its UPDATE … RETURNING has no order; the caller expects the
+// claim order. It returns intake.ErrNoJob when no job is pending.
+func (s *Driver) ClaimMany(ctx context.Context, now time.Time, p intake.ClaimParams, n int) ([]*intake.Job, error) {
+	var jobs []*intake.Job
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		jobs, err = queryAll(ctx, tx, scanJob, `UPDATE jobs
+			SET status = 'processing', lease_owner = ?1, lease_expires_at = ?2, runs = runs + 1,
+				started_at = coalesce(started_at, ?3), updated_at = ?3
+			WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' ORDER BY available_at, id LIMIT ?4)
+			RETURNING `+jobColumns, p.Owner, ms(now.Add(p.LeaseTTL)), ms(now), n)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if err := openRun(ctx, tx, j, p, ms(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return nil, intake.ErrNoJob
+	}
+	slices.SortFunc(jobs, func(a, b *intake.Job) int {
+		if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return jobs, nil
 }
 
 // fenced runs a worker mutation whose WHERE clause ends with the fence
