@@ -349,3 +349,55 @@ func TestPrefetchReleasedOnShutdown(t *testing.T) {
 		})
 	}
 }
+
+// heldClaims is a store whose ClaimMany calls, once armed, wait for
+// release after they claimed: a claim still in flight when the pool stops.
+type heldClaims struct {
+	intake.Store
+	armed   atomic.Bool
+	claimed chan struct{} // closed when an armed claim has its jobs
+	release chan struct{}
+}
+
+func (s *heldClaims) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*intake.Job, error) {
+	jobs, err := s.Store.(intake.BatchClaimer).ClaimMany(ctx, p, n)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		close(s.claimed)
+		<-s.release
+	}
+	return jobs, err
+}
+
+// TestClaimInFlightReleasedOnShutdown stops a pool while its producer's
+// claim is in flight: the jobs that claim brings are the pool's, and it
+// gives them back with the others (pending again, their runs drained)
+// instead of leaving them to their leases.
+func TestClaimInFlightReleasedOnShutdown(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	hs := &heldClaims{Store: b.store, claimed: make(chan struct{}), release: make(chan struct{})}
+	hs.armed.Store(true)
+	b.store = hs
+	w, _ := b.worker(t, Config{Concurrency: 1, PollInterval: 10 * time.Millisecond}, nil, &seqSource{})
+	ids := []string{b.createJob(t, "seq", seqJob(1)).ID}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	reach(t, hs.claimed)
+	cancel()
+	close(hs.release)
+	if err := await(t, done, "Run"); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	for _, id := range ids {
+		got := b.job(t, id)
+		wantStatus(t, got, intake.StatusPending)
+		runs, err := b.store.ListRuns(context.Background(), id, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 1 || runs[0].Outcome != intake.RunDrained {
+			t.Errorf("job %s: runs %+v, want one drained run", id, runs)
+		}
+	}
+}
