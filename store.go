@@ -43,7 +43,8 @@ type Store interface {
 	// Heartbeat extends the lease of a processing job by ttl.
 	Heartbeat(ctx context.Context, jobID, owner string, ttl time.Duration) error
 	// Plan records the source's plan (Total and the initial checkpoint) and
-	// sets Planned.
+	// sets Planned. A run that collects nothing may leave its plan to the
+	// step that ends it instead (FinishParams.Plan of BatchFinisher).
 	Plan(ctx context.Context, jobID, owner string, total int, checkpoint []byte) error
 	// StartBatch records on the open run the number of documents it sets
 	// out to collect (a negative batch is an EINVALID error).
@@ -71,7 +72,8 @@ type Store interface {
 	// otherwise. Attempts and LastError are reset and the lease released.
 	// The run record ends as RunCompleted when done; otherwise as
 	// RunBatchDone, or RunDrained when the run recorded fewer documents
-	// than the batch it gave StartBatch (the worker stopped early).
+	// than the batch it gave StartBatch (the worker stopped early). Stores
+	// that end many runs in one round trip implement BatchFinisher.
 	FinishRun(ctx context.Context, jobID, owner string, done bool) error
 	// Reschedule ends a run that should be retried: the job becomes
 	// scheduled until at, the lease is released, LastError is set, and

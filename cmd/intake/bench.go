@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,8 +28,9 @@ import (
 const benchUsage = `usage: intake bench --database-url URL [-n JOBS] [--workers N] [--duration D]
 
 Measures the job queue on a store: inserts no-op jobs in batches and works
-them with the real worker pool (claim, plan, finish; no documents, so no
-blob storage and no source is involved), printing progress every two
+them with the real worker pool (a claim, then the plan and the finish in
+one write, batched with other runs' finishes; no documents, so no blob
+storage and no source is involved), printing progress every two
 seconds, claim and completion latency percentiles, and last a line
 "N jobs/s": jobs completed per second from the pool's start to the last
 completion.
@@ -72,11 +74,15 @@ type benchOptions struct {
 	maxConns    int
 	prefetch    int
 	logLevel    string
+	cpuProfile  string
 }
 
-// Bench defaults. Two seconds between progress lines, as river bench.
+// Bench defaults. Two seconds between progress lines and 2,000 workers, as
+// river bench: a run of intake's pool holds its worker until its finish is
+// committed, so the pool's size bounds the jobs in flight (claimed, running
+// or waiting for their batch's commit).
 const (
-	benchWorkers      = 100
+	benchWorkers      = 2000
 	benchInsertBatch  = 1000
 	benchProgress     = 2 * time.Second
 	benchPollInterval = 20 * time.Millisecond
@@ -98,6 +104,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs.IntVar(&o.maxConns, "max-conns", 0, "PostgreSQL pool size; 0 keeps pool_max_conns in the URL or pgxpool's default")
 	fs.IntVar(&o.prefetch, "prefetch", 0, "jobs the pool may claim ahead of its idle workers; 0: --workers; -1: no batches, each worker claims its own job")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the worked part of the bench to this file (go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -184,6 +191,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if batched && o.prefetch >= 0 {
 		claims = "claims in batches"
 	}
+	if _, ok := bs.(intake.BatchFinisher); ok {
+		claims += ", finishes in batches"
+	}
 	fmt.Fprintf(stdout, "bench: store %s, %d workers, %s\n", redact.Location(o.databaseURL), o.workers, claims)
 	return b.run(ctx, w)
 }
@@ -222,6 +232,13 @@ func (b *bench) run(ctx context.Context, w *worker.Worker) error {
 		go func() { insertErr <- b.keepBacklog(ctx, rec, backlog) }()
 	}
 
+	if b.opts.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(b.opts.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	rec.start(time.Now(), b.opts.jobs)
 	poolDone := make(chan error, 1)
 	go func() { poolDone <- w.Run(ctx) }()
@@ -259,6 +276,23 @@ loop:
 	}
 	b.report(rec)
 	return err
+}
+
+// startCPUProfile profiles the process into the file at path until the
+// returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path) //nolint:gosec // the operator names the file
+	if err != nil {
+		return nil, fmt.Errorf("bench: --cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("bench: --cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // insert creates n bench jobs in batches, announcing each batch.
@@ -408,19 +442,23 @@ type benchStore struct {
 	rec *benchRecorder
 }
 
-// batchBenchStore is benchStore for a store that claims in batches.
+// batchBenchStore is benchStore for a store that claims and finishes in
+// batches (store.Store does both on every driver).
 type batchBenchStore struct {
 	*benchStore
-	claimer intake.BatchClaimer
+	claimer  intake.BatchClaimer
+	finisher intake.BatchFinisher
 }
 
-// newBenchStore wraps s, claiming in batches when s does, and returns the
-// recorder of its timings.
+// newBenchStore wraps s, claiming and finishing in batches when s does,
+// and returns the recorder of its timings.
 func newBenchStore(s intake.Store) (intake.Store, *benchRecorder) {
 	rec := &benchRecorder{claimedAt: map[string]time.Time{}}
 	bs := &benchStore{Store: s, rec: rec}
-	if bc, ok := s.(intake.BatchClaimer); ok {
-		return &batchBenchStore{benchStore: bs, claimer: bc}, rec
+	bc, claims := s.(intake.BatchClaimer)
+	bf, finishes := s.(intake.BatchFinisher)
+	if claims && finishes {
+		return &batchBenchStore{benchStore: bs, claimer: bc, finisher: bf}, rec
 	}
 	return bs, rec
 }
@@ -452,6 +490,19 @@ func (s *benchStore) FinishRun(ctx context.Context, jobID, owner string, done bo
 		s.rec.ended(jobID, runReleased)
 	}
 	return err
+}
+
+func (s *batchBenchStore) FinishRuns(ctx context.Context, runs []intake.FinishParams) []error {
+	errs := s.finisher.FinishRuns(ctx, runs)
+	for i, err := range errs {
+		switch {
+		case err == nil && runs[i].Done:
+			s.rec.ended(runs[i].JobID, runCompleted)
+		case err == nil:
+			s.rec.ended(runs[i].JobID, runReleased)
+		}
+	}
+	return errs
 }
 
 func (s *benchStore) Reschedule(ctx context.Context, jobID, owner string, at time.Time, lastErr string, countAttempt bool) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -35,8 +36,14 @@ func TestBench(t *testing.T) {
 			url := open(t)
 			const jobs = 300
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), []string{"bench", "--database-url", url, "-n", fmt.Sprint(jobs), "--workers", "8"},
-				nil, &stdout, &stderr)
+			args := []string{"bench", "--database-url", url, "-n", fmt.Sprint(jobs), "--workers", "8"}
+			// A process has one CPU profile at a time: one subtest takes it.
+			profile := ""
+			if name == "sqlite" {
+				profile = filepath.Join(t.TempDir(), "cpu.prof")
+				args = append(args, "--cpu-profile", profile)
+			}
+			err := run(context.Background(), args, nil, &stdout, &stderr)
 			if err != nil {
 				t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
 			}
@@ -54,8 +61,11 @@ func TestBench(t *testing.T) {
 					t.Errorf("output does not match %s:\n%s", want, out)
 				}
 			}
-			if !strings.Contains(lines[0], "claims in batches") {
-				t.Errorf("first line %q, want claims in batches", lines[0])
+			if !strings.Contains(lines[0], "claims in batches, finishes in batches") {
+				t.Errorf("first line %q, want claims and finishes in batches", lines[0])
+			}
+			if fi, err := os.Stat(profile); profile != "" && (err != nil || fi.Size() == 0) {
+				t.Errorf("--cpu-profile wrote no profile: %v", err)
 			}
 			if strings.Contains(out, "did not complete") {
 				t.Errorf("some runs did not complete their job:\n%s\nstderr:\n%s", out, &stderr)

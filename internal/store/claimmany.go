@@ -9,8 +9,9 @@ import (
 )
 
 // batchDriver is implemented by drivers that claim several jobs in one
-// statement (postgresstore). It has Claim's contract for up to n jobs under
-// one owner, and reports none claimed as intake.ErrNoJob.
+// atomic step (postgresstore: one statement; sqlitestore: one
+// transaction). It has Claim's contract for up to n jobs under one owner,
+// and reports none claimed as intake.ErrNoJob.
 type batchDriver interface {
 	ClaimMany(ctx context.Context, now time.Time, p intake.ClaimParams, n int) ([]*intake.Job, error)
 }
@@ -18,10 +19,10 @@ type batchDriver interface {
 var _ intake.BatchClaimer = (*Store)(nil)
 
 // ClaimMany claims up to n pending jobs under p.Owner, oldest first (see
-// intake.BatchClaimer). A driver that claims several jobs in one statement
-// (PostgreSQL) does it in one round trip; with the others the store claims
-// one job after another, each as Claim would, so a worker pool has one way
-// of claiming on every store. When a claim after the first fails, the jobs
+// intake.BatchClaimer). A driver that claims several jobs in one atomic
+// step (PostgreSQL, SQLite) does it in one round trip and commit; with
+// MongoDB the store claims one job after another, each as Claim would, so a
+// worker pool has one way of claiming on every store. When a claim after the first fails, the jobs
 // claimed so far are returned (they are the caller's now) and the caller's
 // next call meets the error.
 func (s *Store) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*intake.Job, error) {

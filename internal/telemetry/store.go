@@ -18,7 +18,7 @@ var storeOps = []string{
 	"create_jobs", "get_job", "list_jobs", "cancel", "claim", "heartbeat", "plan",
 	"record_document", "record_documents", "finish_run", "reschedule", "fail", "maintain", "stats",
 	"get_document", "list_documents", "referenced_blob_keys", "ping", "close",
-	"start_batch", "list_runs", "run_stats", "claim_many",
+	"start_batch", "list_runs", "run_stats", "claim_many", "finish_runs",
 	"create_schedule", "get_schedule", "list_schedules", "update_schedule", "delete_schedule", "due_schedules", "schedule_jobs", "advance_schedule", "schedule_health", "find_document", "change_counts", "list_removed", "claim_notifications", "settle_notification", "redeliver", "record_delivery", "list_deliveries",
 }
 
@@ -29,14 +29,23 @@ var storeOps = []string{
 // outcome is Outcome's classification of the error. Results and errors pass
 // through unchanged.
 //
-// The wrapper implements intake.Store, and intake.BatchClaimer when s does
-// (operation claim_many), not intake.Migrator: migrate the store you
-// opened, then wrap it. Wrapping several stores with one registry shares
-// the metrics; a nil reg registers nothing.
+// The wrapper implements intake.Store, intake.BatchClaimer when s does
+// (operation claim_many) and intake.BatchFinisher when s does (operation
+// finish_runs, one observation per call, failed when any run of it failed
+// for another reason than a lost lease), not intake.Migrator: migrate the
+// store you opened, then wrap it. Wrapping several stores with one
+// registry shares the metrics; a nil reg registers nothing.
 func InstrumentStore(s intake.Store, reg prometheus.Registerer) intake.Store {
 	st := &store{next: s, m: newOperations(reg, "store", "job store", storeBuckets, storeOps)}
-	if bc, ok := s.(intake.BatchClaimer); ok {
-		return &batchStore{store: st, claimer: bc}
+	bc, claims := s.(intake.BatchClaimer)
+	bf, finishes := s.(intake.BatchFinisher)
+	switch {
+	case claims && finishes:
+		return &batchStore{claimStore: &claimStore{store: st, claimer: bc}, finisher: bf}
+	case claims:
+		return &claimStore{store: st, claimer: bc}
+	case finishes:
+		return &finishStore{store: st, finisher: bf}
 	}
 	return st
 }
@@ -46,15 +55,53 @@ type store struct {
 	m    *operations
 }
 
-// batchStore is the wrapper of a store that claims in batches.
-type batchStore struct {
+// claimStore is the wrapper of a store that claims in batches.
+type claimStore struct {
 	*store
 	claimer intake.BatchClaimer
 }
 
-func (s *batchStore) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) (_ []*intake.Job, err error) {
+func (s *claimStore) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) (_ []*intake.Job, err error) {
 	defer s.m.observe("claim_many", time.Now(), &err)
 	return s.claimer.ClaimMany(ctx, p, n)
+}
+
+// finishStore is the wrapper of a store that finishes runs in batches.
+type finishStore struct {
+	*store
+	finisher intake.BatchFinisher
+}
+
+func (s *finishStore) FinishRuns(ctx context.Context, runs []intake.FinishParams) []error {
+	return s.store.finishRuns(ctx, s.finisher, runs)
+}
+
+// batchStore is the wrapper of a store that claims and finishes in
+// batches.
+type batchStore struct {
+	*claimStore
+	finisher intake.BatchFinisher
+}
+
+func (s *batchStore) FinishRuns(ctx context.Context, runs []intake.FinishParams) []error {
+	return s.store.finishRuns(ctx, s.finisher, runs)
+}
+
+// finishRuns observes one FinishRuns call: its outcome is that of the
+// first run that failed other than by a lost lease (a lost lease is the
+// caller's news, not the store's failure), else that of the first lost
+// lease, else ok.
+func (s *store) finishRuns(ctx context.Context, f intake.BatchFinisher, runs []intake.FinishParams) []error {
+	start := time.Now()
+	errs := f.FinishRuns(ctx, runs)
+	var err error
+	for _, e := range errs {
+		if e != nil && (err == nil || intake.ErrorCode(err) == intake.ELEASELOST) {
+			err = e
+		}
+	}
+	s.m.observe("finish_runs", start, &err)
+	return errs
 }
 
 func (s *store) CreateJobs(ctx context.Context, jobs []*intake.Job) (_ []*intake.Job, err error) {

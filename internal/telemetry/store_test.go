@@ -207,3 +207,60 @@ func TestInstrumentStoreBatchClaims(t *testing.T) {
 	}
 	lint(t, reg)
 }
+
+// TestInstrumentStoreBatchFinishes checks that the wrapper finishes in
+// batches exactly when the store it wraps does, whether or not it claims in
+// batches too, counting each call as finish_runs: ok, or lease_lost when a
+// run's lease was gone and no run failed otherwise.
+func TestInstrumentStoreBatchFinishes(t *testing.T) {
+	t.Parallel()
+	onlyStore := struct{ intake.Store }{openStore(t, nil)} // hides both
+	if _, ok := InstrumentStore(onlyStore, nil).(intake.BatchFinisher); ok {
+		t.Error("the wrapper of a store without FinishRuns finishes in batches")
+	}
+	finishOnly := struct {
+		intake.Store
+		intake.BatchFinisher
+	}{onlyStore, openStore(t, nil)}
+	w := InstrumentStore(finishOnly, nil)
+	if _, ok := w.(intake.BatchClaimer); ok {
+		t.Error("the wrapper of a store without ClaimMany claims in batches")
+	}
+	if _, ok := w.(intake.BatchFinisher); !ok {
+		t.Error("the wrapper of a store with FinishRuns only does not finish in batches")
+	}
+
+	reg := prometheus.NewPedanticRegistry()
+	s := InstrumentStore(openStore(t, nil), reg)
+	bf, ok := s.(intake.BatchFinisher)
+	if !ok {
+		t.Fatal("the wrapper of a store with FinishRuns does not finish in batches")
+	}
+	if _, ok := s.(intake.BatchClaimer); !ok {
+		t.Fatal("the wrapper of a store with both does not claim in batches")
+	}
+	ctx := context.Background()
+	if _, err := s.CreateJobs(ctx, []*intake.Job{{SourceType: "filings"}, {SourceType: "filings"}}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.(intake.BatchClaimer).ClaimMany(ctx, intake.ClaimParams{Owner: "b1", LeaseTTL: time.Minute}, 2)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("ClaimMany(2) = %d jobs, %v", len(jobs), err)
+	}
+	if errs := bf.FinishRuns(ctx, []intake.FinishParams{{JobID: jobs[0].ID, Owner: "b1", Done: true}}); errs[0] != nil {
+		t.Fatalf("FinishRuns: %v", errs[0])
+	}
+	errs := bf.FinishRuns(ctx, []intake.FinishParams{
+		{JobID: jobs[0].ID, Owner: "b1", Done: true}, {JobID: jobs[1].ID, Owner: "b1", Done: true},
+	})
+	if !errors.Is(errs[0], intake.ErrLeaseLost) || errs[1] != nil {
+		t.Fatalf("FinishRuns of a finished and a held run = %v, want lease lost and nil", errs)
+	}
+	for outcome, want := range map[string]float64{"ok": 1, "lease_lost": 1} {
+		labels := map[string]string{"operation": "finish_runs", "outcome": outcome}
+		if got, _ := value(t, reg, "intake_store_operations_total", labels); got != want {
+			t.Errorf("intake_store_operations_total%v = %v, want %v", labels, got, want)
+		}
+	}
+	lint(t, reg)
+}

@@ -50,7 +50,11 @@ func (w *Worker) collect(stop, ctx context.Context, r *run, g *groups) error {
 		if total < 0 {
 			total = intake.TotalUnknown
 		}
-		if err := w.store.Plan(ctx, r.job.ID, r.owner, total, checkpoint); err != nil {
+		if w.finisher != nil && total != intake.TotalUnknown && total <= r.collected {
+			// Nothing to collect (the batch is 0): the finish records
+			// the plan in the same write (intake.FinishParams.Plan).
+			r.plan = &intake.JobPlan{Total: total, Checkpoint: checkpoint}
+		} else if err := w.store.Plan(ctx, r.job.ID, r.owner, total, checkpoint); err != nil {
 			w.countDocError(ctx, r, err, kindStore)
 			return fmt.Errorf("record plan: %w", err)
 		}

@@ -54,23 +54,27 @@ func newProducer(w *Worker, claimer intake.BatchClaimer) *producer {
 
 // run claims and hands out jobs until ctx is done, then gives back the jobs
 // it still holds. Claims and releases run under hard, so that a claim in
-// flight when ctx ends is not cut off after the store committed it.
+// flight when ctx ends is not cut off after the store committed it. A
+// claim runs in a goroutine of its own, one at a time, so that the
+// producer goes on handing out the jobs it holds during the round trip.
 func (p *producer) run(ctx, hard context.Context) {
 	defer p.waits.Wait()
 	defer p.releaseAll(hard)
 	renew := time.NewTicker(max(p.w.cfg.HeartbeatInterval/2, time.Millisecond))
 	defer renew.Stop()
-	// waiting is closed when a wait for the dispatcher ends; nil while the
-	// producer is not waiting (the last claim got all it asked for).
-	var waiting chan struct{}
+	var (
+		// waiting is closed when a wait for the dispatcher ends; nil while
+		// the producer is not waiting (the last claim got all it asked for).
+		waiting chan struct{}
+		// claiming delivers the claim in flight; nil while there is none.
+		claiming chan claimResult
+	)
 	for ctx.Err() == nil {
-		if waiting == nil {
-			if n := p.want(); n > 0 && !p.fill(hard, n) {
-				waiting = make(chan struct{})
-				p.waits.Go(func() {
-					defer close(waiting)
-					_ = p.w.disp.Wait(ctx, p.w.cfg.PollInterval) // returns ctx's error only
-				})
+		if waiting == nil && claiming == nil {
+			if n := p.want(); n > 0 {
+				claiming = make(chan claimResult, 1)
+				ch := claiming
+				p.waits.Go(func() { ch <- p.claimBatch(hard, n) })
 			}
 		}
 		var (
@@ -86,12 +90,26 @@ func (p *producer) run(ctx, hard context.Context) {
 			p.idle.Add(-1)
 			p.buf[0] = nil
 			p.buf = p.buf[1:]
+		case res := <-claiming:
+			claiming = nil
+			if !p.accept(res) {
+				waiting = make(chan struct{})
+				p.waits.Go(func() {
+					defer close(waiting)
+					_ = p.w.disp.Wait(ctx, p.w.cfg.PollInterval) // returns ctx's error only
+				})
+			}
 		case <-p.wakeup:
 		case <-waiting:
 			waiting = nil
 		case <-renew.C:
 			p.renew(hard)
 		}
+	}
+	if claiming != nil {
+		// The jobs of the claim in flight are the pool's: releaseAll gives
+		// them back with the others.
+		p.accept(<-claiming)
 	}
 }
 
@@ -130,15 +148,36 @@ func (p *producer) observe(d time.Duration) {
 	}
 }
 
-// fill claims up to n jobs into the buffer in one call. It reports whether
-// it got all of them; fewer means the queue is empty for now (or the claim
-// failed), and the producer waits for the dispatcher before it claims again.
+// claimResult is what one claim of the producer brought.
+type claimResult struct {
+	n         int // jobs asked for
+	owner     string
+	claimedAt time.Time
+	jobs      []*intake.Job
+	err       error
+}
+
+// fill claims up to n jobs into the buffer in one call, and reports
+// whether it got all of them (see accept).
 func (p *producer) fill(ctx context.Context, n int) (full bool) {
-	n = min(n, intake.MaxPageSize)
-	owner := p.w.newOwner() // new for every call: it fences these runs only
-	claimedAt := p.w.cfg.Clock()
-	jobs, err := p.claim(ctx, owner, n)
-	switch {
+	return p.accept(p.claimBatch(ctx, n))
+}
+
+// claimBatch claims up to n jobs in one call. It touches nothing of the
+// producer's but the store, so it may run beside the producer's loop.
+func (p *producer) claimBatch(ctx context.Context, n int) claimResult {
+	res := claimResult{n: min(n, intake.MaxPageSize), owner: p.w.newOwner()} // new for every call: it fences these runs only
+	res.claimedAt = p.w.cfg.Clock()
+	res.jobs, res.err = p.claim(ctx, res.owner, res.n)
+	return res
+}
+
+// accept takes a claim's jobs into the buffer and counts it. It reports
+// whether the claim got all it asked for; fewer means the queue is empty
+// for now (or the claim failed), and the producer waits for the dispatcher
+// before it claims again.
+func (p *producer) accept(res claimResult) (full bool) {
+	switch err := res.err; {
 	case errors.Is(err, intake.ErrNoJob) || intake.ErrorCode(err) == intake.ENOTFOUND:
 		p.w.metrics.claims.WithLabelValues("empty").Inc()
 		return false
@@ -147,11 +186,11 @@ func (p *producer) fill(ctx context.Context, n int) (full bool) {
 		p.w.logger.Error("worker run", "err", fmt.Errorf("claim jobs: %w", err))
 		return false
 	}
-	p.w.metrics.claims.WithLabelValues("claimed").Add(float64(len(jobs)))
-	for _, j := range jobs {
-		p.buf = append(p.buf, &claimedJob{job: j, owner: owner, renewed: claimedAt})
+	p.w.metrics.claims.WithLabelValues("claimed").Add(float64(len(res.jobs)))
+	for _, j := range res.jobs {
+		p.buf = append(p.buf, &claimedJob{job: j, owner: res.owner, renewed: res.claimedAt})
 	}
-	return len(jobs) >= n
+	return len(res.jobs) >= res.n
 }
 
 // claim is ClaimMany with a panic turned into an error, logged and counted.
@@ -198,8 +237,9 @@ func (p *producer) releaseAll(hard context.Context) {
 }
 
 // poolLoop is one worker of a pool with a producer: it waits for a job,
-// runs it, and tells the producer how long the run took.
-func (w *Worker) poolLoop(ctx, hard context.Context, p *producer) {
+// runs it (ending it through c when c is not nil), and tells the producer
+// how long the run took.
+func (w *Worker) poolLoop(ctx, hard context.Context, p *producer, c *completer) {
 	for {
 		p.idle.Add(1)
 		select {
@@ -214,7 +254,7 @@ func (w *Worker) poolLoop(ctx, hard context.Context, p *producer) {
 			return
 		}
 		start := time.Now()
-		w.startClaimed(ctx, hard, cj)
+		w.startClaimed(ctx, hard, cj, c)
 		p.observe(time.Since(start))
 	}
 }
@@ -223,7 +263,7 @@ func (w *Worker) poolLoop(ctx, hard context.Context, p *producer) {
 // stopping it gives the job back instead; when the job waited a whole
 // HeartbeatInterval since its lease was last renewed, it renews the lease
 // first, and leaves the job alone if the lease is gone.
-func (w *Worker) startClaimed(stop, hard context.Context, cj *claimedJob) {
+func (w *Worker) startClaimed(stop, hard context.Context, cj *claimedJob, c *completer) {
 	if stop.Err() != nil {
 		w.releaseUnstarted(hard, cj)
 		return
@@ -235,7 +275,7 @@ func (w *Worker) startClaimed(stop, hard context.Context, cj *claimedJob) {
 		}
 		age = 0
 	}
-	if err := w.runJob(stop, hard, cj.job, cj.owner, max(0, age)); err != nil {
+	if err := w.runJob(stop, hard, cj.job, cj.owner, max(0, age), c); err != nil {
 		w.logger.Error("worker run", "err", err)
 	}
 }

@@ -12,13 +12,26 @@ import (
 	"github.com/intake-dev/intake"
 )
 
-// batchStore counts how a pool claims: many counts ClaimMany calls (the
-// store claims in batches on every driver: in one statement on PostgreSQL,
-// one job after another on SQLite), single counts Claim calls.
+// batchStore counts how a pool claims and finishes: many counts ClaimMany
+// calls (the store claims in batches on every driver: in one statement on
+// PostgreSQL, one transaction on SQLite), single counts Claim calls;
+// finishMany and finishSingle count FinishRuns and FinishRun calls.
 type batchStore struct {
 	intake.Store
-	many   atomic.Int64
-	single atomic.Int64
+	many         atomic.Int64
+	single       atomic.Int64
+	finishMany   atomic.Int64
+	finishSingle atomic.Int64
+}
+
+func (s *batchStore) FinishRun(ctx context.Context, jobID, owner string, done bool) error {
+	s.finishSingle.Add(1)
+	return s.Store.FinishRun(ctx, jobID, owner, done)
+}
+
+func (s *batchStore) FinishRuns(ctx context.Context, runs []intake.FinishParams) []error {
+	s.finishMany.Add(1)
+	return s.Store.(intake.BatchFinisher).FinishRuns(ctx, runs)
 }
 
 func (s *batchStore) Claim(ctx context.Context, p intake.ClaimParams) (*intake.Job, error) {
@@ -133,6 +146,10 @@ func TestBatchedPoolsCompleteJobs(t *testing.T) {
 				t.Errorf("the pools made %d single claims and %d batch claims; want batch claims only",
 					bs.single.Load(), bs.many.Load())
 			}
+			if bs.finishSingle.Load() != 0 || bs.finishMany.Load() == 0 {
+				t.Errorf("the pools made %d single finishes and %d batch finishes; want batch finishes only",
+					bs.finishSingle.Load(), bs.finishMany.Load())
+			}
 		})
 	}
 }
@@ -232,7 +249,7 @@ func TestPrefetchedLeases(t *testing.T) {
 	if _, err := b.store.Maintain(ctx, DefaultMaxAttempts); err != nil {
 		t.Fatal(err)
 	}
-	w.startClaimed(ctx, ctx, stale)
+	w.startClaimed(ctx, ctx, stale, nil)
 	got := b.job(t, stale.job.ID)
 	wantStatus(t, got, intake.StatusPending)
 	if got.Collected != 0 {
@@ -245,7 +262,7 @@ func TestPrefetchedLeases(t *testing.T) {
 	}
 	old := p.buf[1]
 	b.clock.Advance(ttl / 3)
-	w.startClaimed(ctx, ctx, old)
+	w.startClaimed(ctx, ctx, old, nil)
 	got = b.job(t, old.job.ID)
 	wantStatus(t, got, intake.StatusPending)
 	if got.Collected != 1 || got.Attempts != 0 {
@@ -330,5 +347,57 @@ func TestPrefetchReleasedOnShutdown(t *testing.T) {
 				t.Errorf("%d jobs still processing after Run returned", n)
 			}
 		})
+	}
+}
+
+// heldClaims is a store whose ClaimMany calls, once armed, wait for
+// release after they claimed: a claim still in flight when the pool stops.
+type heldClaims struct {
+	intake.Store
+	armed   atomic.Bool
+	claimed chan struct{} // closed when an armed claim has its jobs
+	release chan struct{}
+}
+
+func (s *heldClaims) ClaimMany(ctx context.Context, p intake.ClaimParams, n int) ([]*intake.Job, error) {
+	jobs, err := s.Store.(intake.BatchClaimer).ClaimMany(ctx, p, n)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		close(s.claimed)
+		<-s.release
+	}
+	return jobs, err
+}
+
+// TestClaimInFlightReleasedOnShutdown stops a pool while its producer's
+// claim is in flight: the jobs that claim brings are the pool's, and it
+// gives them back with the others (pending again, their runs drained)
+// instead of leaving them to their leases.
+func TestClaimInFlightReleasedOnShutdown(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	hs := &heldClaims{Store: b.store, claimed: make(chan struct{}), release: make(chan struct{})}
+	hs.armed.Store(true)
+	b.store = hs
+	w, _ := b.worker(t, Config{Concurrency: 1, PollInterval: 10 * time.Millisecond}, nil, &seqSource{})
+	ids := []string{b.createJob(t, "seq", seqJob(1)).ID}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	reach(t, hs.claimed)
+	cancel()
+	close(hs.release)
+	if err := await(t, done, "Run"); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	for _, id := range ids {
+		got := b.job(t, id)
+		wantStatus(t, got, intake.StatusPending)
+		runs, err := b.store.ListRuns(context.Background(), id, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 1 || runs[0].Outcome != intake.RunDrained {
+			t.Errorf("job %s: runs %+v, want one drained run", id, runs)
+		}
 	}
 }

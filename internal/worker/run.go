@@ -48,11 +48,17 @@ type run struct {
 	checkpoint []byte
 	done       bool // the source has nothing more to give
 	drained    bool // stopped early because the worker is stopping
+	// plan is the job's plan when the run planned it and collects
+	// nothing: the finish records it (intake.FinishParams.Plan).
+	plan *intake.JobPlan
+	// completer ends the run when it succeeds; nil outside a pool.
+	completer *completer
 }
 
 // runOne claims a job and runs one batch of it. stop ends the batch between
-// documents; hard cancels the document in flight.
-func (w *Worker) runOne(stop, hard context.Context, jobID string) (claimed bool, err error) {
+// documents; hard cancels the document in flight; c, when not nil, ends
+// the run when it succeeds.
+func (w *Worker) runOne(stop, hard context.Context, jobID string, c *completer) (claimed bool, err error) {
 	select {
 	case <-stop.Done(): // the worker is stopping: it claims nothing
 		return false, nil
@@ -71,12 +77,13 @@ func (w *Worker) runOne(stop, hard context.Context, jobID string) (claimed bool,
 		return false, fmt.Errorf("claim job: %w", err)
 	}
 	w.metrics.claims.WithLabelValues("claimed").Inc()
-	return true, w.runJob(stop, hard, job, owner, 0)
+	return true, w.runJob(stop, hard, job, owner, 0, c)
 }
 
 // runJob runs one batch of a job claimed under owner, whose lease was last
-// taken or renewed leaseAge ago.
-func (w *Worker) runJob(stop, hard context.Context, job *intake.Job, owner string, leaseAge time.Duration) (err error) {
+// taken or renewed leaseAge ago; c, when not nil, ends the run when it
+// succeeds.
+func (w *Worker) runJob(stop, hard context.Context, job *intake.Job, owner string, leaseAge time.Duration, c *completer) (err error) {
 	w.metrics.activeRuns.Inc()
 	defer w.metrics.activeRuns.Dec()
 	// A panic outside collecting (releasing the job, say) leaves the job
@@ -94,13 +101,18 @@ func (w *Worker) runJob(stop, hard context.Context, job *intake.Job, owner strin
 		label:      w.sourceLabel(job.SourceType),
 		collected:  job.Collected,
 		checkpoint: job.Checkpoint,
+		completer:  c,
 	}
 
 	// The run collects under runCtx, which the heartbeat cancels with
-	// ErrLeaseLost when the job is taken over or cancelled.
+	// ErrLeaseLost when the job is taken over or cancelled. The heartbeat
+	// starts at its first renewal, a HeartbeatInterval in: a run that ends
+	// sooner (most runs of small jobs) costs a timer, not a goroutine.
 	runCtx, cancelRun := context.WithCancelCause(hard)
 	var hb sync.WaitGroup
-	hb.Go(func() {
+	hb.Add(1)
+	hbStart := time.AfterFunc(w.cfg.HeartbeatInterval, func() {
+		defer hb.Done()
 		defer func() {
 			if v := recover(); v != nil {
 				cancelRun(recovered(runCtx, w.logger, w.metrics.panics, panicHeartbeat, v, "job_id", job.ID))
@@ -110,6 +122,9 @@ func (w *Worker) runJob(stop, hard context.Context, job *intake.Job, owner strin
 	})
 	collectErr := w.safeCollect(stop, runCtx, r)
 	cancelRun(context.Canceled)
+	if hbStart.Stop() {
+		hb.Done() // it never started
+	}
 	hb.Wait()
 	switch cause := context.Cause(runCtx); {
 	case collectErr == nil:
@@ -131,6 +146,10 @@ func (w *Worker) runJob(stop, hard context.Context, job *intake.Job, owner strin
 	case collectErr != nil || outcome == outcomeLeaseLost:
 		level = slog.LevelWarn
 	}
+	logCtx := context.WithoutCancel(hard)
+	if !w.logger.Enabled(logCtx, level) {
+		return err
+	}
 	attrs := []slog.Attr{
 		slog.String("job_id", job.ID), slog.String("source_type", job.SourceType),
 		slog.Int("run", job.Runs), slog.Int("batch", r.batch),
@@ -143,7 +162,7 @@ func (w *Worker) runJob(stop, hard context.Context, job *intake.Job, owner strin
 	if err != nil {
 		attrs = append(attrs, slog.String("err", err.Error()))
 	}
-	w.logger.LogAttrs(context.WithoutCancel(hard), level, "run finished", attrs...)
+	w.logger.LogAttrs(logCtx, level, "run finished", attrs...)
 	return err
 }
 
@@ -188,7 +207,7 @@ func (w *Worker) release(ctx, hard context.Context, r *run, collectErr error) (s
 		} else if r.drained {
 			outcome = outcomeDrained
 		}
-		if err := w.store.FinishRun(ctx, job.ID, owner, r.done); err != nil {
+		if err := w.finishRun(ctx, r); err != nil {
 			return outcome, fmt.Errorf("finish run of job %s: %w", job.ID, err)
 		}
 		return outcome, nil
@@ -237,18 +256,39 @@ func (w *Worker) release(ctx, hard context.Context, r *run, collectErr error) (s
 	}
 }
 
-// heartbeat renews the lease every HeartbeatInterval until ctx is done. It
+// finishRun ends a successful run, with its plan when the finish records
+// it: through the pool's completer, in a batch with other runs; or alone,
+// with FinishRuns when the store has it.
+func (w *Worker) finishRun(ctx context.Context, r *run) error {
+	p := intake.FinishParams{JobID: r.job.ID, Owner: r.owner, Done: r.done, Plan: r.plan}
+	switch {
+	case r.completer != nil:
+		return r.completer.finish(ctx, p)
+	case w.finisher != nil:
+		return w.finisher.FinishRuns(ctx, []intake.FinishParams{p})[0]
+	default:
+		return w.store.FinishRun(ctx, r.job.ID, r.owner, r.done)
+	}
+}
+
+// heartbeat renews the lease at once and then every HeartbeatInterval
+// until ctx is done (runJob starts it one interval into the run). It
 // cancels the run with ErrLeaseLost when the store says the lease is gone,
 // or when no renewal has succeeded for a whole LeaseTTL since renewed (the
 // claim, or the last renewal of a prefetched job).
 func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, jobID, owner string, renewed time.Time) {
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 		err := w.store.Heartbeat(ctx, jobID, owner, w.cfg.LeaseTTL)
 		switch {

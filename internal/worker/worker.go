@@ -169,13 +169,17 @@ func (c Config) withDefaults() (Config, error) {
 // Worker claims jobs and collects their documents. It is safe for
 // concurrent use; Run and RunOnce may be called from several goroutines.
 type Worker struct {
-	cfg     Config
-	store   intake.Store
-	blobs   intake.BlobStore
-	sources intake.Sources
-	disp    intake.Dispatcher
-	logger  *slog.Logger
-	metrics *workerMetrics
+	cfg   Config
+	store intake.Store
+	// finisher is the store's, when it ends runs in batches
+	// (intake.BatchFinisher): Run's completer and RunOnce end runs with
+	// it, which also records the plan of a run that collects nothing.
+	finisher intake.BatchFinisher
+	blobs    intake.BlobStore
+	sources  intake.Sources
+	disp     intake.Dispatcher
+	logger   *slog.Logger
+	metrics  *workerMetrics
 }
 
 // New returns a Worker. Its metrics are registered on reg; a nil reg leaves
@@ -196,14 +200,16 @@ func New(cfg Config, store intake.Store, blobs intake.BlobStore, sources intake.
 	if err != nil {
 		return nil, fmt.Errorf("new worker: %w", err)
 	}
+	finisher, _ := store.(intake.BatchFinisher)
 	return &Worker{
-		cfg:     cfg,
-		store:   store,
-		blobs:   blobs,
-		sources: sources,
-		disp:    disp,
-		logger:  logger.With("component", "worker"),
-		metrics: m,
+		cfg:      cfg,
+		store:    store,
+		finisher: finisher,
+		blobs:    blobs,
+		sources:  sources,
+		disp:     disp,
+		logger:   logger.With("component", "worker"),
+		metrics:  m,
 	}, nil
 }
 
@@ -223,7 +229,7 @@ func (w *Worker) RunOnce(ctx context.Context, jobID string) (claimed bool, err e
 	}
 	hard, cancel := w.graceContext(ctx)
 	defer cancel()
-	return w.runOne(ctx, hard, jobID)
+	return w.runOne(ctx, hard, jobID, nil)
 }
 
 // Run collects jobs with Concurrency loops until ctx is done, then drains:
@@ -233,14 +239,23 @@ func (w *Worker) RunOnce(ctx context.Context, jobID string) (claimed bool, err e
 // notification or PollInterval before it claims again. On a store that
 // claims in batches (intake.BatchClaimer) one producer claims for all idle
 // loops at once (see Config.Prefetch), and gives back the jobs it claimed
-// but did not start when it stops.
+// but did not start when it stops. On a store that finishes runs in batches
+// (intake.BatchFinisher) one completer ends the successful runs of the pool
+// together (see completer).
 func (w *Worker) Run(ctx context.Context) error {
 	hard, cancel := w.graceContext(ctx)
 	defer cancel()
 	claimer, batched := w.store.(intake.BatchClaimer)
 	batched = batched && w.cfg.Prefetch > 0
 	w.logger.Info("worker pool started", "concurrency", w.cfg.Concurrency, "identity", w.cfg.Identity,
-		"lease_ttl", w.cfg.LeaseTTL, "batch_fraction", w.cfg.BatchFraction.String(), "batch_claims", batched)
+		"lease_ttl", w.cfg.LeaseTTL, "batch_fraction", w.cfg.BatchFraction.String(), "batch_claims", batched,
+		"batch_finishes", w.finisher != nil)
+	var c *completer
+	if w.finisher != nil {
+		// It outlives every run: the last runs end after ctx is done.
+		c = newCompleter(w, w.finisher)
+		go c.run(context.WithoutCancel(ctx))
+	}
 	var wg sync.WaitGroup
 	if batched {
 		// One producer claims for the whole pool; the workers take jobs
@@ -248,21 +263,24 @@ func (w *Worker) Run(ctx context.Context) error {
 		p := newProducer(w, claimer)
 		wg.Go(func() { p.run(ctx, hard) })
 		for range w.cfg.Concurrency {
-			wg.Go(func() { w.poolLoop(ctx, hard, p) })
+			wg.Go(func() { w.poolLoop(ctx, hard, p, c) })
 		}
 	} else {
 		for range w.cfg.Concurrency {
-			wg.Go(func() { w.loop(ctx, hard) })
+			wg.Go(func() { w.loop(ctx, hard, c) })
 		}
 	}
 	wg.Wait()
+	if c != nil {
+		c.stop()
+	}
 	w.logger.Info("worker pool drained")
 	return nil
 }
 
-func (w *Worker) loop(ctx, hard context.Context) {
+func (w *Worker) loop(ctx, hard context.Context, c *completer) {
 	for ctx.Err() == nil {
-		claimed, err := w.guardedRunOne(ctx, hard)
+		claimed, err := w.guardedRunOne(ctx, hard, c)
 		if err != nil {
 			w.logger.Error("worker run", "err", err)
 		}
@@ -277,13 +295,13 @@ func (w *Worker) loop(ctx, hard context.Context) {
 // guardedRunOne is runOne with a panic before a job was claimed (in the
 // store's claim, say) turned into an error, logged and counted, so that
 // the loop goes on.
-func (w *Worker) guardedRunOne(ctx, hard context.Context) (claimed bool, err error) {
+func (w *Worker) guardedRunOne(ctx, hard context.Context, c *completer) (claimed bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			claimed, err = false, recovered(hard, w.logger, w.metrics.panics, panicLoop, v)
 		}
 	}()
-	return w.runOne(ctx, hard, "")
+	return w.runOne(ctx, hard, "", c)
 }
 
 // errGraceElapsed is the cause of a run's cancellation when ShutdownGrace

@@ -77,6 +77,15 @@ type Driver interface {
 	// record, as intake.Store says. The update that makes a job with
 	// Notify completed or failed sets its NotifyDueAt to now.
 	FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (held bool, err error)
+	// FinishRuns ends each run as FinishRun would, after recording its Plan
+	// when it has one (Planned, Total and Checkpoint, as Plan would) in the
+	// same atomic step, and reports for each whether the caller held the
+	// job. The runs (1 to intake.MaxPageSize) are distinct pairs of job ID
+	// and owner, and their plans valid. A driver ends them in one atomic
+	// step where it can; one that ends them one after another returns, with
+	// an error, held for the runs it finished before it (the rest may or may
+	// not have ended).
+	FinishRuns(ctx context.Context, now time.Time, runs []intake.FinishParams) (held []bool, err error)
 	Reschedule(ctx context.Context, now time.Time, jobID, owner string, at time.Time, lastErr string, countAttempt bool) (held bool, err error)
 	Fail(ctx context.Context, now time.Time, jobID, owner, lastErr string) (held bool, err error)
 

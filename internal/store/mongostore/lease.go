@@ -118,28 +118,58 @@ func releaseUpdate(set bson.D, inc int) bson.D {
 // which the read that closing the run makes anyway provides; completing a
 // job with a notify makes its notification due in the same update.
 func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
-	return s.release(ctx, now, jobID, owner, "", func(d *jobDoc) (bson.D, int, intake.RunOutcome) {
-		if !done {
-			return bson.D{
-				{Key: "status", Value: string(intake.StatusPending)},
-				{Key: "available_at", Value: now},
-				{Key: "attempts", Value: 0},
-				{Key: "last_error", Value: ""},
-				{Key: "updated_at", Value: now},
-			}, 0, "" // batch_done or drained, decided by closingUpdate
+	return s.finishRun(ctx, now, intake.FinishParams{JobID: jobID, Owner: owner, Done: done})
+}
+
+// FinishRuns ends many successful runs one after another, each as
+// FinishRun does with its plan in the same update: MongoDB has no
+// statement that updates several documents each in its own way. It stops
+// at the first error, returning what it finished before it.
+func (s *Driver) FinishRuns(ctx context.Context, now time.Time, runs []intake.FinishParams) ([]bool, error) {
+	held := make([]bool, 0, len(runs))
+	for _, p := range runs {
+		ok, err := s.finishRun(ctx, now, p)
+		if err != nil {
+			return held, err
 		}
+		held = append(held, ok)
+	}
+	return held, nil
+}
+
+// finishRun is FinishRun with the run's plan, when it has one, set in the
+// same update (as Plan would set it, before the finish reads the total).
+func (s *Driver) finishRun(ctx context.Context, now time.Time, p intake.FinishParams) (bool, error) {
+	return s.release(ctx, now, p.JobID, p.Owner, "", func(d *jobDoc) (bson.D, int, intake.RunOutcome) {
+		var set bson.D
 		total := d.Total
+		if p.Plan != nil {
+			total = int64(p.Plan.Total)
+			set = bson.D{{Key: "planned", Value: true}, {Key: "checkpoint", Value: p.Plan.Checkpoint}}
+		}
+		if !p.Done {
+			if p.Plan != nil {
+				set = append(set, bson.E{Key: "total", Value: total})
+			}
+			return append(set,
+				bson.E{Key: "status", Value: string(intake.StatusPending)},
+				bson.E{Key: "available_at", Value: now},
+				bson.E{Key: "attempts", Value: 0},
+				bson.E{Key: "last_error", Value: ""},
+				bson.E{Key: "updated_at", Value: now},
+			), 0, "" // batch_done or drained, decided by closingUpdate
+		}
 		if total == intake.TotalUnknown {
 			total = d.Collected
 		}
-		return endSet(d, bson.D{
-			{Key: "status", Value: string(intake.StatusCompleted)},
-			{Key: "completed_at", Value: now},
-			{Key: "total", Value: total},
-			{Key: "attempts", Value: 0},
-			{Key: "last_error", Value: ""},
-			{Key: "updated_at", Value: now},
-		}, now), 0, intake.RunCompleted
+		return endSet(d, append(set,
+			bson.E{Key: "status", Value: string(intake.StatusCompleted)},
+			bson.E{Key: "completed_at", Value: now},
+			bson.E{Key: "total", Value: total},
+			bson.E{Key: "attempts", Value: 0},
+			bson.E{Key: "last_error", Value: ""},
+			bson.E{Key: "updated_at", Value: now},
+		), now), 0, intake.RunCompleted
 	})
 }
 

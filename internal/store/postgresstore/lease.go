@@ -3,6 +3,7 @@ package postgresstore
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -237,6 +238,80 @@ func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner stri
 		outcome = intake.RunCompleted
 	}
 	return s.fenced(ctx, closingRun(q, "$4", "''", "$3"), jobID, owner, now, string(outcome))
+}
+
+// finishRuns is FinishRun for many runs in one statement, with the plans
+// of the runs that bring one. $1 to $6 are arrays with one element per run
+// (job ID, owner, done, whether it brings a plan, the planned total and
+// checkpoint), $7 is the time. The held CTE locks the jobs still under
+// their runs' leases in ID order, so that two calls finishing the same jobs
+// cannot deadlock (one waits, then finds the lease gone), and keeps their
+// runs' input rows for the UPDATE; the jobs UPDATE is FinishRun's for each
+// job, done or not, and the job_runs UPDATE is closingRun's. The statement returns the positions (from 1) in the arrays
+// of the runs it finished.
+const finishRuns = `WITH input AS (
+		SELECT i.id::uuid AS id, i.owner, i.done, i.has_plan, i.total, i.checkpoint, i.n
+		FROM unnest($1::text[], $2::text[], $3::boolean[], $4::boolean[], $5::integer[], $6::bytea[])
+			WITH ORDINALITY AS i(id, owner, done, has_plan, total, checkpoint, n)
+	), held AS MATERIALIZED (
+		SELECT i.* FROM jobs AS j JOIN input AS i ON j.id = i.id
+		WHERE j.status = 'processing' AND j.lease_owner = i.owner
+		ORDER BY j.id
+		FOR UPDATE OF j
+	), j AS (
+		UPDATE jobs AS j SET
+			status = CASE WHEN i.done THEN 'completed' ELSE 'pending' END,
+			completed_at = CASE WHEN i.done THEN $7 ELSE j.completed_at END,
+			available_at = CASE WHEN i.done THEN j.available_at ELSE $7 END,
+			planned = j.planned OR i.has_plan,
+			checkpoint = CASE WHEN i.has_plan THEN i.checkpoint ELSE j.checkpoint END,
+			total = CASE WHEN i.done AND CASE WHEN i.has_plan THEN i.total ELSE j.total END = -1 THEN j.collected
+				WHEN i.has_plan THEN i.total ELSE j.total END,
+			notify_due_at = CASE WHEN i.done AND j.notify IS NOT NULL THEN $7 ELSE j.notify_due_at END,
+			attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = $7
+		FROM held AS i
+		WHERE j.id = i.id AND j.status = 'processing' AND j.lease_owner = i.owner
+		RETURNING j.id, j.collected, i.owner, i.done, i.n
+	), r AS (
+		UPDATE job_runs AS r SET ended_at = $7, error = '',
+			collected = j.collected - r.collected_before,
+			outcome = CASE WHEN j.done THEN 'completed'
+				WHEN r.batch > j.collected - r.collected_before THEN 'drained' ELSE 'batch_done' END
+		FROM j WHERE r.job_id = j.id AND r.lease_owner = j.owner AND r.outcome = 'running'
+	) SELECT n FROM j`
+
+// FinishRuns ends many successful runs, each fenced by its own lease, in
+// one statement (see finishRuns): one commit for all of them.
+func (s *Driver) FinishRuns(ctx context.Context, now time.Time, runs []intake.FinishParams) ([]bool, error) {
+	var (
+		ids         = make([]string, len(runs))
+		owners      = make([]string, len(runs))
+		done        = make([]bool, len(runs))
+		hasPlan     = make([]bool, len(runs))
+		totals      = make([]int32, len(runs))
+		checkpoints = make([][]byte, len(runs))
+	)
+	for i, p := range runs {
+		ids[i], owners[i], done[i] = p.JobID, p.Owner, p.Done
+		if p.Plan != nil {
+			hasPlan[i], totals[i], checkpoints[i] = true, int32(min(p.Plan.Total, math.MaxInt32)), p.Plan.Checkpoint //nolint:gosec // bounded
+		}
+	}
+	rows, err := s.pool.Query(ctx, finishRuns, ids, owners, done, hasPlan, totals, checkpoints, now)
+	if err != nil {
+		return nil, err
+	}
+	finished, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	held := make([]bool, len(runs))
+	for _, n := range finished {
+		if n >= 1 && n <= int64(len(held)) {
+			held[n-1] = true
+		}
+	}
+	return held, nil
 }
 
 // Reschedule ends a run that should be retried at a later time.

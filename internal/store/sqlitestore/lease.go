@@ -44,6 +44,44 @@ func (s *Driver) Claim(ctx context.Context, now time.Time, p intake.ClaimParams)
 	return j, err
 }
 
+// ClaimMany claims up to n pending jobs, oldest first, and opens their run
+// records in one transaction, so that a batch costs one commit rather than
+// one a job. Its UPDATE … RETURNING has no order; the caller expects the
+// claim order. It returns intake.ErrNoJob when no job is pending.
+func (s *Driver) ClaimMany(ctx context.Context, now time.Time, p intake.ClaimParams, n int) ([]*intake.Job, error) {
+	var jobs []*intake.Job
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		jobs, err = queryAll(ctx, tx, scanJob, `UPDATE jobs
+			SET status = 'processing', lease_owner = ?1, lease_expires_at = ?2, runs = runs + 1,
+				started_at = coalesce(started_at, ?3), updated_at = ?3
+			WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' ORDER BY available_at, id LIMIT ?4)
+			RETURNING `+jobColumns, p.Owner, ms(now.Add(p.LeaseTTL)), ms(now), n)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if err := openRun(ctx, tx, j, p, ms(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return nil, intake.ErrNoJob
+	}
+	slices.SortFunc(jobs, func(a, b *intake.Job) int {
+		if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return jobs, nil
+}
+
 // fenced runs a worker mutation whose WHERE clause ends with the fence
 // (args end with the job ID and the owner) and reports whether it changed
 // a row.
@@ -160,8 +198,10 @@ func insertDocuments(ctx context.Context, tx *sql.Tx, recs []intake.DocumentReco
 // Notify due at ?1, in the update that ends the job.
 const notifyDue = `notify_due_at = CASE WHEN notify IS NOT NULL THEN ?1 ELSE notify_due_at END`
 
-// FinishRun ends a successful run: completed when done, pending otherwise.
-func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
+// finishRun returns the fenced job update of FinishRun, whose parameters
+// are the time, the job ID and the owner, and the outcome its run ends with
+// (empty: batch_done or drained, decided by closeRun).
+func finishRun(done bool) (string, intake.RunOutcome) {
 	q := `UPDATE jobs SET status = 'pending', available_at = ?1,`
 	if done {
 		q = `UPDATE jobs SET status = 'completed', completed_at = ?1,
@@ -169,11 +209,53 @@ func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner stri
 	}
 	q += ` attempts = 0, last_error = '', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
 		WHERE id = ?2 AND status = 'processing' AND lease_owner = ?3`
-	var outcome intake.RunOutcome // batch_done or drained, decided by closeRun
 	if done {
-		outcome = intake.RunCompleted
+		return q, intake.RunCompleted
 	}
+	return q, ""
+}
+
+// FinishRun ends a successful run: completed when done, pending otherwise.
+func (s *Driver) FinishRun(ctx context.Context, now time.Time, jobID, owner string, done bool) (bool, error) {
+	q, outcome := finishRun(done)
 	return s.release(ctx, now, jobID, owner, outcome, "", q, ms(now), jobID, owner)
+}
+
+// planRun is Plan's update, for a run whose plan FinishRuns records.
+const planRun = `UPDATE jobs SET planned = 1, total = ?, checkpoint = ?, updated_at = ? WHERE ` + fence
+
+// FinishRuns ends many successful runs, each fenced by its own lease, in
+// one transaction: a run's plan, its job's update and its record's close,
+// run after run, under one commit.
+func (s *Driver) FinishRuns(ctx context.Context, now time.Time, runs []intake.FinishParams) ([]bool, error) {
+	held := make([]bool, len(runs))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for i, p := range runs {
+			if p.Plan != nil {
+				res, err := tx.ExecContext(ctx, planRun, p.Plan.Total, p.Plan.Checkpoint, ms(now), p.JobID, p.Owner)
+				if err != nil {
+					return err
+				}
+				if ok, err := affected(res); err != nil || !ok {
+					if err != nil {
+						return err
+					}
+					continue // the lease is gone
+				}
+			}
+			q, outcome := finishRun(p.Done)
+			ok, err := releaseTx(ctx, tx, now, p.JobID, p.Owner, outcome, "", q, ms(now), p.JobID, p.Owner)
+			if err != nil {
+				return err
+			}
+			held[i] = ok
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return held, nil
 }
 
 // Reschedule ends a run that should be retried at a later time.

@@ -75,16 +75,23 @@ func closeRunsOf(ctx context.Context, tx *sql.Tx, outcome intake.RunOutcome, err
 func (s *Driver) release(ctx context.Context, now time.Time, jobID, owner string, outcome intake.RunOutcome, errText string,
 	query string, args ...any) (held bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if held, err = affected(res); err != nil || !held {
-			return err
-		}
-		return closeRun(ctx, tx, jobID, owner, outcome, errText, ms(now))
+		held, err = releaseTx(ctx, tx, now, jobID, owner, outcome, errText, query, args...)
+		return err
 	})
 	return held && err == nil, err
+}
+
+// releaseTx is release in a transaction of the caller's.
+func releaseTx(ctx context.Context, tx *sql.Tx, now time.Time, jobID, owner string, outcome intake.RunOutcome, errText string,
+	query string, args ...any) (held bool, err error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	if held, err = affected(res); err != nil || !held {
+		return false, err
+	}
+	return true, closeRun(ctx, tx, jobID, owner, outcome, errText, ms(now))
 }
 
 // StartBatch records the batch size on the open run.

@@ -94,6 +94,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	tests = append(tests, runTests...)
 	tests = append(tests, claimManyTests...)
+	tests = append(tests, finishManyTests...)
 	tests = append(tests, hardeningTests...)
 	tests = append(tests, errorTests...)
 	tests = append(tests, scheduleTests...)
