@@ -14,7 +14,7 @@ import (
 // object store.
 var blobBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-var blobOps = []string{"put", "get", "delete", "list", "ping", "close"}
+var blobOps = []string{"put", "get", "delete", "list", "ping", "close", "sync"}
 
 // InstrumentBlobStore returns b with every call counted in
 // intake_blob_operations_total{operation,outcome} and timed in
@@ -28,17 +28,44 @@ var blobOps = []string{"put", "get", "delete", "list", "ping", "close"}
 // the callbacks, and a callback's error is the list's outcome. Wrapping
 // several blob stores with one registry shares the metrics; a nil reg
 // registers nothing.
+//
+// The wrapper is an intake.BlobSyncer when b is: PutUnsynced counts as a
+// put, and Sync as operation sync.
 func InstrumentBlobStore(b intake.BlobStore, reg prometheus.Registerer) intake.BlobStore {
 	bytes := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "intake_blob_bytes_total",
 		Help: "Bytes written to (put) and read from (get) blob storage.",
 	}, []string{"operation"}))
-	return &blobStore{
+	bs := &blobStore{
 		next:     b,
 		m:        newOperations(reg, "blob", "blob store", blobBuckets, blobOps),
 		putBytes: bytes.WithLabelValues("put"),
 		getBytes: bytes.WithLabelValues("get"),
 	}
+	if syncer, ok := b.(intake.BlobSyncer); ok {
+		return &syncingBlobStore{blobStore: bs, syncer: syncer}
+	}
+	return bs
+}
+
+// syncingBlobStore is the wrapper of a blob store that syncs in groups.
+type syncingBlobStore struct {
+	*blobStore
+	syncer intake.BlobSyncer
+}
+
+func (b *syncingBlobStore) PutUnsynced(ctx context.Context, key string, r io.Reader, contentType string) (info *intake.BlobInfo, err error) {
+	defer b.m.observe("put", time.Now(), &err)
+	info, err = b.syncer.PutUnsynced(ctx, key, r, contentType)
+	if err == nil && info != nil {
+		b.putBytes.Add(float64(info.Size))
+	}
+	return info, err
+}
+
+func (b *syncingBlobStore) Sync(ctx context.Context, keys []string) (err error) {
+	defer b.m.observe("sync", time.Now(), &err)
+	return b.syncer.Sync(ctx, keys)
 }
 
 type blobStore struct {

@@ -76,6 +76,22 @@ func TestInstrumentBlobStore(t *testing.T) {
 	if err := b.List(ctx, "jobs/", func(*intake.BlobInfo) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("List = %v, want the callback's error", err)
 	}
+	syncer, ok := b.(intake.BlobSyncer)
+	if !ok {
+		t.Fatal("the wrapper hid the store's intake.BlobSyncer")
+	}
+	if _, err := syncer.PutUnsynced(ctx, "jobs/a/000002-x", strings.NewReader(content), "text/plain"); err != nil {
+		t.Fatalf("PutUnsynced: %v", err)
+	}
+	if err := syncer.Sync(ctx, []string{"jobs/a/000002-x"}); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if got := bytesOf("put"); got != float64(2*len(content)) {
+		t.Errorf("put bytes = %v, want %d (PutUnsynced counts as a put)", got, 2*len(content))
+	}
+	if err := b.Delete(ctx, "jobs/a/000002-x"); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Delete(ctx, "jobs/a/000001-x"); err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +106,9 @@ func TestInstrumentBlobStore(t *testing.T) {
 		op, outcome string
 		want        float64
 	}{
-		{"put", "ok", 1}, {"put", "invalid", 1}, {"get", "ok", 1}, {"get", "not_found", 1},
-		{"list", "ok", 1}, {"list", "error", 1}, {"delete", "ok", 1}, {"ping", "ok", 1}, {"close", "ok", 1},
+		{"put", "ok", 2}, {"put", "invalid", 1}, {"get", "ok", 1}, {"get", "not_found", 1},
+		{"list", "ok", 1}, {"list", "error", 1}, {"delete", "ok", 2}, {"ping", "ok", 1}, {"close", "ok", 1},
+		{"sync", "ok", 1},
 		{"delete", "error", 0},
 	} {
 		if got := ops(c.op, c.outcome); got != c.want {
@@ -120,7 +137,8 @@ func (s streamOnly) Get(ctx context.Context, key string) (io.ReadCloser, *intake
 }
 
 // TestInstrumentBlobStoreStream checks that a body that cannot seek is
-// not made to look seekable, and that its bytes are counted.
+// not made to look seekable, and that its bytes are counted; and that the
+// wrapper of a store that is no intake.BlobSyncer is none either.
 func TestInstrumentBlobStoreStream(t *testing.T) {
 	t.Parallel()
 	raw, err := blob.Open(t.Context(), "file://"+t.TempDir(), blob.Options{})
@@ -129,6 +147,9 @@ func TestInstrumentBlobStoreStream(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	b := InstrumentBlobStore(streamOnly{raw}, reg)
+	if _, ok := b.(intake.BlobSyncer); ok {
+		t.Error("the wrapper of a store without PutUnsynced and Sync is an intake.BlobSyncer")
+	}
 	ctx := context.Background()
 	if _, err := b.Put(ctx, "k", strings.NewReader("abc"), ""); err != nil {
 		t.Fatal(err)

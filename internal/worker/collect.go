@@ -115,7 +115,7 @@ func (w *Worker) collect(stop, ctx context.Context, r *run, g *groups) error {
 	return nil
 }
 
-// group is documents a run collected and has not recorded yet, in Seq
+// group holds documents a run collected and has not recorded yet, in Seq
 // order. Their blobs are written, unsynced where the blob store can sync
 // many at once (intake.BlobSyncer). record makes those durable with one
 // Sync and then records the group with one RecordDocuments, so a recorded
@@ -154,11 +154,10 @@ func (g *group) reset() {
 // Config.RecordBatch documents or once Config.RecordWait has passed since
 // its first document began; the run waits for the busy group before it
 // hands off another, so groups are recorded one at a time and in order.
-// With Config.RecordBatch 1 nothing is handed off: each document is
-// recorded before the next begins.
 // At the end of the batch, when the worker stops, and before an error
 // ends the run (settle), the run waits for the busy group and records the
-// open one itself.
+// open one itself. With Config.RecordBatch 1 nothing is handed off: each
+// document is recorded before the next begins.
 type groups struct {
 	open, busy *group // busy is nil when no group is being recorded
 	spare      *group // the group to open next
