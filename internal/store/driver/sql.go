@@ -50,9 +50,9 @@ func ScanOutcome(scan func(dest ...any) error, p intake.RunStatsParams, st *inta
 
 // The kinds of Counter.
 const (
-	CounterBound      = "bound"      // a bucket bound: Key is "duration" or "completion", Bucket its index
-	CounterRun        = "run"        // ended runs: Key is the outcome
-	CounterCompletion = "completion" // completed jobs
+	CounterBound      = "bound"       // a bucket bound: Key is "duration" or "completion", Bucket its index
+	CounterRun        = "runs"        // ended runs: Key is the outcome
+	CounterCompletion = "completions" // completed jobs
 )
 
 // Counter is a row of the bounds and counters that the SQL drivers keep

@@ -65,9 +65,8 @@ func TestRunStatsReadsCounters(t *testing.T) {
 	t.Parallel()
 	d := open(t).(*postgresstore.Driver)
 	ctx := t.Context()
-	_, err := d.Pool().Exec(ctx, `INSERT INTO run_counts (outcome, bucket, shard, n, sum_us, documents)
-			VALUES ('completed', 2, 0, 5, 1000000, 7);
-		INSERT INTO completion_counts (bucket, shard, n, sum_us) VALUES (12, 3, 2, 90000000000)`)
+	_, err := d.Pool().Exec(ctx, `INSERT INTO counts (name, key, bucket, shard, n, total, documents)
+		VALUES ('runs', 'completed', 2, 0, 5, 1000000, 7), ('completions', '', 12, 3, 2, 90000000000, 0)`)
 	if err != nil {
 		t.Fatalf("write counters: %v", err)
 	}

@@ -235,13 +235,13 @@ func (s *Driver) Cancel(ctx context.Context, now time.Time, id string) (*intake.
 // that the triggers of migration 00004 keep, summed over their shards,
 // and finds the oldest pending job through jobs_pending: a few dozen rows
 // and one index search however many jobs there are.
-const statsQuery = `WITH c AS (SELECT status, sum(n)::bigint AS n FROM job_counts GROUP BY status)
+const statsQuery = `WITH c AS (SELECT key AS status, sum(n)::bigint AS n FROM counts WHERE name = 'jobs' GROUP BY key)
 		SELECT
 			(SELECT coalesce(array_agg(status ORDER BY status), '{}') FROM c),
 			(SELECT coalesce(array_agg(n ORDER BY status), '{}') FROM c),
 			(SELECT min(available_at) FROM jobs WHERE status = 'pending'),
-			(SELECT coalesce(sum(n), 0)::bigint FROM document_counts),
-			(SELECT coalesce(sum(bytes), 0)::bigint FROM document_counts)`
+			(SELECT coalesce(sum(n), 0)::bigint FROM counts WHERE name = 'documents'),
+			(SELECT coalesce(sum(total), 0)::bigint FROM counts WHERE name = 'documents')`
 
 // Stats counts jobs by status and reports the oldest pending job and the
 // recorded documents, in one round trip of one snapshot.

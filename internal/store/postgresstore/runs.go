@@ -84,16 +84,13 @@ func (s *Driver) ListRuns(ctx context.Context, jobID string, after, limit int) (
 }
 
 // runCountersQuery reads the bucket bounds of migration 00004 and the
-// counters its triggers keep, summed over their shards, in one statement
-// (one snapshot): a few dozen rows of driver.Counter however many runs
-// and jobs there are.
+// counts of runs and completions its triggers keep, summed over their
+// shards, in one statement (one snapshot): a few dozen rows of
+// driver.Counter however many runs and jobs there are.
 const runCountersQuery = `SELECT 'bound', histogram, i, bound, 0::bigint, 0::bigint, 0::bigint FROM run_stat_bounds
 	UNION ALL
-	SELECT 'run', outcome, bucket, 0, sum(n)::bigint, sum(sum_us)::bigint, sum(documents)::bigint
-	FROM run_counts GROUP BY outcome, bucket
-	UNION ALL
-	SELECT 'completion', '', bucket, 0, sum(n)::bigint, sum(sum_us)::bigint, 0
-	FROM completion_counts GROUP BY bucket`
+	SELECT name, key, bucket, 0, sum(n)::bigint, sum(total)::bigint, sum(documents)::bigint
+	FROM counts WHERE name IN ('runs', 'completions') GROUP BY name, key, bucket`
 
 // RunStats reads the counters that the triggers of migration 00004 keep
 // when p's bounds are the ones they count into (telemetry's); for other

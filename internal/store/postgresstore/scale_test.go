@@ -119,7 +119,7 @@ func TestScalePlans(t *testing.T) {
 	}{
 		{"Stats", postgresstore.StatsQuery, nil, "jobs_pending",
 			func(ctx context.Context) error { _, err := d.Stats(ctx); return err }},
-		{"RunStats", postgresstore.RunCountersQuery, nil, "run_counts",
+		{"RunStats", postgresstore.RunCountersQuery, nil, "counts",
 			func(ctx context.Context) error { _, err := d.RunStats(ctx, params); return err }},
 		{"ScheduleHealth", postgresstore.ScheduleHealthQuery, nil, "jobs_schedule",
 			func(ctx context.Context) error { _, err := d.ScheduleHealth(ctx); return err }},

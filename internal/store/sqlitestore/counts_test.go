@@ -66,9 +66,8 @@ func TestRunStatsReadsCounters(t *testing.T) {
 	t.Parallel()
 	d := open(t).(*sqlitestore.Driver)
 	ctx := t.Context()
-	_, err := d.Writer().ExecContext(ctx, `INSERT INTO run_counts (outcome, bucket, n, sum_ms, documents)
-			VALUES ('completed', 2, 5, 1000, 7);
-		INSERT INTO completion_counts (bucket, n, sum_ms) VALUES (12, 2, 90000000)`)
+	_, err := d.Writer().ExecContext(ctx, `INSERT INTO counts (name, key, bucket, n, total, documents)
+		VALUES ('runs', 'completed', 2, 5, 1000, 7), ('completions', '', 12, 2, 90000000, 0)`)
 	if err != nil {
 		t.Fatalf("write counters: %v", err)
 	}

@@ -144,11 +144,11 @@ func (s *Driver) Cancel(ctx context.Context, now time.Time, id string) (*intake.
 // through jobs_claim: a few rows and one index search however many jobs
 // there are.
 const (
-	statsCountsQuery = `SELECT status, n FROM job_counts`
+	statsCountsQuery = `SELECT key, n FROM counts WHERE name = 'jobs'`
 	statsRestQuery   = `SELECT
 			(SELECT min(available_at) FROM jobs WHERE status = 'pending'),
-			coalesce((SELECT sum(n) FROM document_counts), 0),
-			coalesce((SELECT sum(bytes) FROM document_counts), 0)`
+			coalesce((SELECT n FROM counts WHERE name = 'documents'), 0),
+			coalesce((SELECT total FROM counts WHERE name = 'documents'), 0)`
 )
 
 // Stats counts jobs by status and reports the oldest pending job and the

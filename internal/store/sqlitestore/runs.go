@@ -103,13 +103,12 @@ func (s *Driver) ListRuns(ctx context.Context, jobID string, after, limit int) (
 }
 
 // runCountersQuery reads the bucket bounds of migration 00004 and the
-// counters its triggers keep in one statement (one snapshot): a few dozen
-// rows of driver.Counter however many runs and jobs there are.
+// counts of runs and completions its triggers keep in one statement (one
+// snapshot): a few dozen rows of driver.Counter however many runs and jobs
+// there are.
 const runCountersQuery = `SELECT 'bound', histogram, i, bound, 0, 0, 0 FROM run_stat_bounds
 	UNION ALL
-	SELECT 'run', outcome, bucket, 0, n, sum_ms, documents FROM run_counts
-	UNION ALL
-	SELECT 'completion', '', bucket, 0, n, sum_ms, 0 FROM completion_counts`
+	SELECT name, key, bucket, 0, n, total, documents FROM counts WHERE name IN ('runs', 'completions')`
 
 // RunStats reads the counters that the triggers of migration 00004 keep
 // when p's bounds are the ones they count into (telemetry's); for other

@@ -1,13 +1,16 @@
--- Counted tables for the /metrics scrape (Stats and RunStats), so that it
--- reads a few dozen rows instead of every job, run and document:
+-- Counts for the /metrics scrape (Stats and RunStats), so that it reads a
+-- few dozen rows instead of every job, run and document. One table,
+-- counts, holds them by name:
 --
---   job_counts         jobs by status;
---   document_counts    one row: the documents and their bytes;
---   run_counts         ended runs by outcome and duration bucket: how many,
---                      their total duration and the documents they recorded;
---   completion_counts  completed jobs by bucket of creation-to-completion
---                      time: how many and their total time;
---   run_stat_bounds    the bucket bounds of both histograms, fixed here.
+--   jobs         per status (key): n jobs;
+--   documents    n documents of total bytes;
+--   runs         per outcome (key) and duration bucket: n ended runs of
+--                total ms (ended_at - started_at), which recorded
+--                documents documents;
+--   completions  per bucket: n completed jobs of total ms (completed_at -
+--                created_at);
+--
+-- and run_stat_bounds the bucket bounds of both histograms, fixed here.
 --
 -- Triggers keep the counts, not the store's statements: release N-1's
 -- binary writes to this schema during a rolling upgrade and knows nothing
@@ -19,26 +22,26 @@
 --
 -- The bucket of a duration is the index of the first bound it is at most,
 -- compared at millisecond precision (bound_ms) as the scans of release
--- N-1's RunStats do: the number of bounds below it; above every bound (or
--- without a duration) it is the number of bounds (+Inf). Durations are
--- summed in milliseconds. RunStats answers from the counters when it is
--- asked for exactly these bounds (those of internal/telemetry:
--- RunDurationBuckets and CompletionBuckets) and scans otherwise. Changing
--- them needs a migration that rewrites the bounds and recounts.
+-- N-1's RunStats do: the number of bounds below it. Above every bound, or
+-- without a duration, it is the number of bounds (+Inf). RunStats answers
+-- from the counts when it is asked for exactly these bounds (those of
+-- internal/telemetry: RunDurationBuckets and CompletionBuckets) and scans
+-- otherwise. Changing them needs a migration that rewrites the bounds and
+-- recounts.
 --
 -- The migration counts what is there in its own transaction, which holds
 -- SQLite's write lock from its first statement, so no write comes between
 -- the count and the triggers.
 
 -- +goose Up
-CREATE TABLE job_counts (
-    status TEXT    PRIMARY KEY,
-    n      INTEGER NOT NULL
-) STRICT;
-
-CREATE TABLE document_counts (
-    n     INTEGER NOT NULL,
-    bytes INTEGER NOT NULL
+CREATE TABLE counts (
+    name      TEXT    NOT NULL CHECK (name IN ('jobs', 'documents', 'runs', 'completions')),
+    key       TEXT    NOT NULL,  -- jobs: the status; runs: the outcome; '' otherwise
+    bucket    INTEGER NOT NULL,  -- runs, completions: the duration's bucket; 0 otherwise
+    n         INTEGER NOT NULL,
+    total     INTEGER NOT NULL,  -- documents: bytes; runs, completions: ms; 0 for jobs
+    documents INTEGER NOT NULL,  -- runs: documents recorded (collected); 0 otherwise
+    PRIMARY KEY (name, key, bucket)
 ) STRICT;
 
 CREATE TABLE run_stat_bounds (
@@ -47,21 +50,6 @@ CREATE TABLE run_stat_bounds (
     bound     REAL    NOT NULL,  -- seconds, as intake.RunStatsParams holds them
     bound_ms  INTEGER NOT NULL,  -- the bound at the stores' millisecond precision
     PRIMARY KEY (histogram, i)
-) STRICT;
-
-CREATE TABLE run_counts (
-    outcome   TEXT    NOT NULL,
-    bucket    INTEGER NOT NULL,  -- of the duration bounds; their number for +Inf
-    n         INTEGER NOT NULL,
-    sum_ms    INTEGER NOT NULL,  -- total ended_at - started_at
-    documents INTEGER NOT NULL,  -- total collected
-    PRIMARY KEY (outcome, bucket)
-) STRICT;
-
-CREATE TABLE completion_counts (
-    bucket INTEGER PRIMARY KEY,  -- of the completion bounds; their number for +Inf
-    n      INTEGER NOT NULL,
-    sum_ms INTEGER NOT NULL      -- total completed_at - created_at
 ) STRICT;
 
 -- internal/telemetry: RunDurationBuckets = ExponentialBuckets(0.05, 2, 14)
@@ -78,36 +66,42 @@ SELECT h, i, b, CAST(b * 1000 + 1e-9 AS INTEGER) FROM (
         (8, 1525.87890625), (9, 3814.697265625), (10, 9536.7431640625), (11, 23841.85791015625))
 );
 
+-- Each trigger upserts the rows it counts as (name, key, bucket, n, total,
+-- documents) into counts: one SELECT of them, WHERE true for the parser.
+-- A bucket is the number of bounds below the duration (d).
+
 -- jobs by status.
 -- +goose StatementBegin
 CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
-    INSERT INTO job_counts (status, n) VALUES (NEW.status, 1)
-        ON CONFLICT (status) DO UPDATE SET n = n + excluded.n;
+    INSERT INTO counts (name, key, bucket, n, total, documents) VALUES ('jobs', NEW.status, 0, 1, 0, 0)
+        ON CONFLICT (name, key, bucket) DO UPDATE SET n = n + excluded.n;
 END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER jobs_count_update AFTER UPDATE OF status ON jobs WHEN OLD.status IS NOT NEW.status BEGIN
-    INSERT INTO job_counts (status, n) VALUES (OLD.status, -1), (NEW.status, 1)
-        ON CONFLICT (status) DO UPDATE SET n = n + excluded.n;
+    INSERT INTO counts (name, key, bucket, n, total, documents)
+        VALUES ('jobs', OLD.status, 0, -1, 0, 0), ('jobs', NEW.status, 0, 1, 0, 0)
+        ON CONFLICT (name, key, bucket) DO UPDATE SET n = n + excluded.n;
 END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
-    INSERT INTO job_counts (status, n) VALUES (OLD.status, -1)
-        ON CONFLICT (status) DO UPDATE SET n = n + excluded.n;
+    INSERT INTO counts (name, key, bucket, n, total, documents) VALUES ('jobs', OLD.status, 0, -1, 0, 0)
+        ON CONFLICT (name, key, bucket) DO UPDATE SET n = n + excluded.n;
 END;
 -- +goose StatementEnd
 
 -- Completed jobs by bucket of completed_at - created_at.
 -- +goose StatementBegin
 CREATE TRIGGER jobs_completion_insert AFTER INSERT ON jobs WHEN NEW.status = 'completed' BEGIN
-    INSERT INTO completion_counts (bucket, n, sum_ms)
-    SELECT (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'completion' AND (d IS NULL OR bound_ms < d)),
-        1, coalesce(d, 0)
+    INSERT INTO counts (name, key, bucket, n, total, documents)
+    SELECT 'completions', '',
+        (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'completion' AND (d IS NULL OR bound_ms < d)),
+        1, coalesce(d, 0), 0
     FROM (SELECT NEW.completed_at - NEW.created_at AS d) WHERE true
-    ON CONFLICT (bucket) DO UPDATE SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms;
+    ON CONFLICT (name, key, bucket) DO UPDATE SET n = n + excluded.n, total = total + excluded.total;
 END;
 -- +goose StatementEnd
 
@@ -116,103 +110,109 @@ CREATE TRIGGER jobs_completion_update AFTER UPDATE OF status, created_at, comple
 WHEN (OLD.status = 'completed' OR NEW.status = 'completed')
     AND (OLD.status IS NOT NEW.status OR OLD.created_at IS NOT NEW.created_at
         OR OLD.completed_at IS NOT NEW.completed_at) BEGIN
-    INSERT INTO completion_counts (bucket, n, sum_ms)
-    SELECT (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'completion' AND (d IS NULL OR bound_ms < d)),
-        sign, sign * coalesce(d, 0)
+    INSERT INTO counts (name, key, bucket, n, total, documents)
+    SELECT 'completions', '',
+        (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'completion' AND (d IS NULL OR bound_ms < d)),
+        sign, sign * coalesce(d, 0), 0
     FROM (SELECT -1 AS sign, OLD.completed_at - OLD.created_at AS d WHERE OLD.status = 'completed'
         UNION ALL
         SELECT 1, NEW.completed_at - NEW.created_at WHERE NEW.status = 'completed') WHERE true
-    ON CONFLICT (bucket) DO UPDATE SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms;
+    ON CONFLICT (name, key, bucket) DO UPDATE SET n = n + excluded.n, total = total + excluded.total;
 END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER jobs_completion_delete AFTER DELETE ON jobs WHEN OLD.status = 'completed' BEGIN
-    INSERT INTO completion_counts (bucket, n, sum_ms)
-    SELECT (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'completion' AND (d IS NULL OR bound_ms < d)),
-        -1, -coalesce(d, 0)
+    INSERT INTO counts (name, key, bucket, n, total, documents)
+    SELECT 'completions', '',
+        (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'completion' AND (d IS NULL OR bound_ms < d)),
+        -1, -coalesce(d, 0), 0
     FROM (SELECT OLD.completed_at - OLD.created_at AS d) WHERE true
-    ON CONFLICT (bucket) DO UPDATE SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms;
+    ON CONFLICT (name, key, bucket) DO UPDATE SET n = n + excluded.n, total = total + excluded.total;
 END;
 -- +goose StatementEnd
 
 -- Ended runs by outcome and bucket of ended_at - started_at.
 -- +goose StatementBegin
 CREATE TRIGGER job_runs_count_insert AFTER INSERT ON job_runs WHEN NEW.outcome <> 'running' BEGIN
-    INSERT INTO run_counts (outcome, bucket, n, sum_ms, documents)
-    SELECT NEW.outcome,
+    INSERT INTO counts (name, key, bucket, n, total, documents)
+    SELECT 'runs', NEW.outcome,
         (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'duration' AND (d IS NULL OR bound_ms < d)),
         1, coalesce(d, 0), NEW.collected
     FROM (SELECT NEW.ended_at - NEW.started_at AS d) WHERE true
-    ON CONFLICT (outcome, bucket) DO UPDATE
-        SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms, documents = documents + excluded.documents;
+    ON CONFLICT (name, key, bucket) DO UPDATE
+        SET n = n + excluded.n, total = total + excluded.total, documents = documents + excluded.documents;
 END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER job_runs_count_update AFTER UPDATE OF outcome, started_at, ended_at, collected ON job_runs
 WHEN OLD.outcome <> 'running' OR NEW.outcome <> 'running' BEGIN
-    INSERT INTO run_counts (outcome, bucket, n, sum_ms, documents)
-    SELECT outcome,
+    INSERT INTO counts (name, key, bucket, n, total, documents)
+    SELECT 'runs', outcome,
         (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'duration' AND (d IS NULL OR bound_ms < d)),
         sign, sign * coalesce(d, 0), sign * collected
     FROM (SELECT -1 AS sign, OLD.outcome AS outcome, OLD.ended_at - OLD.started_at AS d, OLD.collected AS collected
             WHERE OLD.outcome <> 'running'
         UNION ALL
         SELECT 1, NEW.outcome, NEW.ended_at - NEW.started_at, NEW.collected WHERE NEW.outcome <> 'running') WHERE true
-    ON CONFLICT (outcome, bucket) DO UPDATE
-        SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms, documents = documents + excluded.documents;
+    ON CONFLICT (name, key, bucket) DO UPDATE
+        SET n = n + excluded.n, total = total + excluded.total, documents = documents + excluded.documents;
 END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER job_runs_count_delete AFTER DELETE ON job_runs WHEN OLD.outcome <> 'running' BEGIN
-    INSERT INTO run_counts (outcome, bucket, n, sum_ms, documents)
-    SELECT OLD.outcome,
+    INSERT INTO counts (name, key, bucket, n, total, documents)
+    SELECT 'runs', OLD.outcome,
         (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'duration' AND (d IS NULL OR bound_ms < d)),
         -1, -coalesce(d, 0), -OLD.collected
     FROM (SELECT OLD.ended_at - OLD.started_at AS d) WHERE true
-    ON CONFLICT (outcome, bucket) DO UPDATE
-        SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms, documents = documents + excluded.documents;
+    ON CONFLICT (name, key, bucket) DO UPDATE
+        SET n = n + excluded.n, total = total + excluded.total, documents = documents + excluded.documents;
 END;
 -- +goose StatementEnd
 
 -- Documents and their bytes.
 -- +goose StatementBegin
 CREATE TRIGGER documents_count_insert AFTER INSERT ON documents BEGIN
-    UPDATE document_counts SET n = n + 1, bytes = bytes + NEW.size_bytes;
+    INSERT INTO counts (name, key, bucket, n, total, documents) VALUES ('documents', '', 0, 1, NEW.size_bytes, 0)
+        ON CONFLICT (name, key, bucket) DO UPDATE SET n = n + excluded.n, total = total + excluded.total;
 END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER documents_count_update AFTER UPDATE OF size_bytes ON documents BEGIN
-    UPDATE document_counts SET bytes = bytes - OLD.size_bytes + NEW.size_bytes;
+    INSERT INTO counts (name, key, bucket, n, total, documents)
+        VALUES ('documents', '', 0, 0, NEW.size_bytes - OLD.size_bytes, 0)
+        ON CONFLICT (name, key, bucket) DO UPDATE SET total = total + excluded.total;
 END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER documents_count_delete AFTER DELETE ON documents BEGIN
-    UPDATE document_counts SET n = n - 1, bytes = bytes - OLD.size_bytes;
+    INSERT INTO counts (name, key, bucket, n, total, documents) VALUES ('documents', '', 0, -1, -OLD.size_bytes, 0)
+        ON CONFLICT (name, key, bucket) DO UPDATE SET n = n + excluded.n, total = total + excluded.total;
 END;
 -- +goose StatementEnd
 
 -- The backfill: what the triggers would have counted.
-INSERT INTO job_counts (status, n) SELECT status, count(*) FROM jobs GROUP BY status;
-
-INSERT INTO document_counts (n, bytes) SELECT count(*), coalesce(sum(size_bytes), 0) FROM documents;
-
-INSERT INTO completion_counts (bucket, n, sum_ms)
-SELECT (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'completion' AND (d IS NULL OR bound_ms < d)) AS bucket,
-    count(*), sum(coalesce(d, 0))
+INSERT INTO counts (name, key, bucket, n, total, documents)
+SELECT 'jobs', status, 0, count(*), 0, 0 FROM jobs GROUP BY status
+UNION ALL
+SELECT 'completions', '',
+    (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'completion' AND (d IS NULL OR bound_ms < d)) AS bucket,
+    count(*), sum(coalesce(d, 0)), 0
 FROM (SELECT completed_at - created_at AS d FROM jobs WHERE status = 'completed')
-GROUP BY bucket;
-
-INSERT INTO run_counts (outcome, bucket, n, sum_ms, documents)
-SELECT outcome,
+GROUP BY bucket
+UNION ALL
+SELECT 'runs', outcome,
     (SELECT count(*) FROM run_stat_bounds WHERE histogram = 'duration' AND (d IS NULL OR bound_ms < d)) AS bucket,
     count(*), sum(coalesce(d, 0)), sum(collected)
 FROM (SELECT outcome, ended_at - started_at AS d, collected FROM job_runs WHERE outcome <> 'running')
-GROUP BY outcome, bucket;
+GROUP BY outcome, bucket
+UNION ALL
+SELECT 'documents', '', 0, count(*), coalesce(sum(size_bytes), 0), 0 FROM documents;
 
 -- +goose Down
 DROP TRIGGER documents_count_delete;
@@ -227,8 +227,5 @@ DROP TRIGGER jobs_completion_insert;
 DROP TRIGGER jobs_count_delete;
 DROP TRIGGER jobs_count_update;
 DROP TRIGGER jobs_count_insert;
-DROP TABLE completion_counts;
-DROP TABLE run_counts;
 DROP TABLE run_stat_bounds;
-DROP TABLE document_counts;
-DROP TABLE job_counts;
+DROP TABLE counts;
