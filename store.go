@@ -101,7 +101,9 @@ type Store interface {
 	ListRuns(ctx context.Context, jobID string, after, limit int) ([]*Run, error)
 	// RunStats summarises every ended run record and every completed job
 	// into the histogram buckets of p, for metrics that do not depend on
-	// scraping the workers.
+	// scraping the workers. The SQL stores keep these histograms as
+	// counters in the buckets of the /metrics run collector and answer
+	// those bounds in a few rows; other bounds cost a scan of every run.
 	RunStats(ctx context.Context, p RunStatsParams) (*RunStats, error)
 
 	// GetDocument returns the document of a job by sequence number; a seq

@@ -41,7 +41,8 @@ type Driver interface {
 	// step, and returns it; nil when the job is missing or terminal.
 	Cancel(ctx context.Context, now time.Time, id string) (*intake.Job, error)
 	// Stats counts jobs by status (statuses without jobs may be absent),
-	// finds the oldest pending job, and counts and sums the documents.
+	// finds the oldest pending job, and counts and sums the documents. It
+	// runs on every scrape of /metrics, so it must not read every job.
 	Stats(ctx context.Context) (*intake.Stats, error)
 
 	// Claim moves a pending job to processing under a lease until
@@ -99,7 +100,10 @@ type Driver interface {
 	// ListRuns returns up to limit run records of a job with Number
 	// greater than after, in Number order.
 	ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error)
-	// RunStats summarises the ended runs and the completed jobs.
+	// RunStats summarises the ended runs and the completed jobs. The SQL
+	// drivers answer from counters kept by triggers when p holds the
+	// bounds they count into (telemetry's RunDurationBuckets and
+	// CompletionBuckets), and scan for any other bounds.
 	RunStats(ctx context.Context, p intake.RunStatsParams) (*intake.RunStats, error)
 
 	// GetDocument returns document seq of a job, or nil when there is none.

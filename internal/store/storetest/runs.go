@@ -18,6 +18,7 @@ var runTests = []suiteCase{
 	{"Runs/Fenced", testRunsFenced},
 	{"Runs/Paging", testRunsPaging},
 	{"RunStats", testRunStats},
+	{"RunStats/TelemetryBounds", testRunStatsTelemetry},
 }
 
 // claimAs claims job id under owner for the worker process named worker.
@@ -315,6 +316,38 @@ func testRunStats(t *testing.T, h Harness) {
 		t.Errorf("empty store: completion = %+v", st.Completion)
 	}
 
+	b.runStatsScenario()
+
+	st, err = b.store.RunStats(b.ctx, p)
+	if err != nil {
+		t.Fatalf("RunStats: %v", err)
+	}
+	want := map[intake.RunOutcome]intake.Histogram{
+		intake.RunBatchDone: {Count: 1, Sum: 0.5, Buckets: []uint64{1, 1, 1}},
+		intake.RunCompleted: {Count: 1, Sum: 20, Buckets: []uint64{0, 0, 1}},
+		intake.RunFailed:    {Count: 1, Sum: 3, Buckets: []uint64{0, 1, 1}},
+	}
+	for _, o := range intake.RunOutcomes {
+		w, ok := want[o]
+		if !ok {
+			w = intake.NewHistogram(3)
+		}
+		wantHistogram(t, "runs "+string(o), st.Runs[o], w)
+	}
+	if st.Documents != 3 {
+		t.Errorf("Documents = %d, want 3 (recorded by ended runs)", st.Documents)
+	}
+	// Job 0 was created at Epoch and completed 20.5 s later.
+	wantHistogram(t, "completion", st.Completion, intake.Histogram{Count: 1, Sum: 20.5, Buckets: []uint64{0, 1}})
+}
+
+// runStatsScenario ends three runs in three outcomes and completes one
+// job: a 0.5 s batch_done run that recorded two documents, a 20 s
+// completed run that recorded one (the job completed 20.5 s after its
+// creation), an open run that recorded one, and a 3 s failed run.
+func (b *bundle) runStatsScenario() {
+	t := b.t
+	t.Helper()
 	jobs := b.create(3)
 	// Job 0: a 0.5 s batch_done run, then a 20 s completing run.
 	b.claimAs(jobs[0].ID, "a1", "pod")
@@ -339,28 +372,52 @@ func testRunStats(t *testing.T, h Harness) {
 	if err := b.store.Fail(b.ctx, jobs[2].ID, "c1", "bad"); err != nil {
 		t.Fatal(err)
 	}
+}
 
+// testRunStatsTelemetry runs testRunStats' runs with the bounds the
+// run collector of /metrics asks for, which the SQL stores count into as
+// the runs end (the other bounds make them scan).
+func testRunStatsTelemetry(t *testing.T, h Harness) {
+	b := setup(t, h)
+	p := telemetryBounds
+	empty := intake.NewRunStats(p)
+	st, err := b.store.RunStats(b.ctx, p)
+	if err != nil {
+		t.Fatalf("RunStats(empty): %v", err)
+	}
+	wantRunStats(t, "empty store", st, empty)
+
+	b.runStatsScenario()
+	want := intake.NewRunStats(p)
+	for o, seconds := range map[intake.RunOutcome]float64{
+		intake.RunBatchDone: 0.5, intake.RunCompleted: 20, intake.RunFailed: 3,
+	} {
+		h := want.Runs[o]
+		h.Observe(p.DurationBuckets, seconds)
+		want.Runs[o] = h
+	}
+	want.Documents = 3
+	want.Completion.Observe(p.CompletionBuckets, 20.5)
 	st, err = b.store.RunStats(b.ctx, p)
 	if err != nil {
 		t.Fatalf("RunStats: %v", err)
 	}
-	want := map[intake.RunOutcome]intake.Histogram{
-		intake.RunBatchDone: {Count: 1, Sum: 0.5, Buckets: []uint64{1, 1, 1}},
-		intake.RunCompleted: {Count: 1, Sum: 20, Buckets: []uint64{0, 0, 1}},
-		intake.RunFailed:    {Count: 1, Sum: 3, Buckets: []uint64{0, 1, 1}},
-	}
+	wantRunStats(t, "three ended runs", st, want)
+}
+
+// wantRunStats compares RunStats, sums to the millisecond.
+func wantRunStats(t *testing.T, what string, got, want *intake.RunStats) {
+	t.Helper()
 	for _, o := range intake.RunOutcomes {
-		w, ok := want[o]
-		if !ok {
-			w = intake.NewHistogram(3)
-		}
-		wantHistogram(t, "runs "+string(o), st.Runs[o], w)
+		wantHistogram(t, what+": runs "+string(o), got.Runs[o], want.Runs[o])
 	}
-	if st.Documents != 3 {
-		t.Errorf("Documents = %d, want 3 (recorded by ended runs)", st.Documents)
+	if len(got.Runs) != len(intake.RunOutcomes) {
+		t.Errorf("%s: RunStats has %d outcomes, want %d", what, len(got.Runs), len(intake.RunOutcomes))
 	}
-	// Job 0 was created at Epoch and completed 20.5 s later.
-	wantHistogram(t, "completion", st.Completion, intake.Histogram{Count: 1, Sum: 20.5, Buckets: []uint64{0, 1}})
+	if got.Documents != want.Documents {
+		t.Errorf("%s: Documents = %d, want %d", what, got.Documents, want.Documents)
+	}
+	wantHistogram(t, what+": completion", got.Completion, want.Completion)
 }
 
 // wantHistogram compares histograms, sums to the millisecond.

@@ -29,10 +29,7 @@ func benchRunStats(b *testing.B, h Harness) {
 			b.Fatalf("finish run: %v", err)
 		}
 	}
-	p := intake.RunStatsParams{
-		DurationBuckets:   []float64{0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6},
-		CompletionBuckets: []float64{1, 2.5, 6.25, 15.6, 39, 97.7, 244, 610, 1526, 3815, 9537, 23842},
-	}
+	p := telemetryBounds // the run collector's, which the SQL stores count into
 	b.ResetTimer()
 	for range b.N {
 		st, err := s.RunStats(ctx, p)

@@ -93,6 +93,7 @@ func Run(t *testing.T, h Harness) {
 		{"PingAndClose", testPingClose},
 	}
 	tests = append(tests, runTests...)
+	tests = append(tests, countsTests...)
 	tests = append(tests, claimManyTests...)
 	tests = append(tests, finishManyTests...)
 	tests = append(tests, hardeningTests...)
