@@ -13,7 +13,7 @@ import (
 )
 
 // Schedules, change detection and the outbox. Every statement here is
-// backed by an index of migrations 00003 and 00004: schedules_due,
+// backed by an index of migration 00003: schedules_due,
 // jobs_schedule, jobs_notify_due, documents_identity and deliveries_job.
 // Partial indexes on "x IS NOT NULL" serve any comparison on x, which
 // implies it, whatever the parameters.
