@@ -270,8 +270,9 @@ func build() (dashboard.Dashboard, error) {
 		q(quantile("0.99", "le", `intake_http_request_duration_seconds_bucket{route!="/metrics"}`), "p99")))
 	b.add(8, 8, timeseries("Latency p95 by route", "95th percentile of the time to serve a request, per route pattern.", "s",
 		q(quantile("0.95", "le, route", `intake_http_request_duration_seconds_bucket{route!="/metrics"}`), "{{route}}")))
-	b.add(12, 8, timeseries("Requests in flight", "Requests being served, all replicas.", "short",
-		q(`sum(intake_http_requests_in_flight)`, "in flight")))
+	b.add(12, 8, timeseries("Requests in flight, and shed", "Requests being served, all replicas, and requests per second answered 503 at once because a replica had INTAKE_HTTP_MAX_IN_FLIGHT in flight.", "short",
+		q(`sum(intake_http_requests_in_flight)`, "in flight"),
+		q(`sum(`+rate(`intake_http_requests_shed_total`)+`)`, "shed/s")))
 	b.add(12, 8, timeseries("Queue snapshot per replica", "Whether each API replica's last read of the queue snapshot and of the run records from the store succeeded (1) or not (0).", "short",
 		q(`intake_queue_stats_up`, "queue: {{instance}}"),
 		q(`intake_run_stats_up`, "runs: {{instance}}")))

@@ -73,7 +73,7 @@ type finishStore struct {
 }
 
 func (s *finishStore) FinishRuns(ctx context.Context, runs []intake.FinishParams) []error {
-	return s.store.finishRuns(ctx, s.finisher, runs)
+	return s.finishRuns(ctx, s.finisher, runs)
 }
 
 // batchStore is the wrapper of a store that claims and finishes in
@@ -84,7 +84,7 @@ type batchStore struct {
 }
 
 func (s *batchStore) FinishRuns(ctx context.Context, runs []intake.FinishParams) []error {
-	return s.store.finishRuns(ctx, s.finisher, runs)
+	return s.finishRuns(ctx, s.finisher, runs)
 }
 
 // finishRuns observes one FinishRuns call: its outcome is that of the
