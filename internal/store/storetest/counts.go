@@ -281,6 +281,24 @@ func testCountsTransitions(t *testing.T, h Harness) {
 		t.Error("FinishRun under an expired lease succeeded")
 	}
 	b.wantCounts("a finish under a lost lease refused")
+
+	// Job 7: a group of documents recorded at once, then a batched finish
+	// beside a run whose lease is gone (job 2's), which changes nothing.
+	b.claimAs(jobs[7].ID, "h1", "pod")
+	if err := b.store.Plan(b.ctx, jobs[7].ID, "h1", 3, []byte("cp0")); err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	b.recordGroup(jobs[7].ID, 1, 3, "h1")
+	b.wantCounts("a group of three documents recorded")
+	b.clock.Advance(2 * time.Second)
+	errs := b.finishRuns(
+		intake.FinishParams{JobID: jobs[7].ID, Owner: "h1", Done: true},
+		intake.FinishParams{JobID: jobs[2].ID, Owner: "c1", Done: true},
+	)
+	if errs[0] != nil || !errors.Is(errs[1], intake.ErrLeaseLost) {
+		t.Fatalf("FinishRuns = %v, want nil and ErrLeaseLost", errs)
+	}
+	b.wantCounts("a batched finish, one run of it under a lost lease")
 }
 
 // testCountsConcurrent claims and finishes jobs from several goroutines at
