@@ -169,8 +169,8 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 		APIKeys:       a.cfg.API.Keys,
 		AuthDisabled:  authDisabled,
 		Version:       version,
-		MaxInFlight:   inFlightBound(a.cfg.API.MaxInFlight),
-		AdmissionWait: admissionWait(a.cfg.API.AdmissionWait),
+		MaxInFlight:   a.cfg.API.MaxInFlight,
+		AdmissionWait: a.cfg.API.AdmissionWait,
 	}, api.Deps{
 		Store:      a.store,
 		Blobs:      a.blobs,
@@ -190,24 +190,6 @@ func (a *app) apiHandler(authDisabled bool) (http.Handler, error) {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	return h, nil
-}
-
-// inFlightBound maps INTAKE_HTTP_MAX_IN_FLIGHT, where 0 means no bound, to
-// api.Config's MaxInFlight, where it means the default.
-func inFlightBound(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
-// admissionWait maps INTAKE_HTTP_ADMISSION_WAIT, where 0 means no wait, to
-// api.Config's AdmissionWait, where it means the default.
-func admissionWait(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 func (a *app) metricsHandler() http.Handler {

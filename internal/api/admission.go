@@ -23,9 +23,9 @@ type admission struct {
 }
 
 // newAdmission returns an admission of limit requests at a time whose
-// excess waits up to wait; nil (no bound) when limit is negative.
+// excess waits up to wait; nil (no bound) when limit is 0.
 func newAdmission(limit int, wait time.Duration) *admission {
-	if limit < 0 {
+	if limit <= 0 {
 		return nil
 	}
 	return &admission{slots: make(chan struct{}, limit), wait: wait}

@@ -58,7 +58,7 @@ func fill(t *testing.T, b *bundle, g *gateStore, n int) (wait func() []int) {
 func TestAdmissionShedsBeyondLimit(t *testing.T) {
 	t.Parallel()
 	g := &gateStore{entered: make(chan struct{}, 8), release: make(chan struct{})}
-	b := newBundle(t, withGate(g, 2, -1))
+	b := newBundle(t, withGate(g, 2, 0))
 	id := b.trigger(t)
 	creates := len(b.creates.calls())
 	wait := fill(t, b, g, 2)

@@ -27,8 +27,10 @@ const (
 	DefaultMaxBodyBytes  int64 = 1 << 20
 	DefaultReadyCacheTTL       = 2 * time.Second
 	DefaultStoreTimeout        = 5 * time.Second
-	DefaultMaxInFlight         = 64
-	DefaultAdmissionWait       = 100 * time.Millisecond
+	// The defaults of INTAKE_HTTP_MAX_IN_FLIGHT and
+	// INTAKE_HTTP_ADMISSION_WAIT.
+	DefaultMaxInFlight   = 64
+	DefaultAdmissionWait = 100 * time.Millisecond
 )
 
 // Config tunes the HTTP API.
@@ -52,11 +54,11 @@ type Config struct {
 	// outage answers 503 instead of hanging. Default 5s.
 	StoreTimeout time.Duration
 	// MaxInFlight bounds the /api and /create-job requests served at once
-	// (default DefaultMaxInFlight; negative: no bound). A request beyond
-	// it waits up to AdmissionWait (default DefaultAdmissionWait; negative:
-	// not at all) for another to finish, and is otherwise answered 503
-	// with Retry-After at once. Probes, /metrics, the UI and the docs are
-	// never held back.
+	// (0: no bound; cmd/intake's default is DefaultMaxInFlight). A request
+	// beyond it waits up to AdmissionWait (0: not at all) for another to
+	// finish, and is otherwise answered 503 with Retry-After at once.
+	// Probes, /metrics, the UI, the docs and document downloads are never
+	// held back.
 	MaxInFlight   int
 	AdmissionWait time.Duration
 }
@@ -180,15 +182,6 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = DefaultStoreTimeout
-	}
-	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = DefaultMaxInFlight
-	}
-	switch {
-	case cfg.AdmissionWait == 0:
-		cfg.AdmissionWait = DefaultAdmissionWait
-	case cfg.AdmissionWait < 0:
-		cfg.AdmissionWait = 0
 	}
 	return cfg
 }
