@@ -44,21 +44,26 @@ func BenchmarkRunDocumentsPostgres(b *testing.B) {
 //	go test -run '^$' -bench RunDocumentsAzurite -benchtime 500x ./internal/worker/
 func BenchmarkRunDocumentsAzurite(b *testing.B) {
 	conn := testenv.Azurite.URL(b)
-	eachRecordBatch(b, func(b *testing.B, bd *bundle) {
-		name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-		d, err := azureblob.Open(b.Context(), azureblob.Config{ConnectionString: conn, Container: name, CreateContainer: true})
-		if err != nil {
-			b.Fatal(err)
+	eachRecordBatch(b, func(b *testing.B, bd *bundle) { bd.blobs = azuriteBucket(b, conn) })
+}
+
+// azuriteBucket opens a bucket on a fresh Azurite container that the
+// benchmark's cleanup deletes.
+func azuriteBucket(b *testing.B, conn string) *blob.Bucket {
+	b.Helper()
+	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	d, err := azureblob.Open(b.Context(), azureblob.Config{ConnectionString: conn, Container: name, CreateContainer: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	blobs := blob.NewBucket(d)
+	b.Cleanup(func() {
+		_ = blobs.Close()
+		if c, err := azblob.NewClientFromConnectionString(conn, nil); err == nil {
+			_, _ = c.DeleteContainer(context.Background(), name, nil)
 		}
-		blobs := blob.NewBucket(d)
-		b.Cleanup(func() {
-			_ = blobs.Close()
-			if c, err := azblob.NewClientFromConnectionString(conn, nil); err == nil {
-				_, _ = c.DeleteContainer(context.Background(), name, nil)
-			}
-		})
-		bd.blobs = blobs
 	})
+	return blobs
 }
 
 // eachRecordBatch runs benchRunDocuments in groups of DefaultRecordBatch
@@ -106,6 +111,16 @@ func BenchmarkPoolDocuments(b *testing.B) {
 //	INTAKE_TEST_POSTGRES_URL=postgres://… go test -run '^$' -bench PoolDocumentsPostgres -benchtime 4000x ./internal/worker/
 func BenchmarkPoolDocumentsPostgres(b *testing.B) {
 	eachPoolRecordBatch(b, func(b *testing.B, bd *bundle) { bd.store = pgStore(b, bd.clock.Now) })
+}
+
+// BenchmarkPoolDocumentsAzurite is BenchmarkPoolDocuments with the
+// documents streamed to Azurite: four runs put their blobs at once.
+//
+//	eval "$(scripts/test-services.sh env)"
+//	go test -run '^$' -bench PoolDocumentsAzurite -benchtime 4000x ./internal/worker/
+func BenchmarkPoolDocumentsAzurite(b *testing.B) {
+	conn := testenv.Azurite.URL(b)
+	eachPoolRecordBatch(b, func(b *testing.B, bd *bundle) { bd.blobs = azuriteBucket(b, conn) })
 }
 
 // eachPoolRecordBatch runs benchPoolDocuments in groups of
