@@ -61,7 +61,5 @@ func runHistory(ctx context.Context, store intake.Store, j *intake.Job) ([]runVi
 
 // ListRuns implements intake.Store.
 func (s boundedStore) ListRuns(ctx context.Context, jobID string, after, limit int) ([]*intake.Run, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	return s.Store.ListRuns(ctx, jobID, after, limit)
+	return within(ctx, s.timeout, func(ctx context.Context) ([]*intake.Run, error) { return s.Store.ListRuns(ctx, jobID, after, limit) })
 }
