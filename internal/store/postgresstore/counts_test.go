@@ -1,6 +1,7 @@
 package postgresstore_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/intake-dev/intake"
@@ -26,35 +27,30 @@ func TestCountsFollowEveryWrite(t *testing.T) {
 	clock := testenv.NewClock(storetest.Epoch)
 	s, d := openStore(t, clock.Now)
 	ids := storetest.Populate(t, s, clock, 36)
-	storetest.WantCounted(t, "populated", d, telemetryBounds, d.ScanStats, d.ScanRunStats)
-	for _, tt := range []struct {
-		what, sql string
-		args      []any
-	}{
-		{"two jobs deleted with their runs and documents", `DELETE FROM jobs WHERE id IN ($1, $2)`, []any{ids[1], ids[2]}},
-		{"a document deleted", `DELETE FROM documents WHERE id = (SELECT id FROM documents ORDER BY id LIMIT 1)`, nil},
-		{"documents resized", `UPDATE documents SET size_bytes = size_bytes * 3 WHERE seq = 2`, nil},
-		{"ended runs lengthened", `UPDATE job_runs SET ended_at = ended_at + interval '7 seconds', collected = collected + 1
-			WHERE outcome <> 'running'`, nil},
-		{"open runs ended by hand", `UPDATE job_runs SET ended_at = started_at + interval '90 seconds', outcome = 'failed'
-			WHERE outcome = 'running'`, nil},
-		{"an ended run inserted", `INSERT INTO job_runs (job_id, number, worker, lease_owner, started_at, ended_at,
+	exec := func(ctx context.Context, sql string, args ...any) error {
+		_, err := d.Pool().Exec(ctx, sql, args...)
+		return err
+	}
+	storetest.CountsFollowWrites(t, d, telemetryBounds, d.ScanStats, d.ScanRunStats, exec, []storetest.Write{
+		{What: "two jobs deleted with their runs and documents", SQL: `DELETE FROM jobs WHERE id IN ($1, $2)`, Args: []any{ids[1], ids[2]}},
+		{What: "a document deleted", SQL: `DELETE FROM documents WHERE id = (SELECT id FROM documents ORDER BY id LIMIT 1)`},
+		{What: "documents resized", SQL: `UPDATE documents SET size_bytes = size_bytes * 3 WHERE seq = 2`},
+		{What: "ended runs lengthened", SQL: `UPDATE job_runs SET ended_at = ended_at + interval '7 seconds', collected = collected + 1
+			WHERE outcome <> 'running'`},
+		{What: "open runs ended by hand", SQL: `UPDATE job_runs SET ended_at = started_at + interval '90 seconds', outcome = 'failed'
+			WHERE outcome = 'running'`},
+		{What: "an ended run inserted", SQL: `INSERT INTO job_runs (job_id, number, worker, lease_owner, started_at, ended_at,
 				collected_before, collected, outcome)
 			SELECT id, 99, 'w', 'o', created_at, created_at + interval '0.05 seconds', 0, 4, 'drained' FROM jobs
-			WHERE id = $1`, []any{ids[0]}},
-		{"completions moved", `UPDATE jobs SET completed_at = completed_at + interval '1 hour' WHERE status = 'completed'`, nil},
-		{"statuses changed by hand", `UPDATE jobs SET status = 'cancelled' WHERE status IN ('pending', 'failed')`, nil},
-		{"a completed job inserted", `INSERT INTO jobs (id, tenant, source_type, config, status, available_at, created_at,
+			WHERE id = $1`, Args: []any{ids[0]}},
+		{What: "completions moved", SQL: `UPDATE jobs SET completed_at = completed_at + interval '1 hour' WHERE status = 'completed'`},
+		{What: "statuses changed by hand", SQL: `UPDATE jobs SET status = 'cancelled' WHERE status IN ('pending', 'failed')`},
+		{What: "a completed job inserted", SQL: `INSERT INTO jobs (id, tenant, source_type, config, status, available_at, created_at,
 				updated_at, completed_at)
-			VALUES (gen_random_uuid(), 'default', 'filings', '{}', 'completed', now(), now(), now(), now() + interval '2 seconds')`, nil},
-		{"every job's runs deleted", `DELETE FROM job_runs`, nil},
-		{"truncated", `TRUNCATE jobs CASCADE`, nil},
-	} {
-		if _, err := d.Pool().Exec(t.Context(), tt.sql, tt.args...); err != nil {
-			t.Fatalf("%s: %v", tt.what, err)
-		}
-		storetest.WantCounted(t, tt.what, d, telemetryBounds, d.ScanStats, d.ScanRunStats)
-	}
+			VALUES (gen_random_uuid(), 'default', 'filings', '{}', 'completed', now(), now(), now(), now() + interval '2 seconds')`},
+		{What: "every job's runs deleted", SQL: `DELETE FROM job_runs`},
+		{What: "truncated", SQL: `TRUNCATE jobs CASCADE`},
+	})
 }
 
 // TestRunStatsReadsCounters checks that RunStats answers from the
@@ -64,29 +60,9 @@ func TestCountsFollowEveryWrite(t *testing.T) {
 func TestRunStatsReadsCounters(t *testing.T) {
 	t.Parallel()
 	d := open(t).(*postgresstore.Driver)
-	ctx := t.Context()
-	_, err := d.Pool().Exec(ctx, `INSERT INTO counts (name, key, bucket, shard, n, total, documents)
+	storetest.RunStatsReadsCounters(t, d, telemetryBounds, func(ctx context.Context) error {
+		_, err := d.Pool().Exec(ctx, `INSERT INTO counts (name, key, bucket, shard, n, total, documents)
 		VALUES ('runs', 'completed', 2, 0, 5, 1000000, 7), ('completions', '', 12, 3, 2, 90000000000, 0)`)
-	if err != nil {
-		t.Fatalf("write counters: %v", err)
-	}
-	st, err := d.RunStats(ctx, telemetryBounds)
-	if err != nil {
-		t.Fatalf("RunStats: %v", err)
-	}
-	runs := st.Runs[intake.RunCompleted]
-	if runs.Count != 5 || runs.Sum != 1 || runs.Buckets[1] != 0 || runs.Buckets[2] != 5 || st.Documents != 7 {
-		t.Errorf("RunStats in telemetry's bounds: completed runs %+v, documents %d; want the counters' 5 runs "+
-			"from bucket 2 on, 1 s and 7 documents", runs, st.Documents)
-	}
-	if c := st.Completion; c.Count != 2 || c.Sum != 90000 || c.Buckets[11] != 0 {
-		t.Errorf("RunStats in telemetry's bounds: completion %+v, want the counters' 2 jobs above every bound", c)
-	}
-	st, err = d.RunStats(ctx, intake.RunStatsParams{DurationBuckets: []float64{1, 10}, CompletionBuckets: []float64{5}})
-	if err != nil {
-		t.Fatalf("RunStats: %v", err)
-	}
-	if st.Runs[intake.RunCompleted].Count != 0 || st.Completion.Count != 0 {
-		t.Errorf("RunStats in other bounds read the counters: %+v", st)
-	}
+		return err
+	})
 }

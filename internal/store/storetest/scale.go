@@ -170,3 +170,60 @@ func Populate(t testing.TB, s intake.Store, clock *testenv.Clock, n int) []strin
 	}
 	return ids
 }
+
+// A Write is a statement that changes jobs, runs or documents behind the
+// store's back, as an operator or an older binary could.
+type Write struct {
+	What, SQL string
+	Args      []any
+}
+
+// CountsFollowWrites runs each write with exec and checks after it, with
+// WantCounted, that d's counts still equal a scan: the drivers'
+// triggers must count every insert, update, delete and cascade.
+func CountsFollowWrites(t *testing.T, d driver.Driver, p intake.RunStatsParams,
+	scanStats func(context.Context) (*intake.Stats, error),
+	scanRunStats func(context.Context, intake.RunStatsParams) (*intake.RunStats, error),
+	exec func(ctx context.Context, sql string, args ...any) error, writes []Write) {
+	t.Helper()
+	WantCounted(t, "populated", d, p, scanStats, scanRunStats)
+	for _, w := range writes {
+		if err := exec(t.Context(), w.SQL, w.Args...); err != nil {
+			t.Fatalf("%s: %v", w.What, err)
+		}
+		WantCounted(t, w.What, d, p, scanStats, scanRunStats)
+	}
+}
+
+// RunStatsReadsCounters checks that d's RunStats answers from its
+// counters for p, the bounds its migration stored, and scans for other
+// bounds. writeCounters must write, by hand and with no run behind them,
+// 5 completed runs in duration bucket 2 that took 1 s and recorded 7
+// documents, and 2 completions of 90,000 s in all, above every bound: they
+// show in the first answer and not in the second.
+func RunStatsReadsCounters(t *testing.T, d driver.Driver, p intake.RunStatsParams, writeCounters func(context.Context) error) {
+	t.Helper()
+	ctx := t.Context()
+	if err := writeCounters(ctx); err != nil {
+		t.Fatalf("write counters: %v", err)
+	}
+	st, err := d.RunStats(ctx, p)
+	if err != nil {
+		t.Fatalf("RunStats: %v", err)
+	}
+	runs := st.Runs[intake.RunCompleted]
+	if runs.Count != 5 || runs.Sum != 1 || runs.Buckets[1] != 0 || runs.Buckets[2] != 5 || st.Documents != 7 {
+		t.Errorf("RunStats in the stored bounds: completed runs %+v, documents %d; want the counters' 5 runs "+
+			"from bucket 2 on, 1 s and 7 documents", runs, st.Documents)
+	}
+	if c := st.Completion; c.Count != 2 || c.Sum != 90000 || c.Buckets[len(c.Buckets)-1] != 0 {
+		t.Errorf("RunStats in the stored bounds: completion %+v, want the counters' 2 jobs above every bound", c)
+	}
+	st, err = d.RunStats(ctx, intake.RunStatsParams{DurationBuckets: []float64{1, 10}, CompletionBuckets: []float64{5}})
+	if err != nil {
+		t.Fatalf("RunStats: %v", err)
+	}
+	if st.Runs[intake.RunCompleted].Count != 0 || st.Completion.Count != 0 {
+		t.Errorf("RunStats in other bounds read the counters: %+v", st)
+	}
+}
