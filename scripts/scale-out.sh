@@ -29,6 +29,13 @@
 #   OUT        the CSV (default docs/img/scale-out.csv; the PNG is OUT with .png)
 #   TITLE      a note for the chart's title (default "N cores" of this machine)
 #   TIMEOUT    seconds to wait for one run's jobs (default 600)
+#   SETTLE     seconds of rest before each run after the first (default 120):
+#              a run deletes its tens of thousands of blob files at its end,
+#              and ext4 without a journal (as on the machine of
+#              docs/PERFORMANCE.md) does not reuse an inode for at least a
+#              minute after its deletion, so a run started at once spends
+#              its creates searching for free inodes: back to back, every
+#              run after the first measured about half the rate
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +47,7 @@ out=${OUT:-docs/img/scale-out.csv}
 png=${out%.csv}.png
 title=${TITLE:-$(nproc) cores}
 timeout=${TIMEOUT:-600}
+settle=${SETTLE:-120}
 work=$(mktemp -d)
 db=intake_scale_$$
 pids=()
@@ -104,7 +112,12 @@ for n in $procs; do
   psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
   "$intake" migrate >/dev/null
   create_jobs
-  rm -rf "$work/blobs"
+  psql_admin -c CHECKPOINT
+  if [[ -n ${rested:-} ]] && ((settle > 0)); then
+    echo "  (resting ${settle}s before the run: SETTLE)"
+    sleep "$settle"
+  fi
+  rested=1
   load=$(uptime | sed 's/.*load average: //')
   start=$(date +%s.%N)
   for i in $(seq "$n"); do
@@ -125,6 +138,7 @@ for n in $procs; do
   done
   end=$(date +%s.%N)
   stop_all
+  rm -rf "$work/blobs"
   ((failed == 0)) || { echo "scale-out: $n processes: $failed jobs failed" >&2; tail -5 "$work/work.log" >&2; exit 1; }
   awk -v n="$n" -v j="$jobs" -v d="$documents" -v s="$start" -v e="$end" \
     'BEGIN { t = e - s; printf "%d,%d,%d,%.2f,%.1f,%.1f\n", n, j, d, t, j / t, d / t }' | tee -a "$out"
