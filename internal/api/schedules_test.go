@@ -174,11 +174,16 @@ func TestScheduleLifecycle(t *testing.T) {
 	b.patchSchedule(t, s.ID, `{"name": "stale"}`, map[string]string{"If-Match": `"2"`}, http.StatusConflict)
 	b.patchSchedule(t, s.ID, `{"name": "stale", "version": 1}`, nil, http.StatusConflict)
 
-	// Switching to an interval moves the tick; null removes cron and zone.
+	// Switching to an interval moves the tick to the interval's next
+	// epoch-anchored boundary, which can be the cron's tick too (in winter
+	// 06:00 in London is 06:00 UTC, a 2h boundary: from 04:00 to 06:00 UTC
+	// both ticks are the same); null removes cron and zone.
+	patched := time.Now()
 	iv := b.patchSchedule(t, s.ID, `{"cron": null, "time_zone": null, "interval": "2h", "version": 3}`, nil, http.StatusOK)
-	if iv.Cron != "" || iv.TimeZone != "" || iv.Interval != "2h0m0s" || iv.NextFireAt.Equal(s.NextFireAt) ||
-		iv.NextFireAt.UnixMilli()%(2*time.Hour).Milliseconds() != 0 || iv.Name != "Reliance daily" {
-		t.Errorf("interval: %+v", iv)
+	if iv.Cron != "" || iv.TimeZone != "" || iv.Interval != "2h0m0s" || iv.Name != "Reliance daily" ||
+		iv.NextFireAt.UnixMilli()%(2*time.Hour).Milliseconds() != 0 ||
+		iv.NextFireAt.Before(patched) || iv.NextFireAt.After(time.Now().Add(2*time.Hour)) {
+		t.Errorf("interval: %+v, want the first 2h boundary after %v", iv, patched)
 	}
 	// A patch is validated like a new schedule.
 	for _, tt := range []struct{ body, loc string }{
